@@ -1,0 +1,1 @@
+"""Use cases: what memorymesh does, expressed against ports."""

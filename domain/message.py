@@ -1,0 +1,165 @@
+"""The message a conversation stores, and the rules a new one must satisfy."""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.errors import FieldProblem, ValidationFailed
+
+# Ids travel in URLs, logs and filters: keep them to a plain ASCII charset so that no
+# unicode look-alike or normalisation trick can name two tenants the same way.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit"
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class EmbeddingStatus(enum.StrEnum):
+    PENDING = "pending"
+    EMBEDDED = "embedded"
+    FAILED = "failed"
+
+
+MAX_METADATA_DEPTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ContentLimits:
+    max_content_chars: int = 32_000
+
+
+def text_problem(field_name: str, text: str) -> FieldProblem | None:
+    """Text PostgreSQL cannot store: NUL characters, or lone UTF-16 surrogates."""
+    if "\x00" in text:
+        return FieldProblem(field_name, "must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return FieldProblem(field_name, "must be valid Unicode (it holds a lone surrogate)")
+    return None
+
+
+def metadata_problem(value: object, path: str = "metadata", depth: int = 0) -> FieldProblem | None:
+    if depth > MAX_METADATA_DEPTH:
+        return FieldProblem("metadata", f"nests deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, str):
+        return text_problem(path, value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(f"{path} key", str(key)) or metadata_problem(item, f"{path}.{key}", depth + 1)
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = metadata_problem(item, f"{path}[{index}]", depth + 1)
+            if problem is not None:
+                return problem
+    elif isinstance(value, float) and not math.isfinite(value):  # NaN and infinities have no JSON form
+        return FieldProblem(path, "must be a finite number")
+    return None
+
+
+def id_problem(field_name: str, value: object) -> FieldProblem | None:
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        return FieldProblem(field_name, f"must be {ID_RULE}")
+    return None
+
+
+def check_id(field_name: str, value: object) -> None:
+    problem = id_problem(field_name, value)
+    if problem is not None:
+        raise ValidationFailed([problem])
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message as a client offers it, checked against the domain rules."""
+
+    tenant_id: str
+    conversation_id: str
+    role: Role
+    content: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    explicit_importance: float | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        tenant_id: object,
+        conversation_id: object,
+        role: object,
+        content: object,
+        metadata: dict[str, Any] | None = None,
+        explicit_importance: float | None = None,
+        created_at: datetime | None = None,
+        limits: ContentLimits = ContentLimits(),
+    ) -> NewMessage:
+        """Check every rule and report every broken one at once."""
+        problems = [
+            p
+            for p in (id_problem("tenant_id", tenant_id), id_problem("conversation_id", conversation_id))
+            if p is not None
+        ]
+        try:
+            parsed_role = Role(role)
+        except ValueError:
+            problems.append(FieldProblem("role", f"must be one of {', '.join(r.value for r in Role)}"))
+        if not isinstance(content, str) or not content.strip():
+            problems.append(FieldProblem("content", "must not be empty"))
+        elif len(content) > limits.max_content_chars:
+            problems.append(
+                FieldProblem("content", f"is {len(content)} characters; the limit is {limits.max_content_chars}")
+            )
+        elif (problem := text_problem("content", content)) is not None:
+            problems.append(problem)
+        if metadata is not None and not isinstance(metadata, dict):
+            problems.append(FieldProblem("metadata", "must be a JSON object"))
+        elif (problem := metadata_problem(metadata or {})) is not None:
+            problems.append(problem)
+        if created_at is not None and created_at.tzinfo is None:
+            problems.append(FieldProblem("created_at", "must carry a time zone offset"))
+        if problems:
+            raise ValidationFailed(problems)
+        return cls(
+            tenant_id=str(tenant_id),
+            conversation_id=str(conversation_id),
+            role=parsed_role,
+            content=str(content),
+            metadata=dict(metadata or {}),
+            explicit_importance=explicit_importance,
+            created_at=created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message: the system of record's row."""
+
+    id: uuid.UUID
+    tenant_id: str
+    conversation_id: str
+    role: Role
+    content: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    importance: float
+    explicit_importance: float | None
+    embedding_status: EmbeddingStatus
+    archived_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.importance <= 1.0:
+            raise ValueError(f"importance {self.importance} is outside [0, 1]")
