@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from application.ports import Clock
+
+
+class SystemClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock(Clock):
+    """A clock that says what it is told: for tests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current

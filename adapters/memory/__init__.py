@@ -1,0 +1,1 @@
+"""In-process adapters: fakes for use-case tests and single-node helpers."""

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+
+from application.ports import SearchFilters, VectorHit, VectorIndex, VectorRecord
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def matches(record: VectorRecord, filters: SearchFilters) -> bool:
+    return (
+        (filters.conversation_id is None or record.conversation_id == filters.conversation_id)
+        and (filters.role is None or record.role == filters.role)
+        and (filters.since is None or record.created_at >= filters.since)
+        and (filters.until is None or record.created_at <= filters.until)
+        and (filters.min_importance is None or record.importance >= filters.min_importance)
+    )
+
+
+class InMemoryVectorIndex(VectorIndex):
+    """Exact search by brute force."""
+
+    def __init__(self) -> None:
+        self.records: dict[uuid.UUID, VectorRecord] = {}
+
+    async def upsert(self, records: Sequence[VectorRecord]) -> None:
+        for record in records:
+            self.records[record.message_id] = record
+
+    async def search(
+        self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters
+    ) -> list[VectorHit]:
+        hits = [
+            VectorHit(r.message_id, cosine(vector, r.vector))
+            for r in self.records.values()
+            if r.tenant_id == tenant_id and matches(r, filters)
+        ]
+        hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))
+        return hits[:k]

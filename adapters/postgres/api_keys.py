@@ -1,0 +1,57 @@
+"""API keys kept in PostgreSQL as SHA-256 hashes; the key itself is never stored."""
+
+from __future__ import annotations
+
+import uuid
+
+from asyncpg.pool import PoolConnectionProxy
+
+from adapters.keys import generate_key, hash_key
+from adapters.postgres.database import Database, storage_errors
+from application.ports import ApiKeyStore, CreatedApiKey
+from domain.access import Principal
+
+BOOTSTRAP_LOCK = 0x6B657973  # "keys": serialises first-key creation across processes
+
+
+class PgApiKeyStore(ApiKeyStore):
+    def __init__(self, database: Database) -> None:
+        self._pool = database.pool
+
+    @storage_errors
+    async def resolve(self, presented_key: str) -> Principal | None:
+        row = await self._pool.fetchrow(
+            "SELECT id, tenants, admin FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            hash_key(presented_key),
+        )
+        if row is None:
+            return None
+        return Principal(key_id=str(row["id"]), tenants=frozenset(row["tenants"]), admin=row["admin"])
+
+    @storage_errors
+    async def create(self, name: str, tenants: frozenset[str], admin: bool) -> CreatedApiKey:
+        async with self._pool.acquire() as conn:
+            return await self._insert(conn, name, tenants, admin)
+
+    @storage_errors
+    async def create_first(self, name: str, tenants: frozenset[str], admin: bool) -> CreatedApiKey | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", BOOTSTRAP_LOCK)
+            if await conn.fetchval("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"):
+                return None
+            return await self._insert(conn, name, tenants, admin)
+
+    @staticmethod
+    async def _insert(conn: PoolConnectionProxy, name: str, tenants: frozenset[str], admin: bool) -> CreatedApiKey:
+        key = generate_key()
+        key_id = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO api_keys (id, name, key_hash, tenants, admin) VALUES ($1, $2, $3, $4, $5)",
+            key_id,
+            name,
+            hash_key(key),
+            sorted(tenants),
+            admin,
+        )
+        principal = Principal(key_id=str(key_id), tenants=tenants, admin=admin)
+        return CreatedApiKey(id=str(key_id), key=key, principal=principal)

