@@ -1,0 +1,94 @@
+"""Every setting is a MEMORY_* environment variable (or a line of .env), with a safe default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.keys import ConfiguredKey
+from domain.message import ID_PATTERN, ID_RULE
+
+
+def parse_api_keys(text: str, *, admin: bool) -> list[ConfiguredKey]:
+    """`key:tenantA|tenantB,key2:tenantC` (tenant keys) or `key1,key2` (admin keys)."""
+    keys = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        if admin:
+            key, tenants = entry, frozenset[str]()
+        else:
+            key, sep, tenant_list = entry.partition(":")
+            tenants = frozenset(t.strip() for t in tenant_list.split("|") if t.strip())
+            if not sep or not tenants:
+                raise ValueError("MEMORY_API_KEYS entries look like key:tenantA|tenantB")
+            bad = sorted(t for t in tenants if not ID_PATTERN.fullmatch(t))
+            if bad:
+                raise ValueError(f"MEMORY_API_KEYS names invalid tenant ids {bad}: tenant ids are {ID_RULE}")
+        if len(key) < 16:
+            raise ValueError("API keys must be at least 16 characters long")
+        keys.append(ConfiguredKey(key=key, tenants=tenants, admin=admin))
+    return keys
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEMORY_", env_file=".env", extra="ignore")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_query_chars: int = Field(4_000, ge=1)
+    max_content_chars: int = Field(32_000, ge=1)
+
+    # Storage
+    data_dir: Path = Path(".memorymesh")
+    database_url: str | None = None
+    db_pool_min_size: int = Field(1, ge=0)
+    db_pool_max_size: int = Field(10, ge=1)
+    db_command_timeout_seconds: float = Field(10.0, gt=0)
+    auto_migrate: bool = True
+
+    # Auth: never logged
+    api_keys: str = Field("", repr=False)
+    admin_api_keys: str = Field("", repr=False)
+
+    # Embeddings
+    embedding_provider: Literal["sentence_transformers"] = "sentence_transformers"
+    embedding_model: str | None = None  # a local model folder; unset means the bundled all-MiniLM-L6-v2
+    embedding_device: str = "cpu"
+    embedding_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_max_concurrency: int = Field(1, ge=1, le=64)
+
+    # Search and ranking
+    search_candidates: int = Field(100, ge=1, le=1000)
+    ranking_similarity_weight: float = Field(0.7, ge=0)
+    ranking_importance_weight: float = Field(0.2, ge=0)
+    ranking_recency_weight: float = Field(0.1, ge=0)
+    ranking_half_life_days: float = Field(30.0, gt=0)
+
+    # Logs
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("api_keys")
+    @classmethod
+    def _tenant_keys_parse(cls, value: str) -> str:
+        parse_api_keys(value, admin=False)
+        return value
+
+    @field_validator("admin_api_keys")
+    @classmethod
+    def _admin_keys_parse(cls, value: str) -> str:
+        parse_api_keys(value, admin=True)
+        return value
+
+    def configured_keys(self) -> list[ConfiguredKey]:
+        return parse_api_keys(self.api_keys, admin=False) + parse_api_keys(self.admin_api_keys, admin=True)

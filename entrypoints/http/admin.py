@@ -1,0 +1,50 @@
+"""Liveness and readiness: no API key needed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dependency_injector.wiring import Provide, inject
+from quart import Blueprint
+from quart_schema import tag, validate_response
+
+from application.ports import Embedder, MessageRepository
+from entrypoints.http.schemas import HealthOut, ReadinessOut
+
+blueprint = Blueprint("admin", __name__, url_prefix="/v1/admin")
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+@blueprint.get("/health")
+@tag(["admin"])
+@validate_response(HealthOut, 200)
+async def health() -> HealthOut:
+    """Liveness: the process answers."""
+    return HealthOut(status="ok")
+
+
+async def run_check(check: asyncio.Future[None] | object) -> str:
+    try:
+        await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+    except TimeoutError:
+        return f"error: no answer within {CHECK_TIMEOUT_SECONDS:g}s"
+    except Exception as error:  # readiness reports whatever went wrong, by name
+        return f"error: {error}"
+    return "ok"
+
+
+@blueprint.get("/readiness")
+@tag(["admin"])
+@validate_response(ReadinessOut, 200)
+@validate_response(ReadinessOut, 503)
+@inject
+async def readiness(
+    messages: MessageRepository = Provide["messages"],
+    embedder: Embedder = Provide["embedder"],
+) -> tuple[ReadinessOut, int]:
+    """Readiness: the database and the embedder both answer; 503 names what failed."""
+    database, model = await asyncio.gather(run_check(messages.check()), run_check(embedder.check()))
+    checks = {"database": database, "embedder": model}
+    ready = all(v == "ok" for v in checks.values())
+    return ReadinessOut(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503

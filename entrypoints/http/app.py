@@ -1,0 +1,77 @@
+"""The Quart application: blueprints, OpenAPI, error mapping, and the container's lifespan."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from quart import Quart
+from quart_schema import APIKeySecurityScheme, Info, QuartSchema
+
+from application.ports import CreatedApiKey
+from config.container import Container
+from entrypoints.http import admin, auth, messages, search
+from entrypoints.http.auth import API_KEY_HEADER
+from entrypoints.http.errors import register_error_handlers
+from entrypoints.http.request import ApiRequest
+
+logger = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+def announce_admin_key(created: CreatedApiKey) -> None:
+    """Shown once, on stdout, never in the logs: only its hash is kept."""
+    print(
+        f"\nmemorymesh: no API key was configured, so one admin key was created.\n"
+        f"  {created.key}\n"
+        f"It is shown only this once; keep it (e.g. export MEMORY_KEY={created.key}).\n",
+        file=sys.stdout,
+        flush=True,
+    )
+
+
+async def resolved(value: Any) -> Any:
+    """A provider's value: awaited when it depends on an async resource."""
+    return await value if inspect.isawaitable(value) else value
+
+
+def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], None] = announce_admin_key) -> Quart:
+    app = Quart("memorymesh")
+    app.request_class = ApiRequest
+    app.config["MAX_CONTENT_LENGTH"] = container.settings().max_body_bytes
+    QuartSchema(
+        app,
+        info=Info(
+            title="memorymesh",
+            version=VERSION,
+            description="Conversation memory for LLM applications: store every message, search the ones that matter.",
+        ),
+        security_schemes={"apiKey": APIKeySecurityScheme(name=API_KEY_HEADER, in_="header")},
+    )
+    register_error_handlers(app)
+    for blueprint in (admin.blueprint, messages.blueprint, search.blueprint):
+        app.register_blueprint(blueprint)
+    container.wire(modules=[auth, messages, search, admin])
+
+    @app.while_serving
+    async def lifespan() -> AsyncIterator[None]:
+        try:
+            # Resolve what serving needs (the model, then the database sized to it) rather
+            # than init_resources(), which would also start backends that are not chosen.
+            await resolved(container.embedder())
+            await resolved(container.api_keys())
+            ensure_admin_key = await resolved(container.ensure_admin_key())
+            created = await ensure_admin_key()
+            if created is not None:
+                on_admin_key(created)
+            logger.info("memorymesh ready")
+            yield
+        finally:
+            await resolved(container.shutdown_resources())
+            container.unwire()
+
+    return app

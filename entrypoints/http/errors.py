@@ -1,0 +1,100 @@
+"""The one table from error codes to HTTP statuses, and problem+json bodies (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Quart, Response, jsonify
+from quart_schema import RequestSchemaValidationError
+from werkzeug.exceptions import HTTPException
+
+from domain.errors import DomainError, FieldProblem, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+
+STATUS_BY_CODE: dict[str, int] = {
+    "validation_failed": 422,
+    "malformed_body": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "storage_unavailable": 503,
+    "embedder_unavailable": 503,
+}
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class MalformedBody(DomainError):
+    code = "malformed_body"
+
+
+def problem(
+    status: int, code: str, detail: str, errors: list[FieldProblem] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:memorymesh:problem:{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": p.field, "message": p.message} for p in errors]
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def field_problems(error: ValidationError) -> list[FieldProblem]:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        message = item["msg"]
+        if item["type"] in ("dict_type", "model_type") and field == "body":
+            message = "the body must be a JSON object, sent with Content-Type: application/json"
+        problems.append(FieldProblem(field, message))
+    return problems
+
+
+def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(DomainError)
+    async def domain_error(error: DomainError) -> Response:
+        status = STATUS_BY_CODE.get(error.code, 400)
+        errors = list(error.problems) if isinstance(error, ValidationFailed) else None
+        if status >= 500:
+            logger.warning("request failed", extra={"code": error.code, "detail": error.detail})
+        return problem(status, error.code, error.detail, errors)
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def schema_error(error: RequestSchemaValidationError) -> Response:
+        cause = error.validation_error
+        if isinstance(cause, ValidationError):
+            problems = field_problems(cause)
+        else:
+            problems = [FieldProblem("body", str(cause))]
+        detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
+        return problem(422, "validation_failed", detail, problems)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = (error.name or "error").lower().replace(" ", "_")
+        return problem(status, code, error.description or error.name or "error")
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")

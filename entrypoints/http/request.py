@@ -1,0 +1,33 @@
+"""A request whose JSON body fails with a 400 that says what is wrong with it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Request
+
+from entrypoints.http.errors import MalformedBody
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedBody(f"the body is not valid JSON: {name} is not a JSON number")
+
+
+class ApiRequest(Request):
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if not (force or self.is_json):
+            return None
+        raw = await self.get_data(cache=cache, as_text=False)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise MalformedBody(f"the body is not valid UTF-8 (bad byte at offset {error.start})") from error
+        try:
+            return json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as error:
+            raise MalformedBody(
+                f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+            ) from error
+        except RecursionError as error:
+            raise MalformedBody("the body nests JSON too deeply") from error

@@ -1,0 +1,115 @@
+"""The JSON shapes of the API (pydantic lives here, at the edge, and nowhere else)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.message import Message
+from domain.ranking import RankedMessage
+
+RoleName = Literal["user", "assistant", "system", "tool"]
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = Field(description="Tenant the message belongs to: 1-128 of A-Z a-z 0-9 . _ : @ -")
+    conversation_id: str = Field(description="Conversation inside the tenant, same charset")
+    role: str = Field(description="user, assistant, system or tool", examples=["user"])
+    content: str = Field(description="The message text")
+    metadata: dict[str, Any] | None = Field(None, description="Any JSON object, stored as is")
+    importance: float | None = Field(None, ge=0, le=1, description="Explicit importance; wins over the computed score")
+    created_at: AwareDatetime | None = Field(None, description="When it was said (for imports); default now")
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    conversation_id: str
+    role: RoleName
+    content: str
+    metadata: dict[str, Any]
+    importance: float = Field(description="The importance used in ranking, in [0, 1]")
+    explicit_importance: float | None
+    embedding_status: Literal["pending", "embedded", "failed"]
+    created_at: datetime
+    archived_at: datetime | None
+
+    @classmethod
+    def of(cls, message: Message) -> MessageOut:
+        return cls(
+            id=message.id,
+            tenant_id=message.tenant_id,
+            conversation_id=message.conversation_id,
+            role=message.role.value,
+            content=message.content,
+            metadata=message.metadata,
+            importance=message.importance,
+            explicit_importance=message.explicit_importance,
+            embedding_status=message.embedding_status.value,
+            created_at=message.created_at,
+            archived_at=message.archived_at,
+        )
+
+
+class TenantArgs(BaseModel):
+    tenant_id: str
+
+
+class SearchArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str
+    query: str
+    top_k: int = 5
+    conversation_id: str | None = None
+    role: str | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    min_importance: float | None = None
+
+
+class ScoresOut(BaseModel):
+    similarity: float = Field(description="Cosine similarity between query and message")
+    importance: float
+    recency: float = Field(description="0.5 ** (age / half-life)")
+    final: float = Field(description="w_sim*similarity + w_imp*importance + w_rec*recency")
+
+
+class SearchResultOut(BaseModel):
+    message: MessageOut
+    scores: ScoresOut
+
+    @classmethod
+    def of(cls, ranked: RankedMessage) -> SearchResultOut:
+        s = ranked.scores
+        return cls(
+            message=MessageOut.of(ranked.message),
+            scores=ScoresOut(similarity=s.similarity, importance=s.importance, recency=s.recency, final=s.final),
+        )
+
+
+class SearchOut(BaseModel):
+    results: list[SearchResultOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessOut(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str]
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    errors: list[dict[str, str]] | None = None
