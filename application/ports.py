@@ -83,9 +83,7 @@ class VectorIndex(Protocol):
 
     async def upsert(self, records: Sequence[VectorRecord]) -> None: ...
 
-    async def search(
-        self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters
-    ) -> list[VectorHit]:
+    async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
         """At most k hits of this tenant, most similar first; archived messages never come back."""
         ...
 

@@ -53,9 +53,7 @@ class SearchMemory:
         filters = self._validate(query)
         principal.require_tenant(query.tenant_id)
         vector = await self._embedder.embed_query(query.query)
-        hits = await self._index.search(
-            query.tenant_id, vector, max(query.top_k, self._settings.candidates), filters
-        )
+        hits = await self._index.search(query.tenant_id, vector, max(query.top_k, self._settings.candidates), filters)
         if not hits:
             return []
         similarity = {hit.message_id: hit.similarity for hit in hits}
@@ -74,7 +72,9 @@ class SearchMemory:
             problems.append(FieldProblem("query", "must not be empty"))
         elif len(query.query) > self._settings.max_query_chars:
             problems.append(
-                FieldProblem("query", f"is {len(query.query)} characters; the limit is {self._settings.max_query_chars}")
+                FieldProblem(
+                    "query", f"is {len(query.query)} characters; the limit is {self._settings.max_query_chars}"
+                )
             )
         if not 1 <= query.top_k <= MAX_TOP_K:
             problems.append(FieldProblem("top_k", f"must be between 1 and {MAX_TOP_K}"))

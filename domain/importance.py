@@ -43,8 +43,27 @@ _MEMORY_CUES = re.compile(
 _DIGIT = re.compile(r"\d")
 _FILLER = frozenset(
     {
-        "ok", "okay", "k", "thanks", "thank you", "thx", "yes", "no", "yep", "nope", "sure",
-        "cool", "great", "nice", "got it", "fine", "alright", "hi", "hello", "bye", "lol",
+        "ok",
+        "okay",
+        "k",
+        "thanks",
+        "thank you",
+        "thx",
+        "yes",
+        "no",
+        "yep",
+        "nope",
+        "sure",
+        "cool",
+        "great",
+        "nice",
+        "got it",
+        "fine",
+        "alright",
+        "hi",
+        "hello",
+        "bye",
+        "lol",
     }
 )
 

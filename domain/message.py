@@ -114,7 +114,7 @@ class NewMessage:
             if p is not None
         ]
         try:
-            parsed_role = Role(role)
+            parsed_role = Role(str(role))
         except ValueError:
             problems.append(FieldProblem("role", f"must be one of {', '.join(r.value for r in Role)}"))
         if not isinstance(content, str) or not content.strip():

@@ -48,10 +48,12 @@ class RankedMessage:
 def recency(created_at: datetime, now: datetime, half_life: timedelta) -> float:
     """1.0 for a message written now (or in the future), halving every half-life."""
     age = max(timedelta(0), now - created_at)
-    return 0.5 ** (age / half_life)
+    return float(0.5 ** (age / half_life))
 
 
-def score(similarity: float, importance: float, created_at: datetime, now: datetime, weights: RankingWeights) -> ScoreParts:
+def score(
+    similarity: float, importance: float, created_at: datetime, now: datetime, weights: RankingWeights
+) -> ScoreParts:
     rec = recency(created_at, now, weights.half_life)
     final = weights.similarity * similarity + weights.importance * importance + weights.recency * rec
     return ScoreParts(similarity=similarity, importance=importance, recency=rec, final=final)

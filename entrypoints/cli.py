@@ -19,9 +19,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as error:
-        problems = "; ".join(
-            f"MEMORY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"MEMORY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors())
         raise SystemExit(f"memorymesh: invalid settings: {problems}") from error
 
 
@@ -34,28 +32,42 @@ def quiet_libraries() -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
+    settings = load_settings(host=args.host, port=args.port)
+    configure_logging(settings.log_level)
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
+    from adapters.postgres.migrations import SchemaError
+    from application.ports import EmbedderUnavailable, StorageUnavailable
     from config.container import Container
-    from entrypoints.http.app import create_app
+    from entrypoints.http.app import announce_admin_key, create_app, resolved, start_services
 
-    settings = load_settings(host=args.host, port=args.port)
-    configure_logging(settings.log_level)
-    app = create_app(Container(settings=settings))
+    container = Container(settings=settings)
+    app = create_app(container)
+    try:
+        # Start before binding, so a refusal is one clear line rather than a lifespan traceback.
+        await start_services(container, announce_admin_key)
+    except (SchemaError, EmbedderUnavailable, StorageUnavailable) as error:
+        await resolved(container.shutdown_resources())
+        raise SystemExit(f"memorymesh: cannot start: {error}") from None
+
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, once
     config.graceful_timeout = 10.0
-    config.startup_timeout = 300.0  # first start initialises PostgreSQL and loads the model
     print(f"memorymesh: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
-    asyncio.run(hypercorn_serve(app, config))  # type: ignore[arg-type]
+    await hypercorn_serve(app, config)
 
 
 async def _db_upgrade() -> list[str]:
     from adapters.postgres.database import connect_dsn, prepare_schema
     from config.container import Container, database_options
+    from entrypoints.http.app import resolved
 
     settings = load_settings()
     container = Container(settings=settings)
@@ -66,7 +78,7 @@ async def _db_upgrade() -> list[str]:
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
-        await container.shutdown_resources()
+        await resolved(container.shutdown_resources())
 
 
 async def _db_current() -> tuple[list[str], list[str]]:

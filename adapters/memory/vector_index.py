@@ -33,9 +33,7 @@ class InMemoryVectorIndex(VectorIndex):
         for record in records:
             self.records[record.message_id] = record
 
-    async def search(
-        self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters
-    ) -> list[VectorHit]:
+    async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
         hits = [
             VectorHit(r.message_id, cosine(vector, r.vector))
             for r in self.records.values()

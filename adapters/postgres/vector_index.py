@@ -49,9 +49,7 @@ class PgVectorIndex(VectorIndex):
         )
 
     @storage_errors
-    async def search(
-        self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters
-    ) -> list[VectorHit]:
+    async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
         params: list[Any] = [list(vector), k]
         where = filter_clause(tenant_id, filters, params)
         sql = (

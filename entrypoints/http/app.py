@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from quart import Quart
@@ -39,6 +39,20 @@ async def resolved(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+async def start_services(container: Container, on_admin_key: Callable[[CreatedApiKey], None]) -> None:
+    """Load the model, then start the database sized to it, then make sure a key exists.
+
+    Idempotent: resources already started are reused. Resolving these providers, rather
+    than init_resources(), starts only the backends the settings chose.
+    """
+    await resolved(container.embedder())
+    await resolved(container.api_keys())
+    ensure_admin_key = await resolved(container.ensure_admin_key())
+    created = await ensure_admin_key()
+    if created is not None:
+        on_admin_key(created)
+
+
 def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], None] = announce_admin_key) -> Quart:
     app = Quart("memorymesh")
     app.request_class = ApiRequest
@@ -58,16 +72,9 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
     container.wire(modules=[auth, messages, search, admin])
 
     @app.while_serving
-    async def lifespan() -> AsyncIterator[None]:
+    async def lifespan() -> AsyncGenerator[None, None]:
         try:
-            # Resolve what serving needs (the model, then the database sized to it) rather
-            # than init_resources(), which would also start backends that are not chosen.
-            await resolved(container.embedder())
-            await resolved(container.api_keys())
-            ensure_admin_key = await resolved(container.ensure_admin_key())
-            created = await ensure_admin_key()
-            if created is not None:
-                on_admin_key(created)
+            await start_services(container, on_admin_key)
             logger.info("memorymesh ready")
             yield
         finally:

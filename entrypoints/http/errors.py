@@ -81,10 +81,7 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(RequestSchemaValidationError)
     async def schema_error(error: RequestSchemaValidationError) -> Response:
         cause = error.validation_error
-        if isinstance(cause, ValidationError):
-            problems = field_problems(cause)
-        else:
-            problems = [FieldProblem("body", str(cause))]
+        problems = field_problems(cause) if isinstance(cause, ValidationError) else [FieldProblem("body", str(cause))]
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         return problem(422, "validation_failed", detail, problems)
 

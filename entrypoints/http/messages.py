@@ -22,9 +22,7 @@ security_scheme_blueprint(blueprint, [{"apiKey": []}])
 @validate_response(MessageOut, 201)
 @validate_response(Problem, 422)
 @inject
-async def store_message(
-    data: MessageIn, store: StoreMessage = Provide["store_message"]
-) -> tuple[MessageOut, int]:
+async def store_message(data: MessageIn, store: StoreMessage = Provide["store_message"]) -> tuple[MessageOut, int]:
     """Store a message; it is embedded and searchable when this answers."""
     message = await store(
         current_principal(),

@@ -19,6 +19,7 @@ class ApiRequest(Request):
         if not (force or self.is_json):
             return None
         raw = await self.get_data(cache=cache, as_text=False)
+        assert isinstance(raw, bytes)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
