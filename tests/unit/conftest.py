@@ -1,0 +1,73 @@
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from dependency_injector import providers
+from quart.typing import TestClientProtocol
+
+from adapters.clock import FixedClock
+from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.api_keys import InMemoryApiKeyStore
+from adapters.memory.message_repository import InMemoryMessageRepository
+from adapters.memory.vector_index import InMemoryVectorIndex
+from config.container import Container
+from config.settings import Settings
+from entrypoints.http.app import create_app
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+ADMIN_KEY = "admin-key-for-tests-0001"
+ACME_KEY = "acme-key-for-tests-0001"
+GLOBEX_KEY = "globex-key-for-tests-001"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def repository() -> InMemoryMessageRepository:
+    return InMemoryMessageRepository()
+
+
+@pytest.fixture
+def index() -> InMemoryVectorIndex:
+    return InMemoryVectorIndex()
+
+
+@pytest.fixture
+def embedder() -> DeterministicEmbedder:
+    return DeterministicEmbedder(dimensions=64)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        _env_file=None,
+        admin_api_keys=ADMIN_KEY,
+        api_keys=f"{ACME_KEY}:acme|acme-labs,{GLOBEX_KEY}:globex",
+        max_body_bytes=64 * 1024,
+        max_content_chars=1000,
+        max_query_chars=200,
+    )
+
+
+@pytest.fixture
+async def client(
+    settings: Settings,
+    repository: InMemoryMessageRepository,
+    index: InMemoryVectorIndex,
+    embedder: DeterministicEmbedder,
+    clock: FixedClock,
+) -> AsyncIterator[TestClientProtocol]:
+    """The real HTTP app over in-memory adapters: for the HTTP edge, not for storage."""
+    container = Container(settings=settings)
+    container.embedder.override(providers.Object(embedder))
+    container.database.override(providers.Object(None))
+    container.messages.override(providers.Object(repository))
+    container.vector_index.override(providers.Object(index))
+    container.key_store.override(providers.Singleton(InMemoryApiKeyStore))
+    container.clock.override(providers.Object(clock))
+    app = create_app(container)
+    async with app.test_app() as test_app:
+        yield test_app.test_client()
