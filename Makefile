@@ -1,0 +1,50 @@
+# memorymesh: `make run` serves on http://127.0.0.1:8000, `make test` runs the whole suite.
+# Both create .venv and install everything on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch first, as the CPU build: a bare `torch` requirement would pull a multi-GB CUDA
+# build. Where no local wheel is at hand, point TORCH_INDEX at a CPU wheel index.
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint typecheck unit integration e2e bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/memorymesh serve
+
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest -q --durations=10
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/bdd tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+bench: $(STAMP)
+	$(BIN)/python bench/search_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
