@@ -39,8 +39,9 @@ def load_locomo(limit: int) -> tuple[list[dict[str, str]], list[str]]:
     for conversation in conversations:
         sessions = conversation["conversation"]
         speaker_a = sessions["speaker_a"]
-        for name in sorted((k for k in sessions if k.startswith("session_") and k.count("_") == 1),
-                           key=lambda k: int(k.split("_")[1])):
+        for name in sorted(
+            (k for k in sessions if k.startswith("session_") and k.count("_") == 1), key=lambda k: int(k.split("_")[1])
+        ):
             for turn in sessions[name]:
                 role = "user" if turn["speaker"] == speaker_a else "assistant"
                 turns.append({"conversation_id": conversation["sample_id"], "role": role, "content": turn["text"]})
@@ -52,12 +53,14 @@ def load_locomo(limit: int) -> tuple[list[dict[str, str]], list[str]]:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(latencies_ms: list[float]) -> str:
-    return (f"p50 {percentile(latencies_ms, 50):.1f} ms, p95 {percentile(latencies_ms, 95):.1f} ms, "
-            f"p99 {percentile(latencies_ms, 99):.1f} ms, mean {statistics.mean(latencies_ms):.1f} ms")
+    return (
+        f"p50 {percentile(latencies_ms, 50):.1f} ms, p95 {percentile(latencies_ms, 95):.1f} ms, "
+        f"p99 {percentile(latencies_ms, 99):.1f} ms, mean {statistics.mean(latencies_ms):.1f} ms"
+    )
 
 
 async def ingest(client: httpx.AsyncClient, turns: list[dict[str, str]], clients: int) -> float:
@@ -86,8 +89,9 @@ async def search(client: httpx.AsyncClient, questions: list[str], clients: int) 
         while not queue.empty():
             question = queue.get_nowait()
             started = time.perf_counter()
-            response = await client.get("/v1/memory/search",
-                                        params={"tenant_id": "bench", "query": question, "top_k": 10})
+            response = await client.get(
+                "/v1/memory/search", params={"tenant_id": "bench", "query": question, "top_k": 10}
+            )
             response.raise_for_status()
             latencies.append((time.perf_counter() - started) * 1000)
 
@@ -105,22 +109,24 @@ async def measure(server: ServerProcess, args: argparse.Namespace) -> str:
         await search(client, questions[:20], 1)  # warm-up
         sequential, _ = await search(client, questions, 1)
         concurrent, wall = await search(client, questions, args.clients)
-    return "\n".join([
-        "# Search latency through the HTTP API",
-        "",
-        f"Command: `.venv/bin/python bench/search_latency.py --messages {args.messages} "
-        f"--searches {args.searches} --clients {args.clients}`",
-        "",
-        f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}; "
-        "embedded PostgreSQL 18 + pgvector 0.8.5 (HNSW); all-MiniLM-L6-v2 on the CPU; one Hypercorn process.",
-        f"Data: {len(turns)} LoCoMo turns in one tenant; searches are LoCoMo questions, top_k=10, "
-        "each embedding its query (no cache yet).",
-        "",
-        f"- ingest (inline embedding, {args.clients} clients): {len(turns) / ingest_seconds:.1f} messages/s",
-        f"- search, 1 client: {summary(sequential)}",
-        f"- search, {args.clients} clients: {summary(concurrent)}; {len(concurrent) / wall:.1f} searches/s",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Search latency through the HTTP API",
+            "",
+            f"Command: `.venv/bin/python bench/search_latency.py --messages {args.messages} "
+            f"--searches {args.searches} --clients {args.clients}`",
+            "",
+            f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}; "
+            "embedded PostgreSQL 18 + pgvector 0.8.5 (HNSW); all-MiniLM-L6-v2 on the CPU; one Hypercorn process.",
+            f"Data: {len(turns)} LoCoMo turns in one tenant; searches are LoCoMo questions, top_k=10, "
+            "each embedding its query (no cache yet).",
+            "",
+            f"- ingest (inline embedding, {args.clients} clients): {len(turns) / ingest_seconds:.1f} messages/s",
+            f"- search, 1 client: {summary(sequential)}",
+            f"- search, {args.clients} clients: {summary(concurrent)}; {len(concurrent) / wall:.1f} searches/s",
+            "",
+        ]
+    )
 
 
 def main() -> None:
