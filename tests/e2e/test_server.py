@@ -26,6 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process.wait_ready()
     yield process
     assert process.stop() == 0, process.output
+    assert ADMIN_KEY not in process.output and ACME_KEY not in process.output  # keys are never logged
 
 
 def store(client: httpx.Client, content: str, tenant: str = "acme", **fields) -> dict:

@@ -1,0 +1,61 @@
+"""The `memorymesh db` commands, run as a user would, against a fresh embedded database."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.e2e.server import MEMORYMESH
+
+
+def memorymesh(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")}
+    env.update(MEMORY_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
+    return subprocess.run([MEMORYMESH, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_db_current_and_upgrade_report_the_schema(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+
+    before = memorymesh(data_dir, "db", "current")
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.splitlines() == ["current: empty database", "pending: 0001_messages"]
+
+    upgrade = memorymesh(data_dir, "db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert upgrade.stdout.strip() == "applied: 0001_messages"
+
+    again = memorymesh(data_dir, "db", "upgrade")
+    assert again.stdout.strip() == "applied: nothing, the schema is current"
+    after = memorymesh(data_dir, "db", "current")
+    assert after.stdout.splitlines() == ["current: 0001_messages", "pending: none"]
+
+
+def test_db_upgrade_refuses_a_server_without_pgvector(tmp_path: Path) -> None:
+    env_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    result = subprocess.run(
+        [MEMORYMESH, "db", "upgrade"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")},
+            "MEMORY_DATABASE_URL": env_url,
+            "HF_HUB_OFFLINE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "has no pgvector extension" in result.stderr
+
+
+def test_invalid_settings_are_named(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [MEMORYMESH, "serve"],
+        env={**os.environ, "MEMORY_API_KEYS": "short:acme", "MEMORY_PORT": "99999"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "MEMORY_PORT" in result.stderr and "MEMORY_API_KEYS" in result.stderr
