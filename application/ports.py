@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -54,6 +55,13 @@ class VectorRecord:
 class VectorHit:
     message_id: uuid.UUID
     similarity: float
+
+
+class Transactions(Protocol):
+    """Runs the repository and index calls made inside `begin()` as one unit: when the
+    block fails (or is cancelled), none of them stays written."""
+
+    def begin(self) -> AbstractAsyncContextManager[None]: ...
 
 
 class Clock(Protocol):

@@ -8,7 +8,7 @@ from datetime import datetime
 from application.ports import Clock, Embedder, MessageRepository, SearchFilters, VectorIndex
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
-from domain.message import Role, check_id
+from domain.message import Role, check_id, instant_problem
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
@@ -92,8 +92,8 @@ class SearchMemory:
         if query.min_importance is not None and not 0.0 <= query.min_importance <= 1.0:
             problems.append(FieldProblem("min_importance", "must be between 0 and 1"))
         for name, moment in (("since", query.since), ("until", query.until)):
-            if moment is not None and moment.tzinfo is None:
-                problems.append(FieldProblem(name, "must carry a time zone offset"))
+            if (problem := instant_problem(name, moment)) is not None:
+                problems.append(problem)
         if not problems and query.since and query.until and query.since > query.until:
             problems.append(FieldProblem("since", "must not be after until"))
         if problems:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from application.ports import Clock, Embedder, MessageRepository, VectorIndex, VectorRecord
+from application.ports import Clock, Embedder, MessageRepository, Transactions, VectorIndex, VectorRecord
 from domain.access import Principal
 from domain.importance import score_importance
 from domain.message import ContentLimits, EmbeddingStatus, Message, NewMessage
@@ -29,6 +29,18 @@ def embedding_text(message: Message) -> str:
     return message.content
 
 
+def vector_record(message: Message, vector: list[float]) -> VectorRecord:
+    return VectorRecord(
+        message_id=message.id,
+        tenant_id=message.tenant_id,
+        conversation_id=message.conversation_id,
+        role=message.role,
+        created_at=message.created_at,
+        importance=message.importance,
+        vector=vector,
+    )
+
+
 class StoreMessage:
     """Embeds inline: the vector is written before the answer goes back."""
 
@@ -37,9 +49,11 @@ class StoreMessage:
         messages: MessageRepository,
         index: VectorIndex,
         embedder: Embedder,
+        transactions: Transactions,
         clock: Clock,
         limits: ContentLimits,
     ) -> None:
+        self._transactions = transactions
         self._messages = messages
         self._index = index
         self._embedder = embedder
@@ -70,22 +84,12 @@ class StoreMessage:
             explicit_importance=new.explicit_importance,
             embedding_status=EmbeddingStatus.PENDING,
         )
-        # Embed before the row exists: a model failure then stores nothing and the
-        # client is told to retry, rather than leaving a row search can never see.
+        # Embed first, then write row, vector and status in one transaction: a failure
+        # anywhere stores nothing and the client is told to retry, so no row is left
+        # that search can never see, and a retry makes no duplicate.
         (vector,) = await self._embedder.embed_documents([embedding_text(message)])
-        await self._messages.add(message)
-        await self._index.upsert(
-            [
-                VectorRecord(
-                    message_id=message.id,
-                    tenant_id=message.tenant_id,
-                    conversation_id=message.conversation_id,
-                    role=message.role,
-                    created_at=message.created_at,
-                    importance=message.importance,
-                    vector=vector,
-                )
-            ]
-        )
-        await self._messages.mark_embedded(message.tenant_id, [message.id])
+        async with self._transactions.begin():
+            await self._messages.add(message)
+            await self._index.upsert([vector_record(message, vector)])
+            await self._messages.mark_embedded(message.tenant_id, [message.id])
         return replace(message, embedding_status=EmbeddingStatus.EMBEDDED)

@@ -16,7 +16,7 @@ from dependency_injector import containers, providers
 from adapters.clock import SystemClock
 from adapters.keys import ChainedApiKeys, SettingsApiKeys
 from adapters.postgres.api_keys import PgApiKeyStore
-from adapters.postgres.database import DatabaseOptions, open_database
+from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.bootstrap import EnsureAdminKey
@@ -98,6 +98,7 @@ class Container(containers.DeclarativeContainer):
         dimensions=embedder.provided.dimensions,
     )
 
+    transactions = providers.Singleton(PgTransactions, database=database)
     messages = providers.Singleton(PgMessageRepository, database=database)
     vector_index = providers.Singleton(PgVectorIndex, database=database)
     key_store = providers.Singleton(PgApiKeyStore, database=database)
@@ -109,8 +110,9 @@ class Container(containers.DeclarativeContainer):
         messages=messages,
         index=vector_index,
         embedder=embedder,
+        transactions=transactions,
         clock=clock,
-        limits=providers.Callable(lambda s: ContentLimits(max_content_chars=s.max_content_chars), settings),
+        limits=providers.Singleton(lambda s: ContentLimits(max_content_chars=s.max_content_chars), settings),
     )
     get_message = providers.Factory(GetMessage, messages=messages)
     search_memory = providers.Factory(
@@ -119,7 +121,7 @@ class Container(containers.DeclarativeContainer):
         index=vector_index,
         embedder=embedder,
         clock=clock,
-        settings=providers.Callable(search_settings, settings),
+        settings=providers.Singleton(search_settings, settings),
     )
     ensure_admin_key = providers.Factory(
         EnsureAdminKey,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.keys import ConfiguredKey
@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     def _admin_keys_parse(cls, value: str) -> str:
         parse_api_keys(value, admin=True)
         return value
+
+    @model_validator(mode="after")
+    def _some_ranking_weight(self) -> Settings:
+        weights = (self.ranking_similarity_weight, self.ranking_importance_weight, self.ranking_recency_weight)
+        if sum(weights) <= 0:
+            raise ValueError("at least one of MEMORY_RANKING_*_WEIGHT must be positive")
+        return self
 
     def configured_keys(self) -> list[ConfiguredKey]:
         return parse_api_keys(self.api_keys, admin=False) + parse_api_keys(self.admin_api_keys, admin=True)

@@ -7,7 +7,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import FieldProblem, ValidationFailed
@@ -47,6 +47,19 @@ def text_problem(field_name: str, text: str) -> FieldProblem | None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return FieldProblem(field_name, "must be valid Unicode (it holds a lone surrogate)")
+    return None
+
+
+def instant_problem(field_name: str, moment: datetime | None) -> FieldProblem | None:
+    """A time must carry an offset and stay inside years 1-9999 once moved to UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return FieldProblem(field_name, "must carry a time zone offset")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return FieldProblem(field_name, "is outside the years 1-9999 once converted to UTC")
     return None
 
 
@@ -129,8 +142,8 @@ class NewMessage:
             problems.append(FieldProblem("metadata", "must be a JSON object"))
         elif (problem := metadata_problem(metadata or {})) is not None:
             problems.append(problem)
-        if created_at is not None and created_at.tzinfo is None:
-            problems.append(FieldProblem("created_at", "must carry a time zone offset"))
+        if (problem := instant_problem("created_at", created_at)) is not None:
+            problems.append(problem)
         if problems:
             raise ValidationFailed(problems)
         return cls(

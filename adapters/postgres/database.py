@@ -8,15 +8,18 @@ import json
 import logging
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from pgvector.asyncpg import register_vector
 
 from adapters.postgres.migrations import SchemaError, upgrade, verify
-from application.ports import StorageUnavailable
+from application.ports import StorageUnavailable, Transactions
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +31,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
@@ -92,12 +94,41 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+# The connection of the transaction the current task is in, if any (see Database.transaction).
+_transaction_connection: ContextVar[PoolConnectionProxy | None] = ContextVar("pg_transaction", default=None)
+
+
 @dataclass
 class Database:
     """A started database: its DSN and pool."""
 
     dsn: str
     pool: asyncpg.Pool
+
+    def executor(self) -> asyncpg.Pool | PoolConnectionProxy:
+        """The current task's transaction connection, or the pool outside a transaction."""
+        return _transaction_connection.get() or self.pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Every adapter call the current task makes inside this block shares one transaction."""
+        if _transaction_connection.get() is not None:  # nested: join the outer one
+            yield
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            token = _transaction_connection.set(conn)
+            try:
+                yield
+            finally:
+                _transaction_connection.reset(token)
+
+
+class PgTransactions(Transactions):
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def begin(self) -> AbstractAsyncContextManager[None]:
+        return self._database.transaction()
 
 
 async def connect_dsn(options: DatabaseOptions) -> tuple[str, EmbeddedPostgres | None]:

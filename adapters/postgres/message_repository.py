@@ -33,11 +33,11 @@ def to_message(row: asyncpg.Record) -> Message:
 
 class PgMessageRepository(MessageRepository):
     def __init__(self, database: Database) -> None:
-        self._pool = database.pool
+        self._database = database
 
     @storage_errors
     async def add(self, message: Message) -> None:
-        await self._pool.execute(
+        await self._database.executor().execute(
             f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             message.id,
             message.tenant_id,
@@ -54,14 +54,14 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def get(self, tenant_id: str, message_id: uuid.UUID) -> Message | None:
-        row = await self._pool.fetchrow(
+        row = await self._database.executor().fetchrow(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2", tenant_id, message_id
         )
         return to_message(row) if row is not None else None
 
     @storage_errors
     async def get_many(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
-        rows = await self._pool.fetch(
+        rows = await self._database.executor().fetch(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
             tenant_id,
             list(message_ids),
@@ -70,7 +70,7 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def mark_embedded(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
-        await self._pool.execute(
+        await self._database.executor().execute(
             "UPDATE messages SET embedding_status = 'embedded' WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
             tenant_id,
             list(message_ids),
@@ -78,6 +78,6 @@ class PgMessageRepository(MessageRepository):
 
     async def check(self) -> None:
         try:
-            await self._pool.fetchval("SELECT 1", timeout=2.0)
+            await self._database.pool.fetchval("SELECT 1", timeout=2.0)
         except Exception as error:  # readiness reports any failure, whatever its kind
             raise StorageUnavailable(f"the database does not answer: {type(error).__name__}: {error}") from error

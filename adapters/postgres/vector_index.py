@@ -1,8 +1,13 @@
 """Nearest-neighbour search in PostgreSQL with pgvector's HNSW index.
 
-The vector lives on the message row. Searches run with `hnsw.iterative_scan`, so a
-tenant or filter that matches few rows keeps the scan going until k rows are found
-instead of returning a starved result.
+The vector lives on the message row, so an upsert is an UPDATE of a stored message; a
+message no longer in the table (deleted meanwhile) is skipped.
+
+A search never starves: each runs with a plan made for its own tenant and filters
+(small tenants then use the btree index and an exact sort), with `hnsw.iterative_scan`
+so a filter applied after the HNSW walk keeps the walk going, and, when HNSW still
+hands back fewer than k rows (its scan stops at `hnsw.max_scan_tuples`), with an exact
+scan of the tenant's matching rows.
 """
 
 from __future__ import annotations
@@ -37,31 +42,49 @@ def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any]) -> 
     return " AND ".join(clauses)
 
 
+def search_statement(
+    tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters, *, exact: bool = False
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of a search; `exact` scans every matching row instead of HNSW."""
+    params: list[Any] = [list(vector), k]
+    where = filter_clause(tenant_id, filters, params)
+    if exact:  # a MATERIALIZED CTE cannot be answered from the HNSW index
+        sql = (
+            f"WITH matching AS MATERIALIZED (SELECT id, embedding FROM messages WHERE {where}) "
+            "SELECT id, 1 - (embedding <=> $1) AS similarity FROM matching ORDER BY embedding <=> $1 LIMIT $2"
+        )
+    else:
+        sql = (
+            "SELECT id, 1 - (embedding <=> $1) AS similarity FROM messages "
+            f"WHERE {where} ORDER BY embedding <=> $1 LIMIT $2"
+        )
+    return sql, params
+
+
 class PgVectorIndex(VectorIndex):
     def __init__(self, database: Database) -> None:
-        self._pool = database.pool
+        self._database = database
 
     @storage_errors
     async def upsert(self, records: Sequence[VectorRecord]) -> None:
-        await self._pool.executemany(
+        await self._database.executor().executemany(
             "UPDATE messages SET embedding = $3 WHERE tenant_id = $1 AND id = $2",
             [(r.tenant_id, r.message_id, list(r.vector)) for r in records],
         )
 
     @storage_errors
     async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
-        params: list[Any] = [list(vector), k]
-        where = filter_clause(tenant_id, filters, params)
-        sql = (
-            "SELECT id, 1 - (embedding <=> $1) AS similarity FROM messages "
-            f"WHERE {where} ORDER BY embedding <=> $1 LIMIT $2"
-        )
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._database.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 f"SET LOCAL hnsw.ef_search = {min(MAX_EF_SEARCH, max(40, k))}; "
-                "SET LOCAL hnsw.iterative_scan = relaxed_order"
+                "SET LOCAL hnsw.iterative_scan = relaxed_order; "
+                "SET LOCAL plan_cache_mode = force_custom_plan"
             )
+            sql, params = search_statement(tenant_id, vector, k, filters)
             rows = await conn.fetch(sql, *params)
+            if len(rows) < k:
+                sql, params = search_statement(tenant_id, vector, k, filters, exact=True)
+                rows = await conn.fetch(sql, *params)
         # relaxed_order may hand rows back slightly out of order: sort them exactly.
         hits = [VectorHit(r["id"], float(r["similarity"])) for r in rows]
         hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))

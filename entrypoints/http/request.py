@@ -32,3 +32,5 @@ class ApiRequest(Request):
             ) from error
         except RecursionError as error:
             raise MalformedBody("the body nests JSON too deeply") from error
+        except ValueError as error:  # e.g. an integer longer than Python will parse
+            raise MalformedBody(f"the body is not acceptable JSON: {error}") from error

@@ -1,8 +1,17 @@
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
+from adapters.clock import FixedClock
+from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.postgres.database import PgTransactions
 from adapters.postgres.message_repository import PgMessageRepository
-from domain.message import EmbeddingStatus, Message, Role
+from adapters.postgres.vector_index import PgVectorIndex
+from application.ports import StorageUnavailable
+from application.store_message import StoreMessage, StoreMessageCommand
+from domain.access import Principal
+from domain.message import ContentLimits, EmbeddingStatus, Message, Role
 
 
 def make(tenant: str, content: str = "hello", **fields) -> Message:
@@ -74,3 +83,26 @@ async def test_timestamps_keep_their_instant(database):
     await repository.add(message)
     stored = await repository.get(message.tenant_id, message.id)
     assert stored.created_at == offset
+
+
+async def test_a_store_that_fails_after_writing_leaves_no_row(database):
+    """Row, vector and status are one transaction: a failure midway rolls all of them back."""
+
+    class FailingIndex(PgVectorIndex):
+        async def upsert(self, records) -> None:
+            await super().upsert(records)
+            raise StorageUnavailable("connection lost")
+
+    repository = PgMessageRepository(database)
+    store = StoreMessage(
+        repository,
+        FailingIndex(database),
+        DeterministicEmbedder(384),
+        PgTransactions(database),
+        FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        ContentLimits(),
+    )
+    t = tenant()
+    with pytest.raises(StorageUnavailable):
+        await store(Principal("k", frozenset({t})), StoreMessageCommand(t, "c1", "user", "hello"))
+    assert await database.pool.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", t) == 0

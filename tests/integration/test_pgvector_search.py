@@ -5,12 +5,15 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.vector_index import cosine
+from adapters.postgres.database import Database, PgTransactions, init_connection
 from adapters.postgres.message_repository import PgMessageRepository
-from adapters.postgres.vector_index import PgVectorIndex
+from adapters.postgres.vector_index import PgVectorIndex, search_statement
 from application.ports import SearchFilters, VectorRecord
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
 from application.store_message import StoreMessage, StoreMessageCommand
@@ -63,7 +66,7 @@ def tenant() -> str:
 
 def use_cases(database, embedder):
     repository, index, clock = PgMessageRepository(database), PgVectorIndex(database), FixedClock(NOW)
-    store = StoreMessage(repository, index, embedder, clock, ContentLimits())
+    store = StoreMessage(repository, index, embedder, PgTransactions(database), clock, ContentLimits())
     search = SearchMemory(repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=100))
     return store, search
 
@@ -133,17 +136,20 @@ async def test_another_tenants_identical_message_never_comes_back(database):
     assert {r.message.tenant_id for r in results} == {mine}
 
 
-async def test_a_selective_filter_in_a_large_tenant_is_not_starved(database):
+async def test_a_selective_filter_in_a_large_tenant_is_not_starved(database, pg_dsn):
     """HNSW alone visits ef_search neighbours and filters afterwards, so a filter that keeps
-    one row in twenty would return about two of ten; iterative scans keep going."""
+    one row in twenty would return about two of ten. Iterative scans keep walking; when
+    they give up (hnsw.max_scan_tuples) the adapter falls back to an exact scan."""
     t = tenant()
     rng = random.Random(3)
+    # One row in twenty is a tool's; five rows in all are the system's.
+    roles = ["system" if i % 1000 == 0 else "tool" if i % 20 == 0 else "user" for i in range(5_000)]
     rows = [
         (
             uuid.uuid4(),
             t,
             "c1",
-            "tool" if i % 20 == 0 else "user",
+            roles[i],
             "filler",
             NOW,
             0.5,
@@ -170,21 +176,36 @@ async def test_a_selective_filter_in_a_large_tenant_is_not_starved(database):
     )
     await database.pool.execute("ANALYZE messages")
     query = [rng.gauss(0, 1) for _ in range(DIMENSIONS)]
-    plan = "\n".join(
-        r[0]
-        for r in await database.pool.fetch(
-            "EXPLAIN SELECT id FROM messages WHERE tenant_id = $2 AND role = 'tool' ORDER BY embedding <=> $1 LIMIT 10",
-            query,
-            t,
-        )
-    )
-    assert "messages_embedding_hnsw" in plan  # the plan iterative scans exist for
+    filters = SearchFilters(role=Role.TOOL)
+    sql, params = search_statement(t, query, 10, filters)
+    plan = "\n".join(r[0] for r in await database.pool.fetch(f"EXPLAIN {sql}", *params))
+    assert "messages_embedding_hnsw" in plan  # the adapter's own query takes the HNSW path
 
-    hits = await PgVectorIndex(database).search(t, query, 10, SearchFilters(role=Role.TOOL))
-
-    tools = {r[0] for r in rows if r[3] == "tool"}
+    hits = await PgVectorIndex(database).search(t, query, 10, filters)
     assert len(hits) == 10
-    assert {h.message_id for h in hits} <= tools
+    assert {h.message_id for h in hits} <= {r[0] for r in rows if r[3] == "tool"}
+
+    # Forced onto the HNSW path with a scan budget so small that the iterative scan gives
+    # up before it finds the five system rows: the exact fallback still returns all five.
+    starved_pool = await asyncpg.create_pool(
+        pg_dsn,
+        min_size=1,
+        max_size=1,
+        init=init_connection,
+        server_settings={
+            "hnsw.max_scan_tuples": "20",
+            "enable_seqscan": "off",
+            "enable_bitmapscan": "off",
+            "enable_sort": "off",
+        },
+    )
+    try:
+        hits = await PgVectorIndex(Database(pg_dsn, starved_pool)).search(t, query, 10, SearchFilters(role=Role.SYSTEM))
+    finally:
+        await starved_pool.close()
+    systems = sorted((r for r in rows if r[3] == "system"), key=lambda r: -cosine(query, r[8]))
+    assert len(systems) == 5
+    assert [h.message_id for h in hits] == [r[0] for r in systems]
 
 
 async def test_filters_archived_and_pending_rows_are_applied_in_the_database(database):

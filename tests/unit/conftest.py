@@ -9,6 +9,7 @@ from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.api_keys import InMemoryApiKeyStore
 from adapters.memory.message_repository import InMemoryMessageRepository
+from adapters.memory.transactions import InMemoryTransactions
 from adapters.memory.vector_index import InMemoryVectorIndex
 from config.container import Container
 from config.settings import Settings
@@ -41,6 +42,11 @@ def embedder() -> DeterministicEmbedder:
 
 
 @pytest.fixture
+def transactions(repository: InMemoryMessageRepository, index: InMemoryVectorIndex) -> InMemoryTransactions:
+    return InMemoryTransactions(repository, index)
+
+
+@pytest.fixture
 def settings() -> Settings:
     return Settings(
         _env_file=None,
@@ -59,6 +65,7 @@ async def client(
     index: InMemoryVectorIndex,
     embedder: DeterministicEmbedder,
     clock: FixedClock,
+    transactions: InMemoryTransactions,
 ) -> AsyncIterator[TestClientProtocol]:
     """The real HTTP app over in-memory adapters: for the HTTP edge, not for storage."""
     container = Container(settings=settings)
@@ -66,6 +73,7 @@ async def client(
     container.database.override(providers.Object(None))
     container.messages.override(providers.Object(repository))
     container.vector_index.override(providers.Object(index))
+    container.transactions.override(providers.Object(transactions))
     container.key_store.override(providers.Singleton(InMemoryApiKeyStore))
     container.clock.override(providers.Object(clock))
     app = create_app(container)

@@ -5,8 +5,12 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.transactions import InMemoryTransactions
+from adapters.memory.vector_index import InMemoryVectorIndex
 from application.errors import NotFound
 from application.get_message import GetMessage
+from application.ports import EmbedderUnavailable, StorageUnavailable
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
 from application.store_message import StoreMessage, StoreMessageCommand
 from domain.access import AccessDenied, Principal
@@ -19,8 +23,8 @@ ADMIN = Principal(key_id="k0", tenants=frozenset(), admin=True)
 
 
 @pytest.fixture
-def store(repository, index, embedder, clock) -> StoreMessage:
-    return StoreMessage(repository, index, embedder, clock, ContentLimits(max_content_chars=100))
+def store(repository, index, embedder, transactions, clock) -> StoreMessage:
+    return StoreMessage(repository, index, embedder, transactions, clock, ContentLimits(max_content_chars=100))
 
 
 @pytest.fixture
@@ -150,3 +154,28 @@ async def test_importance_breaks_a_tie_in_similarity(store, search):
     high = await store(ACME, command("coffee order", importance=0.9))
     results = await search(ACME, SearchQuery(tenant_id="acme", query="coffee order", top_k=2))
     assert [r.message.id for r in results] == [high.id, low.id]
+
+
+class BrokenIndex(InMemoryVectorIndex):
+    async def upsert(self, records) -> None:
+        await super().upsert(records)
+        raise StorageUnavailable("the index went away")
+
+
+async def test_a_store_that_fails_midway_leaves_nothing_behind(repository, embedder, clock):
+    index = BrokenIndex()
+    store = StoreMessage(repository, index, embedder, InMemoryTransactions(repository, index), clock, ContentLimits())
+    with pytest.raises(StorageUnavailable):
+        await store(ACME, command("hello"))
+    assert repository.rows == {} and index.records == {}
+
+
+async def test_an_embedder_failure_stores_nothing(repository, index, transactions, clock):
+    class DownEmbedder(DeterministicEmbedder):
+        async def embed_documents(self, texts):
+            raise EmbedderUnavailable("model crashed")
+
+    store = StoreMessage(repository, index, DownEmbedder(64), transactions, clock, ContentLimits())
+    with pytest.raises(EmbedderUnavailable):
+        await store(ACME, command("hello"))
+    assert repository.rows == {}

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from adapters.memory.message_repository import InMemoryMessageRepository
+from adapters.memory.vector_index import InMemoryVectorIndex
+from application.ports import Transactions
+
+
+class InMemoryTransactions(Transactions):
+    """Undoes the fakes' writes when the block fails, as a database transaction would."""
+
+    def __init__(self, repository: InMemoryMessageRepository, index: InMemoryVectorIndex) -> None:
+        self._repository = repository
+        self._index = index
+
+    def begin(self) -> AbstractAsyncContextManager[None]:
+        return self._transaction()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        rows, records = dict(self._repository.rows), dict(self._index.records)
+        try:
+            yield
+        except BaseException:
+            self._repository.rows, self._index.records = rows, records
+            raise
