@@ -13,7 +13,7 @@ TORCH_INDEX ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint typecheck unit integration e2e bench clean
+.PHONY: run test lint typecheck unit contract integration e2e bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/bdd tests/unit
+
+contract: $(STAMP)
+	$(BIN)/pytest -q tests/contract
 
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration

@@ -43,6 +43,7 @@ async def open_sentence_transformer(settings: Settings) -> AsyncIterator[Embedde
         model_name=str(settings.embedding_model or "all-MiniLM-L6-v2"),
         batch_size=settings.embedding_batch_size,
         max_concurrency=settings.embedding_max_concurrency,
+        max_pending=settings.embedding_max_pending,
     )
     try:
         yield embedder

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     embedding_device: str = "cpu"
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     embedding_max_concurrency: int = Field(1, ge=1, le=64)
+    embedding_max_pending: int = Field(256, ge=1)  # calls waiting for the model before 503s
 
     # Search and ranking
     search_candidates: int = Field(100, ge=1, le=1000)

@@ -65,41 +65,24 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _db_upgrade() -> list[str]:
-    from adapters.postgres.database import connect_dsn, prepare_schema
+    from adapters.postgres.database import upgrade_schema
     from config.container import Container, database_options
     from entrypoints.http.app import resolved
 
     settings = load_settings()
     container = Container(settings=settings)
-    embedder = await container.embedder()  # the vector column is sized to the model
-    dsn, embedded = await connect_dsn(database_options(settings))
     try:
-        return await prepare_schema(dsn, embedder.dimensions, migrate=True)
+        embedder = await container.embedder()  # the vector column is sized to the model
+        return await upgrade_schema(database_options(settings), embedder.dimensions)
     finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
         await resolved(container.shutdown_resources())
 
 
 async def _db_current() -> tuple[list[str], list[str]]:
-    import asyncpg
-
-    from adapters.postgres.database import connect_dsn
-    from adapters.postgres.migrations import applied_versions, available_migrations
+    from adapters.postgres.database import schema_status
     from config.container import database_options
 
-    dsn, embedded = await connect_dsn(database_options(load_settings()))
-    try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            applied = await applied_versions(conn)
-        finally:
-            await conn.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
-    pending = [m.version for m in available_migrations() if m.version not in applied]
-    return applied, pending
+    return await schema_status(database_options(load_settings()))
 
 
 def db(args: argparse.Namespace) -> None:

@@ -39,11 +39,23 @@ class SentenceTransformerEmbedder(Embedder):
     """Runs `encode` on its own threads, never on the event loop.
 
     At most `max_concurrency` encodes run at once; further callers wait their turn, so a
-    burst of requests queues instead of oversubscribing the CPU.
+    burst of requests queues instead of oversubscribing the CPU. Past `max_pending`
+    waiting calls, new ones are refused at once (EmbedderUnavailable, a 503 with
+    Retry-After) rather than queueing without bound.
     """
 
-    def __init__(self, model: SentenceTransformer, model_name: str, batch_size: int, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        model_name: str,
+        batch_size: int,
+        max_concurrency: int,
+        max_pending: int = 256,
+    ) -> None:
         self._model = model
+        self._max_pending = max_pending
+        self._pending = 0
+        self._closed = False
         self._model_name = model_name
         self._batch_size = batch_size
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="embed")
@@ -61,6 +73,7 @@ class SentenceTransformerEmbedder(Embedder):
         return self._dimensions
 
     def close(self) -> None:
+        self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
@@ -74,11 +87,16 @@ class SentenceTransformerEmbedder(Embedder):
         return [[float(x) for x in row] for row in vectors]
 
     async def _run(self, texts: list[str]) -> list[list[float]]:
+        if self._pending >= self._max_pending:
+            raise EmbedderUnavailable(f"the embedder is overloaded ({self._pending} calls waiting); retry shortly")
         loop = asyncio.get_running_loop()
+        self._pending += 1
         try:
             return await loop.run_in_executor(self._executor, self._encode, texts)
         except RuntimeError as error:  # executor shut down, torch failure
             raise EmbedderUnavailable(f"the embedding model failed: {error}") from error
+        finally:
+            self._pending -= 1
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -90,4 +108,7 @@ class SentenceTransformerEmbedder(Embedder):
         return vector
 
     async def check(self) -> None:
-        await self.embed_query("readiness check")
+        # Cheap on purpose: an encode would queue behind real work and fail readiness
+        # exactly when the service is busy.
+        if self._closed:
+            raise EmbedderUnavailable("the embedding model has been shut down")

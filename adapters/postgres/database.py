@@ -18,7 +18,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from pgvector.asyncpg import register_vector
 
-from adapters.postgres.migrations import SchemaError, upgrade, verify
+from adapters.postgres.migrations import SchemaError, applied_versions, available_migrations, upgrade, verify
 from application.ports import StorageUnavailable, Transactions
 
 logger = logging.getLogger(__name__)
@@ -148,10 +148,37 @@ async def prepare_schema(dsn: str, dimensions: int, migrate: bool) -> list[str]:
         await conn.close()
 
 
-async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncIterator[Database]:
-    """Container resource: start (or reach) the server, migrate, verify, pool; undo on close."""
+@asynccontextmanager
+async def reachable_server(options: DatabaseOptions) -> AsyncIterator[str]:
+    """The DSN of the configured server, starting (and afterwards stopping) the embedded one."""
     dsn, embedded = await connect_dsn(options)
     try:
+        yield dsn
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def upgrade_schema(options: DatabaseOptions, dimensions: int) -> list[str]:
+    """`memorymesh db upgrade`: the versions applied now."""
+    async with reachable_server(options) as dsn:
+        return await prepare_schema(dsn, dimensions, migrate=True)
+
+
+async def schema_status(options: DatabaseOptions) -> tuple[list[str], list[str]]:
+    """`memorymesh db current`: the versions applied, and those still pending."""
+    async with reachable_server(options) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            applied = await applied_versions(conn)
+        finally:
+            await conn.close()
+    return applied, [m.version for m in available_migrations() if m.version not in applied]
+
+
+async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncIterator[Database]:
+    """Container resource: start (or reach) the server, migrate, verify, pool; undo on close."""
+    async with reachable_server(options) as dsn:
         try:
             await prepare_schema(dsn, dimensions, options.auto_migrate)
         except CONNECTION_ERRORS as error:
@@ -167,6 +194,3 @@ async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncItera
             yield Database(dsn=dsn, pool=pool)
         finally:
             await pool.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)

@@ -19,7 +19,7 @@ class MessageIn(BaseModel):
 
     tenant_id: str = Field(description="Tenant the message belongs to: 1-128 of A-Z a-z 0-9 . _ : @ -")
     conversation_id: str = Field(description="Conversation inside the tenant, same charset")
-    role: str = Field(description="user, assistant, system or tool", examples=["user"])
+    role: RoleName = Field(description="Who said it", examples=["user"])
     content: str = Field(description="The message text")
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object, stored as is")
     importance: float | None = Field(None, ge=0, le=1, description="Explicit importance; wins over the computed score")
@@ -67,7 +67,7 @@ class SearchArgs(BaseModel):
     query: str
     top_k: int = 5
     conversation_id: str | None = None
-    role: str | None = None
+    role: RoleName | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     min_importance: float | None = None

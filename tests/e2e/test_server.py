@@ -90,6 +90,42 @@ def test_readiness_and_docs(server: ServerProcess) -> None:
         ("GET", "/v1/memory/search?tenant_id=acme&query=" + "q" * 12_000, {}),
         ("GET", "/v1/memory/search?tenant_id=acme&query=" + "q" * 60_000, {}),
         ("GET", "/v1/memory/search?tenant_id=acme%00&query=a", {}),
+        ("GET", "/v1/memory/search?tenant_id=acme&query=a&since=0001-01-01T00:00:00%2B01:00", {}),
+        ("GET", "/v1/memory/search?tenant_id=acme&query=a&until=9999-12-31T23:59:59-01:00", {}),
+        (
+            "POST",
+            "/v1/messages",
+            {
+                "json": {
+                    "tenant_id": "acme",
+                    "conversation_id": "c",
+                    "role": "user",
+                    "content": "x",
+                    "created_at": "0001-01-01T00:00:00+01:00",
+                }
+            },
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            {
+                "content": b'{"tenant_id": "acme", "importance": ' + b"1" * 5000 + b"}",
+                "headers": {"content-type": "application/json"},
+            },
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            {
+                "json": {
+                    "tenant_id": "acme",
+                    "conversation_id": "c",
+                    "role": "user",
+                    "content": "x",
+                    "metadata": {"a": "\u0000"},
+                }
+            },
+        ),
         ("GET", "/v1/memory/search?tenant_id=acme&query=a&top_k=-1", {}),
     ],
 )
@@ -97,6 +133,16 @@ def test_hostile_requests_get_a_4xx_never_a_5xx(server: ServerProcess, method: s
     with server.client(ACME_KEY) as client:
         response = client.request(method, path, **kwargs)
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
+
+
+def test_sql_and_full_text_metacharacters_are_stored_and_searched_as_text(server: ServerProcess) -> None:
+    nasty = '\'; DROP TABLE messages; -- & | ! :* <-> \\ %_ $1 "quoted" (a & !b)'
+    with server.client(ACME_KEY) as client:
+        stored = store(client, nasty)
+        found = client.get("/v1/memory/search", params={"tenant_id": "acme", "query": nasty, "top_k": 1})
+        assert found.status_code == 200
+        assert found.json()["results"][0]["message"] == stored
+        assert stored["content"] == nasty
 
 
 def test_a_request_line_past_the_servers_limit_is_431(server: ServerProcess) -> None:

@@ -1,29 +1,13 @@
-"""A real PostgreSQL 18 with pgvector, started once for the session from the pgserver wheel."""
+"""The real all-MiniLM-L6-v2 model, loaded once; the database fixtures live in tests/conftest.py."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder, bundled_model_path, load_model
-from adapters.postgres.database import Database, DatabaseOptions, EmbeddedPostgres, open_database
+from tests.conftest import DIMENSIONS
 
-DIMENSIONS = 384  # all-MiniLM-L6-v2, so the real model and the deterministic one share a schema
-
-
-@pytest.fixture(scope="session")
-def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
-    dsn = server.start()
-    yield dsn
-    server.stop()
-
-
-@pytest.fixture
-async def database(pg_dsn: str, tmp_path: Path) -> AsyncIterator[Database]:
-    resource = open_database(DatabaseOptions(url=pg_dsn, data_dir=tmp_path), DIMENSIONS)
-    yield await anext(resource)
-    await resource.aclose()
+__all__ = ["DIMENSIONS"]
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,5 @@
+"""PostgreSQL specifics of the repository; the shared promises are in tests/contract/."""
+
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -31,49 +33,6 @@ def make(tenant: str, content: str = "hello", **fields) -> Message:
 
 def tenant() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
-
-
-async def test_a_message_round_trips_with_every_field(database):
-    repository = PgMessageRepository(database)
-    message = make(
-        tenant(),
-        "Ünïcödé ✓ 日本語 'quotes' \"double\" \\ back",
-        metadata={"nested": {"list": [1, 2.5, None, True]}, "emoji": "🙂"},
-        explicit_importance=0.75,
-        importance=0.75,
-        created_at=datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
-        role=Role.TOOL,
-    )
-    await repository.add(message)
-    assert await repository.get(message.tenant_id, message.id) == message
-
-
-async def test_get_and_get_many_stay_inside_the_tenant(database):
-    repository = PgMessageRepository(database)
-    a, b = tenant(), tenant()
-    mine, theirs = make(a), make(b)
-    await repository.add(mine)
-    await repository.add(theirs)
-
-    assert await repository.get(a, theirs.id) is None
-    assert await repository.get_many(a, [mine.id, theirs.id, uuid.uuid4()]) == [mine]
-
-
-async def test_mark_embedded_changes_only_that_tenants_rows(database):
-    repository = PgMessageRepository(database)
-    a, b = tenant(), tenant()
-    mine, theirs = make(a), make(b)
-    await repository.add(mine)
-    await repository.add(theirs)
-
-    await repository.mark_embedded(a, [mine.id, theirs.id])
-
-    assert (await repository.get(a, mine.id)).embedding_status is EmbeddingStatus.EMBEDDED
-    assert (await repository.get(b, theirs.id)).embedding_status is EmbeddingStatus.PENDING
-
-
-async def test_check_answers_when_the_database_is_up(database):
-    await PgMessageRepository(database).check()
 
 
 async def test_timestamps_keep_their_instant(database):

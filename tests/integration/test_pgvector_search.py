@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
@@ -249,15 +248,3 @@ async def test_filters_archived_and_pending_rows_are_applied_in_the_database(dat
     assert await names(since=NOW - timedelta(days=10)) == {"a", "b"}
     assert await names(until=NOW - timedelta(days=3)) == {"b", "c"}
     assert await names(conversation_id="c1", role=Role.USER, since=NOW - timedelta(days=2)) == {"a"}
-
-
-async def test_hits_come_back_most_similar_first_and_k_bounds_them(database):
-    store, _ = use_cases(database, DeterministicEmbedder(DIMENSIONS))
-    t = tenant()
-    await bulk_store(store, t, ["red apple pie", "red apple", "red", "blue sky"])
-    hits = await PgVectorIndex(database).search(
-        t, await DeterministicEmbedder(DIMENSIONS).embed_query("red apple pie"), 3, SearchFilters()
-    )
-    assert len(hits) == 3
-    assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
-    assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)

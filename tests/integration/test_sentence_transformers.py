@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from adapters.embeddings.sentence_transformers import load_model
+from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder, load_model
 from application.ports import EmbedderUnavailable
 
 
@@ -38,3 +38,24 @@ async def test_concurrent_callers_get_their_own_vectors(minilm):
 def test_a_missing_model_folder_is_refused_with_the_fix(tmp_path):
     with pytest.raises(EmbedderUnavailable, match="MEMORY_EMBEDDING_MODEL must be a local"):
         load_model(tmp_path / "nope", "cpu")
+
+
+async def test_calls_past_the_waiting_limit_are_refused_not_queued(model):
+    embedder = SentenceTransformerEmbedder(model, "all-MiniLM-L6-v2", batch_size=8, max_concurrency=1, max_pending=2)
+    try:
+        long_text = "word " * 200
+        results = await asyncio.gather(*(embedder.embed_query(long_text) for _ in range(6)), return_exceptions=True)
+        refused = [r for r in results if isinstance(r, EmbedderUnavailable)]
+        assert len(refused) == 4 and "overloaded" in str(refused[0])
+        assert all(len(r) == 384 for r in results if not isinstance(r, Exception))
+        assert len(await embedder.embed_query("after the burst")) == 384
+    finally:
+        embedder.close()
+
+
+async def test_readiness_check_fails_once_closed(model):
+    embedder = SentenceTransformerEmbedder(model, "all-MiniLM-L6-v2", batch_size=8, max_concurrency=1)
+    await embedder.check()
+    embedder.close()
+    with pytest.raises(EmbedderUnavailable):
+        await embedder.check()

@@ -1,0 +1,137 @@
+"""What every VectorIndex promises, asserted identically for each adapter.
+
+A vector is upserted for a stored message and the message then marked embedded, as
+the store use case does.
+"""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from application.ports import SearchFilters, VectorRecord
+from domain.message import Role
+from tests.conftest import DIMENSIONS
+from tests.contract.test_message_repository import make, tenant
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def vector(*weights: float) -> list[float]:
+    """A unit vector with the given weights on the first axes."""
+    values = list(weights) + [0.0] * (DIMENSIONS - len(weights))
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+async def put(backend, tenant_id: str, vec: list[float], **fields):
+    message = make(tenant_id, **fields)
+    await backend.messages.add(message)
+    await backend.index.upsert(
+        [
+            VectorRecord(
+                message.id,
+                tenant_id,
+                message.conversation_id,
+                message.role,
+                message.created_at,
+                message.importance,
+                vec,
+            )
+        ]
+    )
+    await backend.messages.mark_embedded(tenant_id, [message.id])
+    return message
+
+
+async def test_hits_come_back_most_similar_first_with_cosine_similarity(backend):
+    t = tenant()
+    exact = await put(backend, t, vector(1, 0))
+    close = await put(backend, t, vector(1, 1))
+    far = await put(backend, t, vector(0, 1))
+
+    hits = await backend.index.search(t, vector(1, 0), 10, SearchFilters())
+
+    assert [h.message_id for h in hits] == [exact.id, close.id, far.id]
+    assert [h.similarity for h in hits] == pytest.approx([1.0, math.sqrt(0.5), 0.0], abs=1e-5)
+
+
+async def test_k_bounds_the_hits_and_k_past_the_collection_returns_all(backend):
+    t = tenant()
+    stored = [await put(backend, t, vector(1, i / 10)) for i in range(4)]
+    assert len(await backend.index.search(t, vector(1), 2, SearchFilters())) == 2
+    assert {h.message_id for h in await backend.index.search(t, vector(1), 100, SearchFilters())} == {
+        m.id for m in stored
+    }
+
+
+async def test_an_empty_tenant_has_no_hits(backend):
+    assert await backend.index.search(tenant(), vector(1), 10, SearchFilters()) == []
+
+
+async def test_another_tenants_vectors_never_come_back(backend):
+    mine, theirs = tenant(), tenant()
+    for _ in range(5):
+        await put(backend, theirs, vector(1, 0))
+    own = await put(backend, mine, vector(0, 1))
+
+    hits = await backend.index.search(mine, vector(1, 0), 100, SearchFilters())
+
+    assert [h.message_id for h in hits] == [own.id]
+
+
+async def test_every_filter_is_applied(backend):
+    t = tenant()
+    a = await put(
+        backend, t, vector(1), conversation_id="c1", role=Role.USER, importance=0.9, created_at=NOW - timedelta(days=1)
+    )
+    b = await put(
+        backend,
+        t,
+        vector(1),
+        conversation_id="c2",
+        role=Role.ASSISTANT,
+        importance=0.2,
+        created_at=NOW - timedelta(days=5),
+    )
+    c = await put(
+        backend,
+        t,
+        vector(1),
+        conversation_id="c1",
+        role=Role.ASSISTANT,
+        importance=0.6,
+        created_at=NOW - timedelta(days=20),
+    )
+
+    async def found(**filters) -> set:
+        return {h.message_id for h in await backend.index.search(t, vector(1), 50, SearchFilters(**filters))}
+
+    assert await found() == {a.id, b.id, c.id}
+    assert await found(conversation_id="c1") == {a.id, c.id}
+    assert await found(role=Role.ASSISTANT) == {b.id, c.id}
+    assert await found(min_importance=0.6) == {a.id, c.id}
+    assert await found(since=NOW - timedelta(days=10)) == {a.id, b.id}
+    assert await found(until=NOW - timedelta(days=5)) == {b.id, c.id}
+    assert await found(conversation_id="c1", role=Role.USER, since=NOW - timedelta(days=2)) == {a.id}
+    assert await found(conversation_id="nope") == set()
+
+
+async def test_upserting_again_replaces_the_vector(backend):
+    t = tenant()
+    message = await put(backend, t, vector(1, 0))
+    await backend.index.upsert(
+        [
+            VectorRecord(
+                message.id,
+                t,
+                message.conversation_id,
+                message.role,
+                message.created_at,
+                message.importance,
+                vector(0, 1),
+            )
+        ]
+    )
+    (hit,) = await backend.index.search(t, vector(0, 1), 5, SearchFilters())
+    assert hit.message_id == message.id and hit.similarity == pytest.approx(1.0, abs=1e-5)
