@@ -89,6 +89,17 @@ class EmbeddedPostgres:
             logger.info("embedded postgresql stopped", extra={"pgdata": str(self._pgdata)})
 
 
+# Set on every pooled connection, so a search is a single round trip (no transaction
+# to scope SET LOCAL). Iterative scans continue past ef_search until k rows are found,
+# so one ef_search serves every k; custom plans let the planner see the actual tenant
+# and filters instead of a generic plan that assumes an average tenant.
+SEARCH_SETTINGS = {
+    "hnsw.iterative_scan": "relaxed_order",
+    "hnsw.ef_search": "100",
+    "plan_cache_mode": "force_custom_plan",
+}
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -189,6 +200,7 @@ async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncItera
             max_size=options.pool_max_size,
             command_timeout=options.command_timeout,
             init=init_connection,
+            server_settings=SEARCH_SETTINGS,
         )
         try:
             yield Database(dsn=dsn, pool=pool)

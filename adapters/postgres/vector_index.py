@@ -18,8 +18,6 @@ from typing import Any
 from adapters.postgres.database import Database, storage_errors
 from application.ports import SearchFilters, VectorHit, VectorIndex, VectorRecord
 
-MAX_EF_SEARCH = 1000
-
 
 def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any]) -> str:
     """The WHERE clause for a search; appends its values to params."""
@@ -74,17 +72,12 @@ class PgVectorIndex(VectorIndex):
 
     @storage_errors
     async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
-        async with self._database.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                f"SET LOCAL hnsw.ef_search = {min(MAX_EF_SEARCH, max(40, k))}; "
-                "SET LOCAL hnsw.iterative_scan = relaxed_order; "
-                "SET LOCAL plan_cache_mode = force_custom_plan"
-            )
-            sql, params = search_statement(tenant_id, vector, k, filters)
-            rows = await conn.fetch(sql, *params)
-            if len(rows) < k:
-                sql, params = search_statement(tenant_id, vector, k, filters, exact=True)
-                rows = await conn.fetch(sql, *params)
+        # One round trip: the scan settings are the pool's (SEARCH_SETTINGS, set per connection).
+        sql, params = search_statement(tenant_id, vector, k, filters)
+        rows = await self._database.pool.fetch(sql, *params)
+        if len(rows) < k:
+            sql, params = search_statement(tenant_id, vector, k, filters, exact=True)
+            rows = await self._database.pool.fetch(sql, *params)
         # relaxed_order may hand rows back slightly out of order: sort them exactly.
         hits = [VectorHit(r["id"], float(r["similarity"])) for r in rows]
         hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))

@@ -10,7 +10,7 @@ import asyncpg
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.vector_index import cosine
-from adapters.postgres.database import Database, PgTransactions, init_connection
+from adapters.postgres.database import SEARCH_SETTINGS, Database, PgTransactions, init_connection
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex, search_statement
 from application.ports import SearchFilters, VectorRecord
@@ -192,6 +192,7 @@ async def test_a_selective_filter_in_a_large_tenant_is_not_starved(database, pg_
         max_size=1,
         init=init_connection,
         server_settings={
+            **SEARCH_SETTINGS,
             "hnsw.max_scan_tuples": "20",
             "enable_seqscan": "off",
             "enable_bitmapscan": "off",
