@@ -1,6 +1,5 @@
 """PostgreSQL specifics of the repository; the shared promises are in tests/contract/."""
 
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -13,26 +12,8 @@ from adapters.postgres.vector_index import PgVectorIndex
 from application.ports import StorageUnavailable
 from application.store_message import StoreMessage, StoreMessageCommand
 from domain.access import Principal
-from domain.message import ContentLimits, EmbeddingStatus, Message, Role
-
-
-def make(tenant: str, content: str = "hello", **fields) -> Message:
-    return Message(
-        id=fields.pop("id", uuid.uuid4()),
-        tenant_id=tenant,
-        conversation_id=fields.pop("conversation_id", "c1"),
-        role=fields.pop("role", Role.USER),
-        content=content,
-        metadata=fields.pop("metadata", {}),
-        created_at=fields.pop("created_at", datetime(2026, 3, 1, 9, 30, tzinfo=UTC)),
-        importance=fields.pop("importance", 0.5),
-        explicit_importance=fields.pop("explicit_importance", None),
-        embedding_status=fields.pop("embedding_status", EmbeddingStatus.PENDING),
-    )
-
-
-def tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
+from domain.message import ContentLimits
+from tests.contract.test_message_repository import make, tenant
 
 
 async def test_timestamps_keep_their_instant(database):
