@@ -10,7 +10,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -105,33 +105,34 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-# The connection of the transaction the current task is in, if any (see Database.transaction).
-_transaction_connection: ContextVar[PoolConnectionProxy | None] = ContextVar("pg_transaction", default=None)
-
-
 @dataclass
 class Database:
     """A started database: its DSN and pool."""
 
     dsn: str
     pool: asyncpg.Pool
+    # The connection of the transaction the current task is in on this database, if any.
+    _in_transaction: ContextVar[PoolConnectionProxy | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._in_transaction = ContextVar(f"pg_transaction_{id(self)}", default=None)
 
     def executor(self) -> asyncpg.Pool | PoolConnectionProxy:
         """The current task's transaction connection, or the pool outside a transaction."""
-        return _transaction_connection.get() or self.pool
+        return self._in_transaction.get() or self.pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Every adapter call the current task makes inside this block shares one transaction."""
-        if _transaction_connection.get() is not None:  # nested: join the outer one
+        if self._in_transaction.get() is not None:  # nested: join the outer one
             yield
             return
         async with self.pool.acquire() as conn, conn.transaction():
-            token = _transaction_connection.set(conn)
+            token = self._in_transaction.set(conn)
             try:
                 yield
             finally:
-                _transaction_connection.reset(token)
+                self._in_transaction.reset(token)
 
 
 class PgTransactions(Transactions):
