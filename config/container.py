@@ -8,8 +8,10 @@ import time, and heavy libraries are imported only by the backend that needs the
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -27,6 +29,11 @@ from application.store_message import StoreMessage
 from config.settings import Settings
 from domain.message import ContentLimits
 from domain.ranking import RankingWeights
+
+
+async def resolved(value: Any) -> Any:
+    """A provider's value: awaited when it depends on an async resource."""
+    return await value if inspect.isawaitable(value) else value
 
 
 async def open_sentence_transformer(settings: Settings) -> AsyncIterator[Embedder]:

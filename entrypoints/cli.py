@@ -43,8 +43,8 @@ async def _serve(settings: Settings) -> None:
 
     from adapters.postgres.migrations import SchemaError
     from application.ports import EmbedderUnavailable, StorageUnavailable
-    from config.container import Container
-    from entrypoints.http.app import announce_admin_key, create_app, resolved, start_services
+    from config.container import Container, resolved
+    from entrypoints.http.app import announce_admin_key, create_app, start_services
 
     container = Container(settings=settings)
     app = create_app(container)
@@ -66,8 +66,7 @@ async def _serve(settings: Settings) -> None:
 
 async def _db_upgrade() -> list[str]:
     from adapters.postgres.database import upgrade_schema
-    from config.container import Container, database_options
-    from entrypoints.http.app import resolved
+    from config.container import Container, database_options, resolved
 
     settings = load_settings()
     container = Container(settings=settings)

@@ -143,13 +143,6 @@ class PgTransactions(Transactions):
         return self._database.transaction()
 
 
-async def connect_dsn(options: DatabaseOptions) -> tuple[str, EmbeddedPostgres | None]:
-    if options.url:
-        return options.url, None
-    embedded = EmbeddedPostgres(options.data_dir.resolve() / "pg")
-    return await asyncio.to_thread(embedded.start), embedded
-
-
 async def prepare_schema(dsn: str, dimensions: int, migrate: bool) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -163,12 +156,15 @@ async def prepare_schema(dsn: str, dimensions: int, migrate: bool) -> list[str]:
 @asynccontextmanager
 async def reachable_server(options: DatabaseOptions) -> AsyncIterator[str]:
     """The DSN of the configured server, starting (and afterwards stopping) the embedded one."""
-    dsn, embedded = await connect_dsn(options)
+    if options.url:
+        yield options.url
+        return
+    embedded = EmbeddedPostgres(options.data_dir.resolve() / "pg")
+    dsn = await asyncio.to_thread(embedded.start)
     try:
         yield dsn
     finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+        await asyncio.to_thread(embedded.stop)
 
 
 async def upgrade_schema(options: DatabaseOptions, dimensions: int) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
@@ -24,9 +25,9 @@ async def health() -> HealthOut:
     return HealthOut(status="ok")
 
 
-async def run_check(check: asyncio.Future[None] | object) -> str:
+async def run_check(check: Awaitable[None]) -> str:
     try:
-        await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+        await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
         return f"error: no answer within {CHECK_TIMEOUT_SECONDS:g}s"
     except Exception as error:  # readiness reports whatever went wrong, by name

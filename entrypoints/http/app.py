@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import sys
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
 
 from quart import Quart
 from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 
 from application.ports import CreatedApiKey
-from config.container import Container
+from config.container import Container, resolved
 from entrypoints.http import admin, auth, messages, search
 from entrypoints.http.auth import API_KEY_HEADER
 from entrypoints.http.errors import register_error_handlers
@@ -32,11 +30,6 @@ def announce_admin_key(created: CreatedApiKey) -> None:
         file=sys.stdout,
         flush=True,
     )
-
-
-async def resolved(value: Any) -> Any:
-    """A provider's value: awaited when it depends on an async resource."""
-    return await value if inspect.isawaitable(value) else value
 
 
 async def start_services(container: Container, on_admin_key: Callable[[CreatedApiKey], None]) -> None:
