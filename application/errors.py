@@ -5,3 +5,9 @@ from domain.errors import DomainError
 
 class NotFound(DomainError):
     code = "not_found"
+
+
+class IdempotencyConflict(DomainError):
+    """A client_message_id (or Idempotency-Key) sent again with a different message."""
+
+    code = "idempotency_conflict"

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from domain.access import Principal
@@ -57,6 +57,35 @@ class VectorHit:
     similarity: float
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    message: Message
+    attempts: int  # tries so far, this one included
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingClaim:
+    """Pending messages one worker holds until it completes, retries or releases them, or
+    until the lease runs out and any worker may claim them again."""
+
+    id: uuid.UUID
+    messages: list[ClaimedMessage]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRetry:
+    message_id: uuid.UUID
+    delay: timedelta | None  # None: no tries left, the message ends failed
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    pending: int  # waiting for a worker (including those backing off after a failure)
+    claimed: int  # held by a worker right now
+    failed: int  # given up: embedding_error says why
+    oldest_pending_stored_at: datetime | None
+
+
 class Transactions(Protocol):
     """Runs the repository and index calls made inside `begin()` as one unit: when the
     block fails (or is cancelled), none of them stays written."""
@@ -73,6 +102,14 @@ class MessageRepository(Protocol):
 
     async def add(self, message: Message) -> None: ...
 
+    async def add_many(self, messages: Sequence[Message]) -> list[Message]:
+        """Store each message unless its tenant already holds one with its client_message_id.
+
+        Returns, in order, what is stored under each: the message given, or the one found.
+        Safe under concurrent duplicates: exactly one of them is stored.
+        """
+        ...
+
     async def get(self, tenant_id: str, message_id: uuid.UUID) -> Message | None: ...
 
     async def get_many(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
@@ -80,6 +117,33 @@ class MessageRepository(Protocol):
         ...
 
     async def mark_embedded(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None: ...
+
+    async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:
+        """Hold up to `limit` claimable pending messages (oldest first) for `lease`; None when none is.
+
+        Claimable: pending, past any retry delay, and not held under a live lease. Concurrent
+        claims never hold the same message. Each claim counts as a try.
+        """
+        ...
+
+    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """Mark embedded those of message_ids this claim still holds; return their ids."""
+        ...
+
+    async def retry_embedding(self, claim_id: uuid.UUID, retries: Sequence[EmbeddingRetry], reason: str) -> None:
+        """Give the claim's messages back to wait their delay, or end them failed, recording the reason."""
+        ...
+
+    async def release_claim(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> None:
+        """Hand the messages back at once, the try not counted (the worker is stopping)."""
+        ...
+
+    async def stalled_embeddings(self, older_than: timedelta) -> int:
+        """How many pending messages have been claimable for longer than `older_than` (a lost job or
+        a dead worker's lapsed lease): the sweeper's cue to wake a worker."""
+        ...
+
+    async def queue_stats(self) -> QueueStats: ...
 
     async def check(self) -> None:
         """Raise StorageUnavailable when the store cannot serve."""
@@ -110,6 +174,29 @@ class Embedder(Protocol):
     async def check(self) -> None:
         """Raise EmbedderUnavailable when the model cannot embed."""
         ...
+
+
+class JobQueue(Protocol):
+    """Hands work to background workers, in this process or in others.
+
+    A submission wakes a worker for a named job; submissions not yet picked up may be
+    merged into one run. So a job finds its own work (the database holds it), and
+    submitting is a hint that never fails the caller: a lost one is made up by the sweeper.
+    """
+
+    def submit(self, job: str) -> None: ...
+
+    async def queued(self) -> int:
+        """Jobs waiting for a worker."""
+        ...
+
+    async def check(self) -> None:
+        """Raise QueueUnavailable when jobs cannot be handed over."""
+        ...
+
+
+class QueueUnavailable(DomainError):
+    code = "queue_unavailable"
 
 
 @dataclass(frozen=True, slots=True)

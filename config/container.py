@@ -17,18 +17,23 @@ from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
 from adapters.keys import ChainedApiKeys, SettingsApiKeys
+from adapters.memory.job_queue import InMemoryJobQueue
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.bootstrap import EnsureAdminKey
+from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.get_message import GetMessage
-from application.ports import Embedder
+from application.ports import Embedder, JobQueue, QueueUnavailable
+from application.queue_status import QueueStatus
 from application.search_memory import SearchMemory, SearchSettings
-from application.store_message import StoreMessage
+from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
+from application.wait_for_embedding import WaitForEmbedding
 from config.settings import Settings
 from domain.message import ContentLimits
 from domain.ranking import RankingWeights
+from domain.retry import RetryPolicy
 
 
 async def resolved(value: Any) -> Any:
@@ -56,6 +61,23 @@ async def open_sentence_transformer(settings: Settings) -> AsyncIterator[Embedde
         yield embedder
     finally:
         embedder.close()
+
+
+async def open_arq_queue(settings: Settings) -> AsyncIterator[JobQueue]:
+    from arq.connections import RedisSettings, create_pool
+
+    from adapters.arq.job_queue import ArqJobQueue
+
+    try:
+        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name)
+    except Exception as error:  # whatever keeps Redis away, startup names it
+        raise QueueUnavailable(f"cannot reach Redis at MEMORY_REDIS_URL: {type(error).__name__}: {error}") from error
+    queue = ArqJobQueue(redis, settings.queue_name)
+    try:
+        yield queue
+    finally:
+        await queue.close()
+        await redis.aclose()
 
 
 def database_options(settings: Settings) -> DatabaseOptions:
@@ -86,6 +108,26 @@ def search_settings(settings: Settings) -> SearchSettings:
     )
 
 
+def store_settings(settings: Settings) -> StoreSettings:
+    return StoreSettings(
+        mode=EmbeddingMode(settings.embedding_mode),
+        limits=ContentLimits(max_content_chars=settings.max_content_chars),
+        max_batch=settings.max_batch_messages,
+    )
+
+
+def embedding_work_settings(settings: Settings) -> EmbeddingWorkSettings:
+    return EmbeddingWorkSettings(
+        batch_size=settings.embedding_batch_size,
+        lease=timedelta(seconds=settings.embedding_lease_seconds),
+        retry=RetryPolicy(
+            max_attempts=settings.embedding_max_attempts,
+            base_delay=timedelta(seconds=settings.embedding_retry_base_seconds),
+            max_delay=timedelta(seconds=settings.embedding_retry_max_seconds),
+        ),
+    )
+
+
 def settings_api_keys(settings: Settings) -> SettingsApiKeys:
     return SettingsApiKeys(settings.configured_keys())
 
@@ -113,14 +155,44 @@ class Container(containers.DeclarativeContainer):
     settings_keys = providers.Singleton(settings_api_keys, settings)
     api_keys = providers.Singleton(ChainedApiKeys, settings_keys, key_store)
 
-    store_message = providers.Factory(
-        StoreMessage,
+    job_queue = providers.Selector(
+        settings.provided.queue,
+        inprocess=providers.Singleton(InMemoryJobQueue),
+        arq=providers.Resource(open_arq_queue, settings=settings),
+    )
+    embedding_counters = providers.Singleton(EmbeddingCounters)
+
+    store_messages = providers.Factory(
+        StoreMessages,
         messages=messages,
         index=vector_index,
         embedder=embedder,
         transactions=transactions,
+        queue=job_queue,
         clock=clock,
-        limits=providers.Singleton(lambda s: ContentLimits(max_content_chars=s.max_content_chars), settings),
+        settings=providers.Singleton(store_settings, settings),
+    )
+    wait_for_embedding = providers.Factory(
+        WaitForEmbedding, messages=messages, timeout_seconds=settings.provided.embedding_wait_seconds
+    )
+    embed_pending = providers.Factory(
+        EmbedPendingMessages,
+        messages=messages,
+        index=vector_index,
+        embedder=embedder,
+        transactions=transactions,
+        queue=job_queue,
+        settings=providers.Singleton(embedding_work_settings, settings),
+        counters=embedding_counters,
+    )
+    sweep_embeddings = providers.Factory(
+        SweepEmbeddings,
+        messages=messages,
+        queue=job_queue,
+        grace=providers.Callable(lambda s: timedelta(seconds=s.embedding_sweep_seconds), settings),
+    )
+    queue_status = providers.Factory(
+        QueueStatus, messages=messages, queue=job_queue, clock=clock, counters=embedding_counters
     )
     get_message = providers.Factory(GetMessage, messages=messages)
     search_memory = providers.Factory(

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_batch_body_bytes: int = Field(16_777_216, ge=1024)  # POST /v1/messages/batch
+    max_batch_messages: int = Field(500, ge=1, le=10_000)
     max_query_chars: int = Field(4_000, ge=1)
     max_content_chars: int = Field(32_000, ge=1)
 
@@ -63,6 +65,19 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     embedding_max_concurrency: int = Field(1, ge=1, le=64)
     embedding_max_pending: int = Field(256, ge=1)  # calls waiting for the model before 503s
+
+    # Background embedding
+    embedding_mode: Literal["async", "inline"] = "async"
+    embedding_wait_seconds: float = Field(10.0, gt=0, le=300)  # the longest ?wait=true waits
+    embedding_workers: int = Field(2, ge=1, le=64)  # concurrent batches per process (in-process or arq worker)
+    embedding_max_attempts: int = Field(5, ge=1, le=100)
+    embedding_retry_base_seconds: float = Field(2.0, gt=0)
+    embedding_retry_max_seconds: float = Field(300.0, gt=0)
+    embedding_lease_seconds: float = Field(60.0, gt=0)  # a dead worker's batch is claimable again after this
+    embedding_sweep_seconds: float = Field(5.0, gt=0)
+    queue: Literal["inprocess", "arq"] = "inprocess"
+    redis_url: str = Field("redis://127.0.0.1:6379/0", repr=False)
+    queue_name: str = Field("memorymesh:jobs", min_length=1)
 
     # Search and ranking
     search_candidates: int = Field(100, ge=1, le=1000)
@@ -96,6 +111,12 @@ class Settings(BaseSettings):
         weights = (self.ranking_similarity_weight, self.ranking_importance_weight, self.ranking_recency_weight)
         if sum(weights) <= 0:
             raise ValueError("at least one of MEMORY_RANKING_*_WEIGHT must be positive")
+        return self
+
+    @model_validator(mode="after")
+    def _retry_cap_above_base(self) -> Settings:
+        if self.embedding_retry_max_seconds < self.embedding_retry_base_seconds:
+            raise ValueError("MEMORY_EMBEDDING_RETRY_MAX_SECONDS must be at least MEMORY_EMBEDDING_RETRY_BASE_SECONDS")
         return self
 
     def configured_keys(self) -> list[ConfiguredKey]:

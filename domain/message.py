@@ -106,6 +106,7 @@ class NewMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     explicit_importance: float | None = None
     created_at: datetime | None = None
+    client_message_id: str | None = None
 
     @classmethod
     def parse(
@@ -118,6 +119,7 @@ class NewMessage:
         metadata: dict[str, Any] | None = None,
         explicit_importance: float | None = None,
         created_at: datetime | None = None,
+        client_message_id: object = None,
         limits: ContentLimits = ContentLimits(),
     ) -> NewMessage:
         """Check every rule and report every broken one at once."""
@@ -144,6 +146,8 @@ class NewMessage:
             problems.append(problem)
         if (problem := instant_problem("created_at", created_at)) is not None:
             problems.append(problem)
+        if client_message_id is not None and (problem := id_problem("client_message_id", client_message_id)):
+            problems.append(problem)
         if problems:
             raise ValidationFailed(problems)
         return cls(
@@ -154,6 +158,16 @@ class NewMessage:
             metadata=dict(metadata or {}),
             explicit_importance=explicit_importance,
             created_at=created_at,
+            client_message_id=None if client_message_id is None else str(client_message_id),
+        )
+
+    def same_as(self, stored: Message) -> bool:
+        """Whether a stored message is this one, sent again (what an idempotent retry must match)."""
+        return (
+            stored.tenant_id == self.tenant_id
+            and stored.conversation_id == self.conversation_id
+            and stored.role == self.role
+            and stored.content == self.content
         )
 
 
@@ -172,6 +186,8 @@ class Message:
     explicit_importance: float | None
     embedding_status: EmbeddingStatus
     archived_at: datetime | None = None
+    client_message_id: str | None = None
+    embedding_error: str | None = None  # why embedding failed, once it has
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.importance <= 1.0:

@@ -31,6 +31,14 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def startup_errors() -> tuple[type[Exception], ...]:
+    """What a service that cannot start raises: reported as one line, not a traceback."""
+    from adapters.postgres.migrations import SchemaError
+    from application.ports import EmbedderUnavailable, QueueUnavailable, StorageUnavailable
+
+    return (SchemaError, EmbedderUnavailable, StorageUnavailable, QueueUnavailable)
+
+
 def serve(args: argparse.Namespace) -> None:
     settings = load_settings(host=args.host, port=args.port)
     configure_logging(settings.log_level)
@@ -41,8 +49,6 @@ async def _serve(settings: Settings) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
-    from adapters.postgres.migrations import SchemaError
-    from application.ports import EmbedderUnavailable, StorageUnavailable
     from config.container import Container, resolved
     from entrypoints.http.app import announce_admin_key, create_app, start_services
 
@@ -51,7 +57,7 @@ async def _serve(settings: Settings) -> None:
     try:
         # Start before binding, so a refusal is one clear line rather than a lifespan traceback.
         await start_services(container, announce_admin_key)
-    except (SchemaError, EmbedderUnavailable, StorageUnavailable) as error:
+    except startup_errors() as error:
         await resolved(container.shutdown_resources())
         raise SystemExit(f"memorymesh: cannot start: {error}") from None
 
@@ -62,6 +68,17 @@ async def _serve(settings: Settings) -> None:
     config.graceful_timeout = 10.0
     print(f"memorymesh: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     await hypercorn_serve(app, config)
+
+
+def worker(args: argparse.Namespace) -> None:
+    from entrypoints.worker import run_worker
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_worker(settings))
+    except startup_errors() as error:
+        raise SystemExit(f"memorymesh: cannot start the worker: {error}") from None
 
 
 async def _db_upgrade() -> list[str]:
@@ -109,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve_parser.add_argument("--host", help="address to bind (MEMORY_HOST, default 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="port to bind (MEMORY_PORT, default 8000)")
     serve_parser.set_defaults(run=serve)
+
+    worker_parser = commands.add_parser("worker", help="run an arq worker that embeds pending messages")
+    worker_parser.set_defaults(run=worker)
 
     db_parser = commands.add_parser("db", help="the database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])

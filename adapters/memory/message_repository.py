@@ -1,19 +1,68 @@
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from application.ports import MessageRepository
+from adapters.clock import SystemClock
+from application.ports import (
+    ClaimedMessage,
+    Clock,
+    EmbeddingClaim,
+    EmbeddingRetry,
+    MessageRepository,
+    QueueStats,
+)
 from domain.message import EmbeddingStatus, Message
 
 
+@dataclass
+class EmbeddingWork:
+    """The queue fields PostgreSQL keeps on each row."""
+
+    stored_at: datetime
+    ready_at: datetime
+    attempts: int = 0
+    claim: uuid.UUID | None = None
+
+
 class InMemoryMessageRepository(MessageRepository):
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.rows: dict[uuid.UUID, Message] = {}
+        self.work: dict[uuid.UUID, EmbeddingWork] = {}
+
+    def snapshot(self) -> tuple[dict[uuid.UUID, Message], dict[uuid.UUID, EmbeddingWork]]:
+        return dict(self.rows), copy.deepcopy(self.work)
+
+    def restore(self, snapshot: tuple[dict[uuid.UUID, Message], dict[uuid.UUID, EmbeddingWork]]) -> None:
+        self.rows, self.work = snapshot
 
     async def add(self, message: Message) -> None:
-        self.rows[message.id] = message
+        await self.add_many([message])
+
+    async def add_many(self, messages: Sequence[Message]) -> list[Message]:
+        stored = []
+        for message in messages:
+            existing = self._by_client_id(message)
+            if existing is not None:
+                stored.append(existing)
+                continue
+            now = self.clock.now()
+            self.rows[message.id] = message
+            self.work[message.id] = EmbeddingWork(stored_at=now, ready_at=now)
+            stored.append(message)
+        return stored
+
+    def _by_client_id(self, message: Message) -> Message | None:
+        if message.client_message_id is None:
+            return None
+        for row in self.rows.values():
+            if row.tenant_id == message.tenant_id and row.client_message_id == message.client_message_id:
+                return row
+        return None
 
     async def get(self, tenant_id: str, message_id: uuid.UUID) -> Message | None:
         message = self.rows.get(message_id)
@@ -27,7 +76,75 @@ class InMemoryMessageRepository(MessageRepository):
         for message_id in message_ids:
             message = self.rows.get(message_id)
             if message is not None and message.tenant_id == tenant_id:
-                self.rows[message_id] = replace(message, embedding_status=EmbeddingStatus.EMBEDDED)
+                self._set_embedded(message)
+
+    def _set_embedded(self, message: Message) -> None:
+        self.rows[message.id] = replace(message, embedding_status=EmbeddingStatus.EMBEDDED, embedding_error=None)
+        if (work := self.work.get(message.id)) is not None:
+            work.claim = None
+
+    def _pending(self) -> list[tuple[Message, EmbeddingWork]]:
+        return [(m, self.work[m.id]) for m in self.rows.values() if m.embedding_status == EmbeddingStatus.PENDING]
+
+    async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:
+        now = self.clock.now()
+        ready = sorted((p for p in self._pending() if p[1].ready_at <= now), key=lambda p: p[1].ready_at)[:limit]
+        if not ready:
+            return None
+        claim_id = uuid.uuid4()
+        for _, work in ready:
+            work.claim, work.ready_at, work.attempts = claim_id, now + lease, work.attempts + 1
+        return EmbeddingClaim(claim_id, [ClaimedMessage(m, w.attempts) for m, w in ready])
+
+    def _held(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[Message]:
+        held = []
+        for message_id in message_ids:
+            message = self.rows.get(message_id)
+            if (
+                message is not None
+                and message.embedding_status == EmbeddingStatus.PENDING
+                and self.work[message_id].claim == claim_id
+            ):
+                held.append(message)
+        return held
+
+    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        held = self._held(claim_id, message_ids)
+        for message in held:
+            self._set_embedded(message)
+        return [m.id for m in held]
+
+    async def retry_embedding(self, claim_id: uuid.UUID, retries: Sequence[EmbeddingRetry], reason: str) -> None:
+        delays = {r.message_id: r.delay for r in retries}
+        for message in self._held(claim_id, list(delays)):
+            work, delay = self.work[message.id], delays[message.id]
+            work.claim = None
+            if delay is None:
+                self.rows[message.id] = replace(
+                    message, embedding_status=EmbeddingStatus.FAILED, embedding_error=reason
+                )
+            else:
+                self.rows[message.id] = replace(message, embedding_error=reason)
+                work.ready_at = self.clock.now() + delay
+
+    async def release_claim(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> None:
+        for message in self._held(claim_id, message_ids):
+            work = self.work[message.id]
+            work.claim, work.ready_at, work.attempts = None, self.clock.now(), max(work.attempts - 1, 0)
+
+    async def stalled_embeddings(self, older_than: timedelta) -> int:
+        cutoff = self.clock.now() - older_than
+        return sum(1 for _, work in self._pending() if work.ready_at <= cutoff)
+
+    async def queue_stats(self) -> QueueStats:
+        now = self.clock.now()
+        pending = self._pending()
+        claimed = sum(1 for _, w in pending if w.claim is not None and w.ready_at > now)
+        failed = sum(1 for m in self.rows.values() if m.embedding_status == EmbeddingStatus.FAILED)
+        oldest = min((w.stored_at for _, w in pending), default=None)
+        return QueueStats(
+            pending=len(pending) - claimed, claimed=claimed, failed=failed, oldest_pending_stored_at=oldest
+        )
 
     async def check(self) -> None:
         return None

@@ -20,9 +20,10 @@ class InMemoryTransactions(Transactions):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
-        rows, records = dict(self._repository.rows), dict(self._index.records)
+        snapshot, records = self._repository.snapshot(), dict(self._index.records)
         try:
             yield
         except BaseException:
-            self._repository.rows, self._index.records = rows, records
+            self._repository.restore(snapshot)
+            self._index.records = records
             raise

@@ -1,18 +1,86 @@
+"""Messages in PostgreSQL: the system of record, and the queue of messages waiting for a vector.
+
+The embedding queue lives on the rows themselves (see migration 0002): a claim is one
+UPDATE over rows picked with FOR UPDATE SKIP LOCKED, so concurrent workers never hold
+the same row, and a claim is a lease, so rows held by a dead worker come back by
+themselves once it runs out.
+"""
+
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
 import asyncpg
 
 from adapters.postgres.database import Database, storage_errors
-from application.ports import MessageRepository, StorageUnavailable
+from application.ports import (
+    ClaimedMessage,
+    EmbeddingClaim,
+    EmbeddingRetry,
+    MessageRepository,
+    QueueStats,
+    StorageUnavailable,
+)
 from domain.message import EmbeddingStatus, Message, Role
 
 MESSAGE_COLUMNS = (
     "id, tenant_id, conversation_id, role, content, metadata, created_at, importance, "
-    "explicit_importance, embedding_status, archived_at"
+    "explicit_importance, embedding_status, archived_at, client_message_id, embedding_error"
 )
+
+# One row per message, sent as one array per column: a batch is one statement.
+INSERT_MESSAGES = f"""
+INSERT INTO messages ({MESSAGE_COLUMNS})
+SELECT id, tenant_id, conversation_id, role, content, metadata::jsonb, created_at, importance,
+       explicit_importance, embedding_status, archived_at, client_message_id, NULL
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+            $8::float8[], $9::float8[], $10::text[], $11::timestamptz[], $12::text[])
+     AS t(id, tenant_id, conversation_id, role, content, metadata, created_at, importance,
+          explicit_importance, embedding_status, archived_at, client_message_id)
+ON CONFLICT (tenant_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
+RETURNING id
+"""
+
+CLAIM_PENDING = f"""
+WITH picked AS (
+    SELECT id FROM messages
+    WHERE embedding_status = 'pending' AND embedding_ready_at <= now()
+    ORDER BY embedding_ready_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE messages AS m
+SET embedding_claim = $2, embedding_ready_at = now() + $3::interval, embedding_attempts = m.embedding_attempts + 1
+FROM picked WHERE m.id = picked.id
+RETURNING {", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))}, m.embedding_attempts
+"""
+
+RETRY_EMBEDDING = """
+UPDATE messages AS m
+SET embedding_claim = NULL,
+    embedding_error = $3,
+    embedding_status = CASE WHEN r.delay IS NULL THEN 'failed' ELSE 'pending' END,
+    embedding_ready_at = CASE WHEN r.delay IS NULL THEN m.embedding_ready_at ELSE now() + r.delay END
+FROM unnest($2::uuid[], $4::interval[]) AS r(id, delay)
+WHERE m.id = r.id AND m.embedding_claim = $1 AND m.embedding_status = 'pending'
+"""
+
+QUEUE_STATS = """
+SELECT count(*) FILTER (WHERE embedding_status = 'pending'
+                          AND (embedding_claim IS NULL OR embedding_ready_at <= now())) AS pending,
+       count(*) FILTER (WHERE embedding_status = 'pending'
+                          AND embedding_claim IS NOT NULL AND embedding_ready_at > now()) AS claimed,
+       count(*) FILTER (WHERE embedding_status = 'failed') AS failed,
+       min(stored_at) FILTER (WHERE embedding_status = 'pending') AS oldest_pending_stored_at
+FROM messages
+WHERE embedding_status IN ('pending', 'failed')
+"""
+
+# Counting stalled work only needs to tell "some" from "none" and log a rough size.
+STALLED_COUNT_LIMIT = 10_000
 
 
 def to_message(row: asyncpg.Record) -> Message:
@@ -28,6 +96,8 @@ def to_message(row: asyncpg.Record) -> Message:
         explicit_importance=row["explicit_importance"],
         embedding_status=EmbeddingStatus(row["embedding_status"]),
         archived_at=row["archived_at"],
+        client_message_id=row["client_message_id"],
+        embedding_error=row["embedding_error"],
     )
 
 
@@ -35,22 +105,49 @@ class PgMessageRepository(MessageRepository):
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    @storage_errors
     async def add(self, message: Message) -> None:
-        await self._database.executor().execute(
-            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            message.id,
-            message.tenant_id,
-            message.conversation_id,
-            message.role.value,
-            message.content,
-            message.metadata,
-            message.created_at,
-            message.importance,
-            message.explicit_importance,
-            message.embedding_status.value,
-            message.archived_at,
+        await self.add_many([message])
+
+    @storage_errors
+    async def add_many(self, messages: Sequence[Message]) -> list[Message]:
+        executor = self._database.executor()
+        inserted = {
+            row["id"]
+            for row in await executor.fetch(
+                INSERT_MESSAGES,
+                [m.id for m in messages],
+                [m.tenant_id for m in messages],
+                [m.conversation_id for m in messages],
+                [m.role.value for m in messages],
+                [m.content for m in messages],
+                [json.dumps(m.metadata) for m in messages],
+                [m.created_at for m in messages],
+                [m.importance for m in messages],
+                [m.explicit_importance for m in messages],
+                [m.embedding_status.value for m in messages],
+                [m.archived_at for m in messages],
+                [m.client_message_id for m in messages],
+            )
+        }
+        duplicates = [m for m in messages if m.id not in inserted]
+        if not duplicates:
+            return list(messages)
+        rows = await executor.fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages "
+            "WHERE (tenant_id, client_message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [m.tenant_id for m in duplicates],
+            [m.client_message_id for m in duplicates],
         )
+        found = {(r["tenant_id"], r["client_message_id"]): to_message(r) for r in rows}
+        stored = []
+        for message in messages:
+            if message.id in inserted:
+                stored.append(message)
+            elif (existing := found.get((message.tenant_id, message.client_message_id))) is not None:
+                stored.append(existing)
+            else:  # the row it collided with was deleted in between: the client may simply retry
+                raise StorageUnavailable("a concurrent write changed this message; retry the request")
+        return stored
 
     @storage_errors
     async def get(self, tenant_id: str, message_id: uuid.UUID) -> Message | None:
@@ -71,9 +168,66 @@ class PgMessageRepository(MessageRepository):
     @storage_errors
     async def mark_embedded(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
         await self._database.executor().execute(
-            "UPDATE messages SET embedding_status = 'embedded' WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+            "UPDATE messages SET embedding_status = 'embedded', embedding_claim = NULL, embedding_error = NULL "
+            "WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
             tenant_id,
             list(message_ids),
+        )
+
+    @storage_errors
+    async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:
+        claim_id = uuid.uuid4()
+        rows = await self._database.executor().fetch(CLAIM_PENDING, limit, claim_id, lease)
+        if not rows:
+            return None
+        claimed = [ClaimedMessage(to_message(r), r["embedding_attempts"]) for r in rows]
+        return EmbeddingClaim(claim_id, claimed)
+
+    @storage_errors
+    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        rows = await self._database.executor().fetch(
+            "UPDATE messages SET embedding_status = 'embedded', embedding_claim = NULL, embedding_error = NULL "
+            "WHERE embedding_claim = $1 AND id = ANY($2::uuid[]) AND embedding_status = 'pending' RETURNING id",
+            claim_id,
+            list(message_ids),
+        )
+        return [r["id"] for r in rows]
+
+    @storage_errors
+    async def retry_embedding(self, claim_id: uuid.UUID, retries: Sequence[EmbeddingRetry], reason: str) -> None:
+        await self._database.executor().execute(
+            RETRY_EMBEDDING, claim_id, [r.message_id for r in retries], reason, [r.delay for r in retries]
+        )
+
+    @storage_errors
+    async def release_claim(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> None:
+        await self._database.executor().execute(
+            "UPDATE messages SET embedding_claim = NULL, embedding_ready_at = now(), "
+            "embedding_attempts = greatest(embedding_attempts - 1, 0) "
+            "WHERE embedding_claim = $1 AND id = ANY($2::uuid[]) AND embedding_status = 'pending'",
+            claim_id,
+            list(message_ids),
+        )
+
+    @storage_errors
+    async def stalled_embeddings(self, older_than: timedelta) -> int:
+        count: int = await self._database.executor().fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM messages WHERE embedding_status = 'pending' "
+            "AND embedding_ready_at <= now() - $1::interval LIMIT $2) AS stalled",
+            older_than,
+            STALLED_COUNT_LIMIT,
+        )
+        return count
+
+    @storage_errors
+    async def queue_stats(self) -> QueueStats:
+        row = await self._database.executor().fetchrow(QUEUE_STATS)
+        assert row is not None  # an aggregate always returns one row
+        return QueueStats(
+            pending=row["pending"],
+            claimed=row["claimed"],
+            failed=row["failed"],
+            oldest_pending_stored_at=row["oldest_pending_stored_at"],
         )
 
     async def check(self) -> None:

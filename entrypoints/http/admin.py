@@ -9,7 +9,7 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import tag, validate_response
 
-from application.ports import Embedder, MessageRepository
+from application.ports import Embedder, JobQueue, MessageRepository
 from entrypoints.http.schemas import HealthOut, ReadinessOut
 
 blueprint = Blueprint("admin", __name__, url_prefix="/v1/admin")
@@ -43,9 +43,12 @@ async def run_check(check: Awaitable[None]) -> str:
 async def readiness(
     messages: MessageRepository = Provide["messages"],
     embedder: Embedder = Provide["embedder"],
+    queue: JobQueue = Provide["job_queue"],
 ) -> tuple[ReadinessOut, int]:
-    """Readiness: the database and the embedder both answer; 503 names what failed."""
-    database, model = await asyncio.gather(run_check(messages.check()), run_check(embedder.check()))
-    checks = {"database": database, "embedder": model}
+    """Readiness: the database, the embedder and the job queue answer; 503 names what failed."""
+    database, model, jobs = await asyncio.gather(
+        run_check(messages.check()), run_check(embedder.check()), run_check(queue.check())
+    )
+    checks = {"database": database, "embedder": model, "queue": jobs}
     ready = all(v == "ok" for v in checks.values())
     return ReadinessOut(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncGenerator, Callable
@@ -11,10 +13,11 @@ from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 
 from application.ports import CreatedApiKey
 from config.container import Container, resolved
-from entrypoints.http import admin, auth, messages, search
+from entrypoints.background import run_background
+from entrypoints.http import admin, auth, messages, queue, search
 from entrypoints.http.auth import API_KEY_HEADER
 from entrypoints.http.errors import register_error_handlers
-from entrypoints.http.request import ApiRequest
+from entrypoints.http.request import api_request_class
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ async def start_services(container: Container, on_admin_key: Callable[[CreatedAp
     """
     await resolved(container.embedder())
     await resolved(container.api_keys())
+    await resolved(container.job_queue())
     ensure_admin_key = await resolved(container.ensure_admin_key())
     created = await ensure_admin_key()
     if created is not None:
@@ -48,8 +52,9 @@ async def start_services(container: Container, on_admin_key: Callable[[CreatedAp
 
 def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], None] = announce_admin_key) -> Quart:
     app = Quart("memorymesh")
-    app.request_class = ApiRequest
-    app.config["MAX_CONTENT_LENGTH"] = container.settings().max_body_bytes
+    settings = container.settings()
+    app.request_class = api_request_class(batch_max_bytes=settings.max_batch_body_bytes)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     QuartSchema(
         app,
         info=Info(
@@ -60,17 +65,23 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         security_schemes={"apiKey": APIKeySecurityScheme(name=API_KEY_HEADER, in_="header")},
     )
     register_error_handlers(app)
-    for blueprint in (admin.blueprint, messages.blueprint, search.blueprint):
+    for blueprint in (admin.blueprint, queue.blueprint, messages.blueprint, search.blueprint):
         app.register_blueprint(blueprint)
-    container.wire(modules=[auth, messages, search, admin])
+    container.wire(modules=[auth, messages, search, admin, queue])
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
+        background: asyncio.Task[None] | None = None
         try:
             await start_services(container, on_admin_key)
+            background = asyncio.get_running_loop().create_task(run_background(container))
             logger.info("memorymesh ready")
             yield
         finally:
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             await resolved(container.shutdown_resources())
             container.unwire()
 

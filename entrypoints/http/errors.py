@@ -23,8 +23,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
+    "idempotency_conflict": 409,
     "storage_unavailable": 503,
     "embedder_unavailable": 503,
+    "queue_unavailable": 503,
 }
 
 

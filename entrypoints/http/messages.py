@@ -1,42 +1,110 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from dependency_injector.wiring import Provide, inject
-from quart import Blueprint
+from quart import Blueprint, request
 from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_request, validate_response
 
 from application.get_message import GetMessage
-from application.store_message import StoreMessage, StoreMessageCommand
+from application.store_messages import StoredMessage, StoreMessageCommand, StoreMessages
+from application.wait_for_embedding import WaitForEmbedding
+from config.settings import Settings
+from domain.errors import FieldProblem, ValidationFailed
+from domain.message import EmbeddingStatus
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import MessageIn, MessageOut, Problem, TenantArgs
+from entrypoints.http.schemas import BatchIn, BatchOut, MessageIn, MessageOut, Problem, StoreArgs, TenantArgs
 
 blueprint = Blueprint("messages", __name__, url_prefix="/v1/messages")
 blueprint.before_request(authenticate)
 security_scheme_blueprint(blueprint, [{"apiKey": []}])
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def command(data: MessageIn, client_message_id: str | None = None) -> StoreMessageCommand:
+    return StoreMessageCommand(
+        tenant_id=data.tenant_id,
+        conversation_id=data.conversation_id,
+        role=data.role,
+        content=data.content,
+        metadata=data.metadata,
+        importance=data.importance,
+        created_at=data.created_at,
+        client_message_id=client_message_id or data.client_message_id,
+    )
+
+
+async def answered(
+    stored: Sequence[StoredMessage], wait: bool, settings: Settings, waiter: WaitForEmbedding
+) -> tuple[list[MessageOut], int, dict[str, str]]:
+    """201 once searchable (inline, or async after ?wait=true); 202 while embedding is pending.
+
+    A retry (same client_message_id) gets the same status the first request got, and the
+    message as it is now.
+    """
+    messages = [s.message for s in stored]
+    if settings.embedding_mode == "async" and wait:
+        messages = await waiter(messages)
+    searchable = settings.embedding_mode == "inline" or (
+        wait and all(m.embedding_status == EmbeddingStatus.EMBEDDED for m in messages)
+    )
+    headers = {REPLAYED_HEADER: "true"} if all(s.replayed for s in stored) else {}
+    return [MessageOut.of(m) for m in messages], 201 if searchable else 202, headers
+
 
 @blueprint.post("")
 @tag(["messages"])
 @validate_request(MessageIn)
+@validate_querystring(StoreArgs)
 @validate_response(MessageOut, 201)
+@validate_response(MessageOut, 202)
+@validate_response(Problem, 409)
 @validate_response(Problem, 422)
 @inject
-async def store_message(data: MessageIn, store: StoreMessage = Provide["store_message"]) -> tuple[MessageOut, int]:
-    """Store a message; it is embedded and searchable when this answers."""
-    message = await store(
-        current_principal(),
-        StoreMessageCommand(
-            tenant_id=data.tenant_id,
-            conversation_id=data.conversation_id,
-            role=data.role,
-            content=data.content,
-            metadata=data.metadata,
-            importance=data.importance,
-            created_at=data.created_at,
-        ),
-    )
-    return MessageOut.of(message), 201
+async def store_message(
+    data: MessageIn,
+    query_args: StoreArgs,
+    store: StoreMessages = Provide["store_messages"],
+    waiter: WaitForEmbedding = Provide["wait_for_embedding"],
+    settings: Settings = Provide["settings"],
+) -> tuple[MessageOut, int, dict[str, str]]:
+    """Store a message. Async mode answers 202 with embedding_status "pending" (searchable within
+    moments; `?wait=true` answers once it is); inline mode answers 201 once it is searchable.
+    An Idempotency-Key header (or client_message_id) stores it once however often it is sent."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and data.client_message_id is not None and key != data.client_message_id:
+        raise ValidationFailed(
+            [FieldProblem("client_message_id", f"differs from the {IDEMPOTENCY_HEADER} header; send one or the same")]
+        )
+    stored = await store.one(current_principal(), command(data, client_message_id=key))
+    (message,), status, headers = await answered([stored], query_args.wait, settings, waiter)
+    return message, status, headers
+
+
+@blueprint.post("/batch")
+@tag(["messages"])
+@validate_request(BatchIn)
+@validate_querystring(StoreArgs)
+@validate_response(BatchOut, 201)
+@validate_response(BatchOut, 202)
+@validate_response(Problem, 409)
+@validate_response(Problem, 422)
+@inject
+async def store_batch(
+    data: BatchIn,
+    query_args: StoreArgs,
+    store: StoreMessages = Provide["store_messages"],
+    waiter: WaitForEmbedding = Provide["wait_for_embedding"],
+    settings: Settings = Provide["settings"],
+) -> tuple[BatchOut, int, dict[str, str]]:
+    """Store up to 500 messages of one tenant in one transaction; the answer keeps their order.
+    Each may carry a client_message_id; the batch is stored whole or not at all."""
+    stored = await store.batch(current_principal(), [command(m) for m in data.messages])
+    messages, status, headers = await answered(stored, query_args.wait, settings, waiter)
+    return BatchOut(messages=messages), status, headers
 
 
 @blueprint.get("/<uuid:message_id>")

@@ -14,7 +14,17 @@ def _reject_constant(name: str) -> Any:
     raise MalformedBody(f"the body is not valid JSON: {name} is not a JSON number")
 
 
+BATCH_PATH_SUFFIX = "/batch"
+
+
 class ApiRequest(Request):
+    batch_max_bytes: int | None = None  # set per app by api_request_class
+
+    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
+        if self.batch_max_bytes is not None and path.endswith(BATCH_PATH_SUFFIX):
+            kwargs["max_content_length"] = self.batch_max_bytes  # a batch may be larger than one message
+        super().__init__(method, scheme, path, *args, **kwargs)
+
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if not (force or self.is_json):
             return None
@@ -34,3 +44,8 @@ class ApiRequest(Request):
             raise MalformedBody("the body nests JSON too deeply") from error
         except ValueError as error:  # e.g. an integer longer than Python will parse
             raise MalformedBody(f"the body is not acceptable JSON: {error}") from error
+
+
+def api_request_class(batch_max_bytes: int) -> type[ApiRequest]:
+    """The request class of one app: its batch body limit is the app's own setting."""
+    return type("ApiRequest", (ApiRequest,), {"batch_max_bytes": batch_max_bytes})

@@ -24,6 +24,22 @@ class MessageIn(BaseModel):
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object, stored as is")
     importance: float | None = Field(None, ge=0, le=1, description="Explicit importance; wins over the computed score")
     created_at: AwareDatetime | None = Field(None, description="When it was said (for imports); default now")
+    client_message_id: str | None = Field(
+        None,
+        description="Your id for this message: sent again, the message is stored once (same as Idempotency-Key)",
+    )
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageIn] = Field(description="Up to 500 messages, all of one tenant")
+
+
+class StoreArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wait: bool = Field(False, description="Answer once the messages are searchable (bounded wait)")
 
 
 class MessageOut(BaseModel):
@@ -35,7 +51,11 @@ class MessageOut(BaseModel):
     metadata: dict[str, Any]
     importance: float = Field(description="The importance used in ranking, in [0, 1]")
     explicit_importance: float | None
-    embedding_status: Literal["pending", "embedded", "failed"]
+    embedding_status: Literal["pending", "embedded", "failed"] = Field(
+        description="Searchable once embedded; failed says why in embedding_error"
+    )
+    embedding_error: str | None
+    client_message_id: str | None
     created_at: datetime
     archived_at: datetime | None
 
@@ -51,9 +71,15 @@ class MessageOut(BaseModel):
             importance=message.importance,
             explicit_importance=message.explicit_importance,
             embedding_status=message.embedding_status.value,
+            embedding_error=message.embedding_error,
+            client_message_id=message.client_message_id,
             created_at=message.created_at,
             archived_at=message.archived_at,
         )
+
+
+class BatchOut(BaseModel):
+    messages: list[MessageOut]
 
 
 class TenantArgs(BaseModel):
@@ -104,6 +130,15 @@ class HealthOut(BaseModel):
 class ReadinessOut(BaseModel):
     status: Literal["ready", "unavailable"]
     checks: dict[str, str]
+
+
+class QueueOut(BaseModel):
+    pending: int = Field(description="Messages waiting for a worker, including those backing off after a failure")
+    claimed: int = Field(description="Messages a worker is embedding now")
+    failed: int = Field(description="Messages given up on; each says why in embedding_error")
+    oldest_pending_age_seconds: float | None = Field(description="How long the oldest pending message has waited")
+    jobs_queued: int = Field(description="Jobs handed to the queue and not yet taken by a worker")
+    this_process: dict[str, int] = Field(description="What this process's workers did since it started")
 
 
 class Problem(BaseModel):

@@ -24,6 +24,10 @@ def free_port() -> int:
 
 
 class ServerProcess:
+    """`memorymesh serve`, ready once its health route answers."""
+
+    command = "serve"
+
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -45,7 +49,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         self.lines.clear()
         self.process = subprocess.Popen(
-            [MEMORYMESH, "serve"],
+            [MEMORYMESH, self.command],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -74,6 +78,16 @@ class ServerProcess:
             time.sleep(0.25)
         raise AssertionError(f"server not up after {START_TIMEOUT_SECONDS}s:\n{self.output}")
 
+    def wait_for_output(self, text: str, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"process exited with {self.process.returncode}:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} after {timeout}s:\n{self.output}")
+            time.sleep(0.1)
+
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.process is not None
         return self.process.wait(timeout)
@@ -91,6 +105,22 @@ class ServerProcess:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"x-api-key": key} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+class WorkerProcess(ServerProcess):
+    """`memorymesh worker` (arq), ready once it says so."""
+
+    command = "worker"
+
+    def wait_ready(self) -> WorkerProcess:
+        self.wait_for_output("memorymesh worker ready")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, claims stay held until their lease runs out."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(30)
 
 
 def postgres_running_on(pgdata: Path) -> bool:

@@ -18,16 +18,16 @@ def test_db_current_and_upgrade_report_the_schema(tmp_path: Path) -> None:
 
     before = memorymesh(data_dir, "db", "current")
     assert before.returncode == 0, before.stderr
-    assert before.stdout.splitlines() == ["current: empty database", "pending: 0001_messages"]
+    assert before.stdout.splitlines() == ["current: empty database", "pending: 0001_messages, 0002_embedding_queue"]
 
     upgrade = memorymesh(data_dir, "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert upgrade.stdout.strip() == "applied: 0001_messages"
+    assert upgrade.stdout.strip() == "applied: 0001_messages, 0002_embedding_queue"
 
     again = memorymesh(data_dir, "db", "upgrade")
     assert again.stdout.strip() == "applied: nothing, the schema is current"
     after = memorymesh(data_dir, "db", "current")
-    assert after.stdout.splitlines() == ["current: 0001_messages", "pending: none"]
+    assert after.stdout.splitlines() == ["current: 0002_embedding_queue", "pending: none"]
 
 
 def test_db_upgrade_refuses_a_server_without_pgvector(tmp_path: Path) -> None:

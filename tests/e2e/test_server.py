@@ -30,8 +30,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 def store(client: httpx.Client, content: str, tenant: str = "acme", **fields) -> dict:
+    """Store and wait until the background worker has made it searchable."""
     response = client.post(
         "/v1/messages",
+        params={"wait": "true"},
         json={"tenant_id": tenant, "conversation_id": "trip", "role": "user", "content": content, **fields},
     )
     assert response.status_code == 201, response.text
@@ -71,7 +73,8 @@ def test_tenants_are_kept_apart(server: ServerProcess) -> None:
 def test_readiness_and_docs(server: ServerProcess) -> None:
     with server.client() as client:
         ready = client.get("/v1/admin/readiness")
-        assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "embedder": "ok"}
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": "ok", "embedder": "ok", "queue": "ok"}
         assert client.get("/openapi.json").json()["info"]["title"] == "memorymesh"
         assert client.get("/docs").status_code == 200
 

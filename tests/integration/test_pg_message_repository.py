@@ -10,10 +10,10 @@ from adapters.postgres.database import PgTransactions
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.ports import StorageUnavailable
-from application.store_message import StoreMessage, StoreMessageCommand
+from application.store_messages import StoreMessageCommand
 from domain.access import Principal
-from domain.message import ContentLimits
 from tests.contract.test_message_repository import make, tenant
+from tests.support import inline_store
 
 
 async def test_timestamps_keep_their_instant(database):
@@ -34,13 +34,12 @@ async def test_a_store_that_fails_after_writing_leaves_no_row(database):
             raise StorageUnavailable("connection lost")
 
     repository = PgMessageRepository(database)
-    store = StoreMessage(
+    store = inline_store(
         repository,
         FailingIndex(database),
         DeterministicEmbedder(384),
         PgTransactions(database),
         FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
-        ContentLimits(),
     )
     t = tenant()
     with pytest.raises(StorageUnavailable):

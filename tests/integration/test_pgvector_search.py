@@ -15,11 +15,12 @@ from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex, search_statement
 from application.ports import SearchFilters, VectorRecord
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
-from application.store_message import StoreMessage, StoreMessageCommand
+from application.store_messages import StoreMessageCommand
 from domain.access import Principal
-from domain.message import ContentLimits, EmbeddingStatus, Message, Role
+from domain.message import EmbeddingStatus, Message, Role
 from domain.ranking import RankingWeights
 from tests.integration.conftest import DIMENSIONS
+from tests.support import inline_store
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN = Principal("test", frozenset(), admin=True)
@@ -65,7 +66,7 @@ def tenant() -> str:
 
 def use_cases(database, embedder):
     repository, index, clock = PgMessageRepository(database), PgVectorIndex(database), FixedClock(NOW)
-    store = StoreMessage(repository, index, embedder, PgTransactions(database), clock, ContentLimits())
+    store = inline_store(repository, index, embedder, PgTransactions(database), clock)
     search = SearchMemory(repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=100))
     return store, search
 

@@ -27,8 +27,8 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def repository() -> InMemoryMessageRepository:
-    return InMemoryMessageRepository()
+def repository(clock: FixedClock) -> InMemoryMessageRepository:
+    return InMemoryMessageRepository(clock)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ async def problem_of(response, status: int) -> dict:
 
 
 async def test_store_get_and_search_round_trip(client):
-    created = await client.post("/v1/messages", json=message(metadata={"k": [1, {"x": None}]}), headers=ACME)
+    created = await client.post("/v1/messages?wait=true", json=message(metadata={"k": [1, {"x": None}]}), headers=ACME)
     assert created.status_code == 201
     stored = await created.get_json()
     assert stored["embedding_status"] == "embedded"
@@ -61,14 +61,14 @@ async def test_a_key_used_for_another_tenant_is_403_and_nothing_leaks(client, re
 async def test_admin_key_reaches_every_tenant(client):
     admin = {"x-api-key": ADMIN_KEY}
     for tenant in ("acme", "globex", "initech"):
-        assert (await client.post("/v1/messages", json=message(tenant_id=tenant), headers=admin)).status_code == 201
+        assert (await client.post("/v1/messages", json=message(tenant_id=tenant), headers=admin)).status_code == 202
 
 
 async def test_health_and_readiness_need_no_key(client):
     assert (await (await client.get("/v1/admin/health")).get_json()) == {"status": "ok"}
     ready = await client.get("/v1/admin/readiness")
     assert ready.status_code == 200
-    assert (await ready.get_json())["checks"] == {"database": "ok", "embedder": "ok"}
+    assert (await ready.get_json())["checks"] == {"database": "ok", "embedder": "ok", "queue": "ok"}
 
 
 async def test_readiness_names_the_failing_part(client, repository):

@@ -1,4 +1,4 @@
-"""Use cases over in-memory fakes: store, get and search, with tenants kept apart."""
+"""Use cases over in-memory fakes: store (inline), get and search, with tenants kept apart."""
 
 import uuid
 from datetime import timedelta
@@ -12,19 +12,20 @@ from application.errors import NotFound
 from application.get_message import GetMessage
 from application.ports import EmbedderUnavailable, StorageUnavailable
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
-from application.store_message import StoreMessage, StoreMessageCommand
+from application.store_messages import StoreMessageCommand
 from domain.access import AccessDenied, Principal
 from domain.errors import ValidationFailed
 from domain.message import ContentLimits, EmbeddingStatus
 from domain.ranking import RankingWeights
+from tests.support import inline_store
 
 ACME = Principal(key_id="k1", tenants=frozenset({"acme"}))
 ADMIN = Principal(key_id="k0", tenants=frozenset(), admin=True)
 
 
 @pytest.fixture
-def store(repository, index, embedder, transactions, clock) -> StoreMessage:
-    return StoreMessage(repository, index, embedder, transactions, clock, ContentLimits(max_content_chars=100))
+def store(repository, index, embedder, transactions, clock):
+    return inline_store(repository, index, embedder, transactions, clock, ContentLimits(max_content_chars=100))
 
 
 @pytest.fixture
@@ -164,7 +165,7 @@ class BrokenIndex(InMemoryVectorIndex):
 
 async def test_a_store_that_fails_midway_leaves_nothing_behind(repository, embedder, clock):
     index = BrokenIndex()
-    store = StoreMessage(repository, index, embedder, InMemoryTransactions(repository, index), clock, ContentLimits())
+    store = inline_store(repository, index, embedder, InMemoryTransactions(repository, index), clock)
     with pytest.raises(StorageUnavailable):
         await store(ACME, command("hello"))
     assert repository.rows == {} and index.records == {}
@@ -175,7 +176,7 @@ async def test_an_embedder_failure_stores_nothing(repository, index, transaction
         async def embed_documents(self, texts):
             raise EmbedderUnavailable("model crashed")
 
-    store = StoreMessage(repository, index, DownEmbedder(64), transactions, clock, ContentLimits())
+    store = inline_store(repository, index, DownEmbedder(64), transactions, clock)
     with pytest.raises(EmbedderUnavailable):
         await store(ACME, command("hello"))
     assert repository.rows == {}

@@ -1,0 +1,1 @@
+"""arq on Redis: the JobQueue adapter for worker processes."""

@@ -1,0 +1,58 @@
+"""Jobs on Redis through arq, run by `memorymesh worker` processes (entrypoints/worker.py).
+
+Submitting never makes a request wait on Redis: it marks the job wanted, and one task
+per process sends it, so a burst of writes costs one enqueue per Redis round trip rather
+than one per write. If Redis is down the submission is logged and dropped: the rows are
+in PostgreSQL, and the sweeper submits again once Redis answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from arq.connections import ArqRedis
+
+from application.ports import JobQueue, QueueUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class ArqJobQueue(JobQueue):
+    def __init__(self, redis: ArqRedis, queue_name: str) -> None:
+        self._redis = redis
+        self._queue_name = queue_name
+        self._wanted: set[str] = set()
+        self._sender: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def submit(self, job: str) -> None:
+        self._wanted.add(job)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._wanted:
+            job = self._wanted.pop()
+            try:
+                await self._redis.enqueue_job(job, _queue_name=self._queue_name)
+            except Exception as error:  # Redis down: the sweeper makes up for it
+                self.dropped += 1
+                logger.warning("could not hand a job to Redis", extra={"job": job, "error": repr(error)})
+
+    async def queued(self) -> int:
+        try:
+            return int(await self._redis.zcard(self._queue_name))
+        except Exception as error:
+            raise QueueUnavailable(f"Redis does not answer: {type(error).__name__}: {error}") from error
+
+    async def check(self) -> None:
+        try:
+            await self._redis.ping()
+        except Exception as error:  # readiness reports any failure, whatever its kind
+            raise QueueUnavailable(f"Redis does not answer: {type(error).__name__}: {error}") from error
+
+    async def close(self) -> None:
+        """Send what is still wanted, then stop."""
+        if self._sender is not None:
+            await asyncio.gather(self._sender, return_exceptions=True)

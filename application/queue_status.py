@@ -1,0 +1,37 @@
+"""What the embedding queue holds right now (`GET /v1/admin/queue`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from application.embed_pending import EmbeddingCounters
+from application.ports import Clock, JobQueue, MessageRepository, QueueStats
+from domain.access import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReport:
+    messages: QueueStats
+    oldest_pending_age: timedelta | None
+    jobs_queued: int
+    this_process: EmbeddingCounters
+
+
+class QueueStatus:
+    def __init__(self, messages: MessageRepository, queue: JobQueue, clock: Clock, counters: EmbeddingCounters) -> None:
+        self._messages = messages
+        self._queue = queue
+        self._clock = clock
+        self._counters = counters
+
+    async def __call__(self, principal: Principal) -> QueueReport:
+        principal.require_admin()
+        stats = await self._messages.queue_stats()
+        oldest = stats.oldest_pending_stored_at
+        return QueueReport(
+            messages=stats,
+            oldest_pending_age=None if oldest is None else max(self._clock.now() - oldest, timedelta(0)),
+            jobs_queued=await self._queue.queued(),
+            this_process=self._counters,
+        )

@@ -1,0 +1,36 @@
+"""The embedding queue, for operators: admin keys only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from dependency_injector.wiring import Provide, inject
+from quart import Blueprint
+from quart_schema import security_scheme_blueprint, tag, validate_response
+
+from application.queue_status import QueueStatus
+from entrypoints.http.auth import authenticate, current_principal
+from entrypoints.http.schemas import Problem, QueueOut
+
+blueprint = Blueprint("queue", __name__, url_prefix="/v1/admin")
+blueprint.before_request(authenticate)
+security_scheme_blueprint(blueprint, [{"apiKey": []}])
+
+
+@blueprint.get("/queue")
+@tag(["admin"])
+@validate_response(QueueOut, 200)
+@validate_response(Problem, 403)
+@inject
+async def queue(status: QueueStatus = Provide["queue_status"]) -> QueueOut:
+    """Pending, claimed and failed messages, the age of the oldest pending one, and queued jobs."""
+    report = await status(current_principal())
+    age = report.oldest_pending_age
+    return QueueOut(
+        pending=report.messages.pending,
+        claimed=report.messages.claimed,
+        failed=report.messages.failed,
+        oldest_pending_age_seconds=None if age is None else age.total_seconds(),
+        jobs_queued=report.jobs_queued,
+        this_process=asdict(report.this_process),
+    )

@@ -1,0 +1,80 @@
+"""`memorymesh worker`: arq's worker over the same container as the API.
+
+Start as many as the model work needs, on any machines that reach the database and
+Redis. Each embeds batches (MEMORY_EMBEDDING_WORKERS at a time) and runs the sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from application.jobs import EMBED_PENDING
+from config.container import Container, resolved
+from config.settings import Settings
+from entrypoints.background import embed_pending, sweep_forever
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05  # how often an idle worker asks Redis for jobs (arq's default is 0.5)
+
+
+async def start_worker_services(container: Container) -> None:
+    await resolved(container.embedder())
+    await resolved(container.messages())
+    await resolved(container.job_queue())
+
+
+async def run_worker(settings: Settings) -> None:
+    from arq.connections import RedisSettings
+    from arq.worker import Worker, func
+
+    container = Container(settings=settings)
+    sweeper: asyncio.Task[None] | None = None
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        nonlocal sweeper
+        await start_worker_services(container)
+        sweeper = asyncio.get_running_loop().create_task(sweep_forever(container))
+        logger.info("memorymesh worker ready", extra={"queue": settings.queue_name})
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        counters = container.embedding_counters()
+        logger.info("memorymesh worker stopped", extra={"embedded": counters.embedded, "failed": counters.failed})
+        await resolved(container.shutdown_resources())
+
+    async def embed_pending_job(ctx: dict[str, Any]) -> int:
+        return await embed_pending(container)
+
+    worker = Worker(
+        functions=[
+            func(
+                embed_pending_job,
+                name=EMBED_PENDING,
+                keep_result=0,
+                max_tries=1,
+                timeout=settings.embedding_lease_seconds,
+            )
+        ],
+        queue_name=settings.queue_name,
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=settings.embedding_workers,
+        keep_result=0,
+        poll_delay=POLL_SECONDS,
+        log_results=False,
+        handle_signals=True,
+    )
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:  # SIGTERM / SIGINT: arq cancelled its main task
+        pass
+    finally:
+        await worker.close()
