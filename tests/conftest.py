@@ -7,9 +7,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from adapters.postgres.database import Database, DatabaseOptions, EmbeddedPostgres, open_database
@@ -31,3 +35,25 @@ async def database(pg_dsn: str, tmp_path: Path) -> AsyncIterator[Database]:
     resource = open_database(DatabaseOptions(url=pg_dsn, data_dir=tmp_path), DIMENSIONS)
     yield await anext(resource)
     await resource.aclose()
+
+
+@asynccontextmanager
+async def new_database(pg_dsn: str) -> AsyncIterator[str]:
+    """The DSN of a new, empty database on the test server, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(urlsplit(pg_dsn)._replace(path=f"/{name}"))
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_database(pg_dsn: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database of its own, for tests that see every row (the embedding queue spans tenants)."""
+    async with new_database(pg_dsn) as dsn:
+        resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), DIMENSIONS)
+        yield await anext(resource)
+        await resource.aclose()

@@ -19,6 +19,15 @@ class Backend:
 
 
 @pytest.fixture(params=["memory", "postgres"])
+def queue_backend(request: pytest.FixtureRequest) -> Backend:
+    """Like backend, but alone in its database: claims see every tenant's rows."""
+    if request.param == "memory":
+        return Backend("memory", InMemoryMessageRepository(), InMemoryVectorIndex())
+    database = request.getfixturevalue("empty_database")
+    return Backend("postgres", PgMessageRepository(database), PgVectorIndex(database))
+
+
+@pytest.fixture(params=["memory", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend("memory", InMemoryMessageRepository(), InMemoryVectorIndex())

@@ -7,7 +7,7 @@ from domain.message import EmbeddingStatus, Message, Role
 
 
 def make(tenant: str, content: str = "hello", **fields) -> Message:
-    return Message(
+    message = Message(
         id=fields.pop("id", uuid.uuid4()),
         tenant_id=tenant,
         conversation_id=fields.pop("conversation_id", "c1"),
@@ -18,7 +18,10 @@ def make(tenant: str, content: str = "hello", **fields) -> Message:
         importance=fields.pop("importance", 0.5),
         explicit_importance=fields.pop("explicit_importance", None),
         embedding_status=fields.pop("embedding_status", EmbeddingStatus.PENDING),
+        client_message_id=fields.pop("client_message_id", None),
     )
+    assert not fields, f"make() does not know {sorted(fields)}"
+    return message
 
 
 def tenant() -> str:

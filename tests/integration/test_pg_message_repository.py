@@ -1,16 +1,18 @@
 """PostgreSQL specifics of the repository; the shared promises are in tests/contract/."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.job_queue import InMemoryJobQueue
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.ports import StorageUnavailable
-from application.store_messages import StoreMessageCommand
+from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
 from domain.access import Principal
 from tests.contract.test_message_repository import make, tenant
 from tests.support import inline_store
@@ -45,3 +47,25 @@ async def test_a_store_that_fails_after_writing_leaves_no_row(database):
     with pytest.raises(StorageUnavailable):
         await store(Principal("k", frozenset({t})), StoreMessageCommand(t, "c1", "user", "hello"))
     assert await database.pool.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", t) == 0
+
+
+async def test_concurrent_duplicate_submissions_store_one_message(database):
+    """Twenty requests with one Idempotency-Key at once: one row, one first answer, nineteen replays."""
+    store = StoreMessages(
+        PgMessageRepository(database),
+        PgVectorIndex(database),
+        DeterministicEmbedder(384),
+        PgTransactions(database),
+        InMemoryJobQueue(),
+        FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        StoreSettings(EmbeddingMode.ASYNC),
+    )
+    t = tenant()
+    principal = Principal("k", frozenset({t}))
+    command = StoreMessageCommand(t, "c1", "user", "pay the rent", client_message_id="rent-2026-01")
+
+    results = await asyncio.gather(*(store.one(principal, command) for _ in range(20)))
+
+    assert len({r.message.id for r in results}) == 1
+    assert sorted(r.replayed for r in results) == [False] + [True] * 19
+    assert await database.pool.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", t) == 1

@@ -1,0 +1,168 @@
+"""What every MessageRepository promises about idempotent adds and the embedding queue."""
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from application.ports import EmbeddingRetry
+from domain.message import EmbeddingStatus
+from tests.contract.test_message_repository import make, tenant
+
+LEASE = timedelta(minutes=5)
+
+
+async def wait_for_claim(messages, limit: int, bound_seconds: float = 10.0):
+    """Poll until a claim succeeds (a lease has run out), within a bound."""
+    deadline = time.monotonic() + bound_seconds
+    while (claim := await messages.claim_pending(limit, LEASE)) is None:
+        assert time.monotonic() < deadline, "nothing became claimable"
+        await asyncio.sleep(0.05)
+    return claim
+
+
+async def test_add_many_keeps_order_and_stores_a_client_id_once_per_tenant(queue_backend):
+    messages = queue_backend.messages
+    a, b = tenant(), tenant()
+    first = make(a, "one", client_message_id="msg-1")
+    plain = make(a, "two")
+    again = make(a, "one", client_message_id="msg-1")
+    other_tenant = make(b, "one", client_message_id="msg-1")
+
+    assert await messages.add_many([first, plain]) == [first, plain]
+    stored = await messages.add_many([again, other_tenant, make(a, "dup", client_message_id="msg-1")])
+
+    assert [m.id for m in stored] == [first.id, other_tenant.id, first.id]
+    assert await messages.get(a, again.id) is None
+    assert (await messages.get(b, other_tenant.id)).client_message_id == "msg-1"
+
+
+async def test_a_batch_repeating_a_client_id_stores_it_once(queue_backend):
+    t = tenant()
+    one, two = make(t, "x", client_message_id="same"), make(t, "x", client_message_id="same")
+    stored = await queue_backend.messages.add_many([one, two])
+    assert [m.id for m in stored] == [one.id, one.id]
+    assert await queue_backend.messages.get(t, two.id) is None
+
+
+async def test_claims_take_pending_messages_oldest_first_and_never_twice(queue_backend):
+    messages = queue_backend.messages
+    t = tenant()
+    pending = [make(t, f"m{i}") for i in range(5)]
+    for message in pending:  # one by one, so each is ready a little after the one before
+        await messages.add(message)
+    await messages.add(make(t, "done", embedding_status=EmbeddingStatus.EMBEDDED))
+    await messages.add(make(t, "gave up", embedding_status=EmbeddingStatus.FAILED))
+
+    first = await messages.claim_pending(3, LEASE)
+    second = await messages.claim_pending(3, LEASE)
+
+    assert [c.message.id for c in first.messages] == [m.id for m in pending[:3]]
+    assert sorted(c.message.id for c in second.messages) == sorted(m.id for m in pending[3:])
+    assert {c.attempts for c in first.messages + second.messages} == {1}
+    assert first.id != second.id
+    assert await messages.claim_pending(3, LEASE) is None
+
+
+async def test_completing_marks_embedded_only_what_the_claim_holds(queue_backend):
+    messages = queue_backend.messages
+    t = tenant()
+    held, other = make(t, "held"), make(t, "other")
+    await messages.add_many([held, other])
+    claim = await messages.claim_pending(1, LEASE)
+
+    assert await messages.complete_embedding(uuid.uuid4(), [held.id]) == []
+    assert await messages.complete_embedding(claim.id, [held.id, other.id]) == [held.id]
+    assert (await messages.get(t, held.id)).embedding_status is EmbeddingStatus.EMBEDDED
+    assert (await messages.get(t, other.id)).embedding_status is EmbeddingStatus.PENDING
+
+
+async def test_a_lapsed_lease_hands_the_messages_to_the_next_claim(queue_backend):
+    messages = queue_backend.messages
+    message = make(tenant(), "slow")
+    await messages.add(message)
+    stale = await messages.claim_pending(10, timedelta(milliseconds=200))
+
+    fresh = await wait_for_claim(messages, 10)
+
+    assert [c.message.id for c in fresh.messages] == [message.id]
+    assert fresh.messages[0].attempts == 2
+    assert await messages.complete_embedding(stale.id, [message.id]) == []  # the old holder lost it
+    assert await messages.complete_embedding(fresh.id, [message.id]) == [message.id]
+
+
+async def test_a_retry_waits_its_delay_and_the_last_one_fails_with_the_reason(queue_backend):
+    messages = queue_backend.messages
+    t = tenant()
+    now_again, later, give_up = make(t, "a"), make(t, "b"), make(t, "c")
+    await messages.add_many([now_again, later, give_up])
+    claim = await messages.claim_pending(10, LEASE)
+
+    await messages.retry_embedding(
+        claim.id,
+        [
+            EmbeddingRetry(now_again.id, timedelta(0)),
+            EmbeddingRetry(later.id, timedelta(hours=1)),
+            EmbeddingRetry(give_up.id, None),
+        ],
+        "EmbedderUnavailable: model crashed",
+    )
+
+    again = await messages.claim_pending(10, LEASE)
+    assert [c.message.id for c in again.messages] == [now_again.id]
+    assert again.messages[0].attempts == 2
+    assert again.messages[0].message.embedding_error == "EmbedderUnavailable: model crashed"
+    failed = await messages.get(t, give_up.id)
+    assert failed.embedding_status is EmbeddingStatus.FAILED
+    assert failed.embedding_error == "EmbedderUnavailable: model crashed"
+    assert (await messages.get(t, later.id)).embedding_status is EmbeddingStatus.PENDING
+    stats = await messages.queue_stats()
+    assert (stats.pending, stats.claimed, stats.failed) == (1, 1, 1)
+
+
+async def test_a_released_claim_is_claimable_at_once_and_the_try_is_not_counted(queue_backend):
+    messages = queue_backend.messages
+    message = make(tenant())
+    await messages.add(message)
+    claim = await messages.claim_pending(10, LEASE)
+
+    await messages.release_claim(claim.id, [message.id])
+
+    again = await messages.claim_pending(10, LEASE)
+    assert [(c.message.id, c.attempts) for c in again.messages] == [(message.id, 1)]
+
+
+async def test_stalled_work_and_queue_stats_count_what_waits(queue_backend):
+    messages = queue_backend.messages
+    assert await messages.stalled_embeddings(timedelta(0)) == 0
+    empty = await messages.queue_stats()
+    assert (empty.pending, empty.claimed, empty.failed, empty.oldest_pending_stored_at) == (0, 0, 0, None)
+
+    await messages.add_many([make(tenant(), f"m{i}") for i in range(3)])
+    assert await messages.stalled_embeddings(timedelta(0)) == 3
+    assert await messages.stalled_embeddings(timedelta(hours=1)) == 0  # just stored: a worker is on its way
+
+    await messages.claim_pending(2, LEASE)
+    assert await messages.stalled_embeddings(timedelta(0)) == 1
+    stats = await messages.queue_stats()
+    assert (stats.pending, stats.claimed, stats.failed) == (1, 2, 0)
+    assert stats.oldest_pending_stored_at is not None
+
+
+@pytest.mark.parametrize("workers", [8])
+async def test_concurrent_claims_share_out_every_message_exactly_once(queue_backend, workers):
+    messages = queue_backend.messages
+    stored = [make(tenant(), f"m{i}") for i in range(60)]
+    await messages.add_many(stored)
+
+    async def drain() -> list[uuid.UUID]:
+        taken = []
+        while (claim := await messages.claim_pending(7, LEASE)) is not None:
+            taken += [c.message.id for c in claim.messages]
+        return taken
+
+    shares = await asyncio.gather(*(drain() for _ in range(workers)))
+    everything = [i for share in shares for i in share]
+    assert sorted(everything) == sorted(m.id for m in stored)  # all of them, none twice

@@ -1,0 +1,62 @@
+"""The arq JobQueue against the real Redis on 127.0.0.1:6379."""
+
+import asyncio
+import uuid
+
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+from adapters.arq.job_queue import ArqJobQueue
+from application.jobs import EMBED_PENDING
+from application.ports import QueueUnavailable
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis():
+    pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
+    yield pool
+    await pool.aclose()
+
+
+@pytest.fixture
+async def queue(redis):
+    name = f"test:{uuid.uuid4().hex}"
+    queue = ArqJobQueue(redis, name)
+    yield queue
+    await queue.close()
+    await redis.delete(name)
+
+
+async def queued_soon(queue: ArqJobQueue, at_least: int) -> int:
+    for _ in range(100):
+        if (count := await queue.queued()) >= at_least:
+            return count
+        await asyncio.sleep(0.02)
+    return await queue.queued()
+
+
+async def test_a_submission_becomes_a_job_on_redis(queue):
+    assert await queue.queued() == 0
+    queue.submit(EMBED_PENDING)
+    assert await queued_soon(queue, 1) == 1
+    await queue.check()
+
+
+async def test_a_burst_of_submissions_costs_far_fewer_jobs(queue):
+    for _ in range(200):
+        queue.submit(EMBED_PENDING)
+    await queue.close()  # wait for the sender to finish
+    assert 1 <= await queue.queued() <= 2  # one in flight, at most one more for what came meanwhile
+
+
+async def test_submitting_while_redis_is_away_never_fails_the_caller():
+    pool = ArqRedis(host="127.0.0.1", port=1)  # nothing listens there; connecting is lazy
+    queue = ArqJobQueue(pool, "test:unreachable")
+    queue.submit(EMBED_PENDING)  # must not raise
+    await queue.close()
+    assert queue.dropped == 1
+    with pytest.raises(QueueUnavailable):
+        await queue.check()
+    await pool.aclose()

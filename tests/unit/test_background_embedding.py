@@ -1,0 +1,234 @@
+"""Async storing and the embedding worker, over in-memory fakes and a fixed clock."""
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.job_queue import InMemoryJobQueue
+from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
+from application.errors import IdempotencyConflict
+from application.jobs import EMBED_PENDING
+from application.ports import EmbedderUnavailable
+from application.queue_status import QueueStatus
+from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
+from domain.access import AccessDenied, Principal
+from domain.errors import ValidationFailed
+from domain.message import ContentLimits, EmbeddingStatus
+from domain.retry import RetryPolicy
+
+ACME = Principal(key_id="k1", tenants=frozenset({"acme", "acme-labs"}))
+ADMIN = Principal(key_id="k0", tenants=frozenset(), admin=True)
+LEASE = timedelta(minutes=1)
+
+
+class FlakyEmbedder(DeterministicEmbedder):
+    """Fails its first `failures` calls, then embeds."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(64)
+        self.failures = failures
+        self.calls: list[int] = []
+
+    async def embed_documents(self, texts):
+        self.calls.append(len(texts))
+        if self.failures:
+            self.failures -= 1
+            raise EmbedderUnavailable("model crashed")
+        return await super().embed_documents(texts)
+
+
+@pytest.fixture
+def queue() -> InMemoryJobQueue:
+    return InMemoryJobQueue()
+
+
+@pytest.fixture
+def counters() -> EmbeddingCounters:
+    return EmbeddingCounters()
+
+
+@pytest.fixture
+def store(repository, index, embedder, transactions, queue, clock) -> StoreMessages:
+    settings = StoreSettings(EmbeddingMode.ASYNC, ContentLimits(max_content_chars=100), max_batch=5)
+    return StoreMessages(repository, index, embedder, transactions, queue, clock, settings)
+
+
+def worker(repository, index, embedder, transactions, queue, counters, batch_size=3, max_attempts=3):
+    settings = EmbeddingWorkSettings(
+        batch_size=batch_size,
+        lease=LEASE,
+        retry=RetryPolicy(max_attempts, timedelta(seconds=10), timedelta(minutes=1)),
+    )
+    return EmbedPendingMessages(repository, index, embedder, transactions, queue, settings, counters)
+
+
+def command(content: str = "hello", tenant: str = "acme", **fields) -> StoreMessageCommand:
+    return StoreMessageCommand(tenant_id=tenant, conversation_id="c1", role="user", content=content, **fields)
+
+
+async def test_an_async_store_answers_pending_and_wakes_a_worker(store, repository, index, queue):
+    stored = await store.one(ACME, command("my flight is on 12 May"))
+
+    assert stored.message.embedding_status is EmbeddingStatus.PENDING and not stored.replayed
+    assert repository.rows[stored.message.id].embedding_status is EmbeddingStatus.PENDING
+    assert index.records == {}  # nothing searchable yet
+    assert await queue.queued() == 1
+
+
+async def test_the_worker_embeds_a_batch_in_one_model_call_and_makes_it_searchable(
+    store, repository, index, transactions, queue, counters
+):
+    embedder = FlakyEmbedder(failures=0)
+    ids = [(await store.one(ACME, command(f"note {i}"))).message.id for i in range(2)]
+
+    embedded = await worker(repository, index, embedder, transactions, queue, counters)()
+
+    assert embedded == 2 and embedder.calls == [2]
+    assert all(repository.rows[i].embedding_status is EmbeddingStatus.EMBEDDED for i in ids)
+    assert set(index.records) == set(ids)
+    assert counters.embedded == 2 and counters.batches == 1
+
+
+async def test_a_full_batch_asks_for_another_run_so_idle_workers_join_in(
+    store, repository, index, embedder, transactions, counters
+):
+    for i in range(4):
+        await store.one(ACME, command(f"note {i}"))
+    fresh_queue = InMemoryJobQueue()
+    run = worker(repository, index, embedder, transactions, fresh_queue, counters, batch_size=3)
+
+    assert await run() == 3
+    assert await fresh_queue.queued() == 1  # three came back: more may wait
+    assert await run() == 1
+    assert await fresh_queue.queued() == 1  # the second, short batch asked for nothing more
+
+
+async def test_a_failed_batch_backs_off_then_fails_with_the_reason(
+    store, repository, index, transactions, queue, clock
+):
+    counters = EmbeddingCounters()
+    message = (await store.one(ACME, command("hello"))).message
+    run = worker(repository, index, FlakyEmbedder(failures=10), transactions, queue, counters, max_attempts=3)
+
+    assert await run() == 0
+    assert await run() == 0  # backing off: nothing claimable
+    clock.current += timedelta(seconds=10)
+    assert await run() == 0  # second try, fails again; next delay is 20 s
+    clock.current += timedelta(seconds=19)
+    assert await run() == 0 and repository.rows[message.id].embedding_status is EmbeddingStatus.PENDING
+    clock.current += timedelta(seconds=1)
+    assert await run() == 0  # third and last try
+
+    failed = repository.rows[message.id]
+    assert failed.embedding_status is EmbeddingStatus.FAILED
+    assert failed.embedding_error == "EmbedderUnavailable: model crashed"
+    assert (counters.retried, counters.failed) == (2, 1)
+    assert index.records == {}
+
+
+async def test_a_retry_that_succeeds_clears_the_error(store, repository, index, transactions, queue, clock, counters):
+    message = (await store.one(ACME, command("hello"))).message
+    run = worker(repository, index, FlakyEmbedder(failures=1), transactions, queue, counters)
+    await run()
+    clock.current += timedelta(seconds=10)
+
+    assert await run() == 1
+    assert repository.rows[message.id].embedding_status is EmbeddingStatus.EMBEDDED
+    assert repository.rows[message.id].embedding_error is None
+
+
+async def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_holder(
+    store, repository, index, embedder, transactions, queue, clock, counters
+):
+    message = (await store.one(ACME, command("hello"))).message
+    stale = await repository.claim_pending(10, LEASE)
+    clock.current += LEASE + timedelta(seconds=1)
+
+    assert await worker(repository, index, embedder, transactions, queue, counters)() == 1
+    assert await repository.complete_embedding(stale.id, [message.id]) == []
+
+
+async def test_the_sweeper_wakes_a_worker_only_for_work_left_waiting(store, repository, clock):
+    queue = InMemoryJobQueue()
+    sweep = SweepEmbeddings(repository, queue, grace=timedelta(seconds=5))
+    await store.one(ACME, command("hello"))  # its hand-off went to another queue: as if lost
+
+    assert await sweep() == 0 and await queue.queued() == 0
+    clock.current += timedelta(seconds=6)
+    assert await sweep() == 1 and await queue.queued() == 1
+
+
+async def test_a_job_already_waiting_is_not_queued_twice(queue):
+    for _ in range(5):
+        queue.submit(EMBED_PENDING)
+    assert await queue.queued() == 1
+
+
+async def test_a_batch_keeps_its_order_and_is_one_transaction(store, repository, queue):
+    stored = await store.batch(ACME, [command(f"note {i}") for i in range(5)])
+    assert [s.message.content for s in stored] == [f"note {i}" for i in range(5)]
+    assert await queue.queued() == 1  # one hand-off for the batch
+
+    with pytest.raises(ValidationFailed) as refused:
+        await store.batch(ACME, [command("fine"), command(""), command("x" * 101)])
+    assert [p.field for p in refused.value.problems] == ["messages[1].content", "messages[2].content"]
+    assert len(repository.rows) == 5
+
+
+@pytest.mark.parametrize(
+    ("commands", "field"),
+    [
+        ([], "messages"),
+        ([command()] * 6, "messages"),
+        ([command(), command(tenant="acme-labs")], "messages[1].tenant_id"),
+    ],
+)
+async def test_a_batch_is_one_tenant_and_bounded(store, commands, field):
+    with pytest.raises(ValidationFailed) as refused:
+        await store.batch(ACME, commands)
+    assert [p.field for p in refused.value.problems] == [field]
+
+
+async def test_a_batch_for_a_tenant_the_key_may_not_touch_stores_nothing(store, repository):
+    with pytest.raises(AccessDenied):
+        await store.batch(ACME, [command(tenant="globex")])
+    assert repository.rows == {}
+
+
+async def test_a_client_message_id_stores_the_message_once(store, repository):
+    first = await store.one(ACME, command("hello", client_message_id="m-1"))
+    again = await store.one(ACME, command("hello", client_message_id="m-1"))
+
+    assert again.replayed and not first.replayed
+    assert again.message.id == first.message.id
+    assert len(repository.rows) == 1
+
+
+async def test_a_client_message_id_reused_for_another_message_is_a_conflict(store, repository):
+    await store.one(ACME, command("hello", client_message_id="m-1"))
+
+    with pytest.raises(IdempotencyConflict):
+        await store.batch(ACME, [command("new one"), command("something else", client_message_id="m-1")])
+    assert len(repository.rows) == 1  # the whole batch rolled back
+
+
+async def test_inline_mode_embeds_before_answering(repository, index, embedder, transactions, queue, clock):
+    store = StoreMessages(repository, index, embedder, transactions, queue, clock, StoreSettings(EmbeddingMode.INLINE))
+    stored = await store.batch(ACME, [command("a"), command("b")])
+    assert {s.message.embedding_status for s in stored} == {EmbeddingStatus.EMBEDDED}
+    assert set(index.records) == {s.message.id for s in stored}
+    assert await queue.queued() == 0
+
+
+async def test_queue_status_is_for_admins_and_counts_what_waits(store, repository, queue, clock, counters):
+    await store.one(ACME, command("hello"))
+    clock.current += timedelta(seconds=30)
+    status = QueueStatus(repository, queue, clock, counters)
+
+    with pytest.raises(AccessDenied):
+        await status(ACME)
+    report = await status(ADMIN)
+    assert (report.messages.pending, report.messages.claimed, report.messages.failed) == (1, 0, 0)
+    assert report.oldest_pending_age == timedelta(seconds=30)
+    assert report.jobs_queued == 1
