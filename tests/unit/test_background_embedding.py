@@ -1,5 +1,6 @@
 """Async storing and the embedding worker, over in-memory fakes and a fixed clock."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -232,3 +233,44 @@ async def test_queue_status_is_for_admins_and_counts_what_waits(store, repositor
     assert (report.messages.pending, report.messages.claimed, report.messages.failed) == (1, 0, 0)
     assert report.oldest_pending_age == timedelta(seconds=30)
     assert report.jobs_queued == 1
+
+
+async def test_a_worker_stopped_mid_batch_hands_its_claim_back_at_once(
+    store, repository, index, transactions, queue, counters
+):
+    started = asyncio.Event()
+
+    class SlowEmbedder(DeterministicEmbedder):
+        async def embed_documents(self, texts):
+            started.set()
+            await asyncio.Event().wait()  # never finishes: the worker is stopped first
+
+    message = (await store.one(ACME, command("hello"))).message
+    run = asyncio.create_task(worker(repository, index, SlowEmbedder(64), transactions, queue, counters)())
+    await started.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    claim = await repository.claim_pending(10, LEASE)  # claimable now, not after the lease
+    assert [(c.message.id, c.attempts) for c in claim.messages] == [(message.id, 1)]
+
+
+async def test_in_process_workers_run_submitted_jobs_and_survive_a_failing_one(queue):
+    ran: list[str] = []
+    failed, done = asyncio.Event(), asyncio.Event()
+
+    async def job() -> None:
+        ran.append("job")
+        if len(ran) == 1:
+            failed.set()
+            raise RuntimeError("first run fails")
+        done.set()
+
+    workers = asyncio.create_task(queue.work({EMBED_PENDING: job}, concurrency=2))
+    queue.submit(EMBED_PENDING)
+    await asyncio.wait_for(failed.wait(), 5)
+    queue.submit(EMBED_PENDING)
+    await asyncio.wait_for(done.wait(), 5)
+    workers.cancel()
+    assert ran == ["job", "job"]
