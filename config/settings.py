@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     embedding_provider: Literal["sentence_transformers"] = "sentence_transformers"
     embedding_model: str | None = None  # a local model folder; unset means the bundled all-MiniLM-L6-v2
     embedding_device: str = "cpu"
-    embedding_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_batch_size: int = Field(256, ge=1, le=4096)  # messages a worker claims and embeds in one call
+    embedding_encode_batch_size: int = Field(32, ge=1, le=1024)  # texts per forward pass inside that call
     embedding_max_concurrency: int = Field(1, ge=1, le=64)
     embedding_max_pending: int = Field(256, ge=1)  # calls waiting for the model before 503s
 

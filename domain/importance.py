@@ -37,9 +37,8 @@ FILLER_PENALTY = 0.2
 
 _MEMORY_CUES = re.compile(
     r"\b(remember|important|don'?t forget|never|always|my name is|call me|i prefer|i like|i love|"
-    r"i hate|i don'?t like|allergic|deadline|birthday|password|address|must|priority)\b",
-    re.IGNORECASE,
-)
+    r"i hate|i don'?t like|allergic|deadline|birthday|password|address|must|priority)\b"
+)  # matched against the lower-cased text: several times faster than re.IGNORECASE
 _DIGIT = re.compile(r"\d")
 _FILLER = frozenset(
     {
@@ -91,7 +90,8 @@ def score_importance(role: Role, content: str, explicit: float | None = None) ->
     score = ROLE_WEIGHTS[role]
     text = content.strip()
     words = len(text.split())
-    if _MEMORY_CUES.search(text):
+    lowered = text.lower()
+    if _MEMORY_CUES.search(lowered):
         score += MEMORY_CUE_BONUS
     if _DIGIT.search(text):
         score += DIGIT_BONUS
@@ -99,6 +99,6 @@ def score_importance(role: Role, content: str, explicit: float | None = None) ->
         score += LONG_SUBSTANCE_BONUS
     elif words >= 12:
         score += SUBSTANCE_BONUS
-    if text.lower().strip(" .!?👍") in _FILLER:
+    if lowered.strip(" .!?👍") in _FILLER:
         score -= FILLER_PENALTY
     return ImportanceScore(round(clamp_unit(score), 4))

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from application.jobs import EMBED_PENDING
-from config.container import Container, resolved
+from config.container import Container, resolved, settle
 from config.settings import Settings
 from entrypoints.background import embed_pending, sweep_forever
 
@@ -25,6 +25,7 @@ async def start_worker_services(container: Container) -> None:
     await resolved(container.embedder())
     await resolved(container.messages())
     await resolved(container.job_queue())
+    settle(container)
 
 
 async def run_worker(settings: Settings) -> None:

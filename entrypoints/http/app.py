@@ -12,7 +12,7 @@ from quart import Quart
 from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 
 from application.ports import CreatedApiKey
-from config.container import Container, resolved
+from config.container import Container, resolved, settle
 from entrypoints.background import run_background
 from entrypoints.http import admin, auth, messages, queue, search
 from entrypoints.http.auth import API_KEY_HEADER
@@ -48,6 +48,7 @@ async def start_services(container: Container, on_admin_key: Callable[[CreatedAp
     created = await ensure_admin_key()
     if created is not None:
         on_admin_key(created)
+    settle(container)
 
 
 def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], None] = announce_admin_key) -> Quart:
