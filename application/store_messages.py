@@ -153,6 +153,19 @@ class StoreMessages:
             client_message_id=new.client_message_id,
         )
 
+    async def _add(self, parsed: Sequence[NewMessage], candidates: list[Message]) -> tuple[list[Message], list[bool]]:
+        """Add the candidates; return what is stored under each, and which are new."""
+        stored = await self._messages.add_many(candidates)
+        fresh = [kept.id == made.id for kept, made in zip(stored, candidates, strict=True)]
+        reused = [
+            new for new, kept, is_new in zip(parsed, stored, fresh, strict=True) if not is_new and not new.same_as(kept)
+        ]
+        if reused:
+            raise IdempotencyConflict(
+                f"client_message_id '{reused[0].client_message_id}' was already used for a different message"
+            )
+        return stored, fresh
+
     async def _store(self, principal: Principal, parsed: Sequence[NewMessage]) -> list[StoredMessage]:
         for tenant_id in {new.tenant_id for new in parsed}:
             principal.require_tenant(tenant_id)
@@ -161,22 +174,17 @@ class StoreMessages:
         candidates = [self._message(new, status) for new in parsed]
         # Inline embeds before writing: a model failure stores nothing, the client retries.
         vectors = await self._embedder.embed_documents([embedding_text(m) for m in candidates]) if inline else []
-        async with self._transactions.begin():
-            stored = await self._messages.add_many(candidates)
-            fresh = [kept.id == made.id for kept, made in zip(stored, candidates, strict=True)]
-            reused = [
-                new
-                for new, kept, is_new in zip(parsed, stored, fresh, strict=True)
-                if not is_new and not new.same_as(kept)
-            ]
-            if reused:  # raising inside the transaction stores none of the batch
-                raise IdempotencyConflict(
-                    f"client_message_id '{reused[0].client_message_id}' was already used for a different message"
-                )
-            if inline:
-                await self._index.upsert(
-                    [vector_record(m, v) for m, v, is_new in zip(candidates, vectors, fresh, strict=True) if is_new]
-                )
+        if inline or len(candidates) > 1:
+            # One transaction: a conflicting client_message_id, or a failed vector write,
+            # stores none of the messages.
+            async with self._transactions.begin():
+                stored, fresh = await self._add(parsed, candidates)
+                if inline:
+                    await self._index.upsert(
+                        [vector_record(m, v) for m, v, is_new in zip(candidates, vectors, fresh, strict=True) if is_new]
+                    )
+        else:  # one row is atomic by itself, and outside a transaction the repository may group-commit it
+            stored, fresh = await self._add(parsed, candidates)
         if not inline and any(fresh):
             self._queue.submit(EMBED_PENDING)  # after the commit, so a worker sees the rows
         return [StoredMessage(kept, replayed=not is_new) for kept, is_new in zip(stored, fresh, strict=True)]

@@ -61,6 +61,10 @@ async def open_sentence_transformer(settings: Settings) -> AsyncIterator[Embedde
     )
 
     path = settings.embedding_model or bundled_model_path()
+    if settings.embedding_threads:
+        import torch
+
+        torch.set_num_threads(settings.embedding_threads)
     model = await asyncio.to_thread(load_model, path, settings.embedding_device)
     embedder = SentenceTransformerEmbedder(
         model,

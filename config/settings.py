@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    processes: int = Field(1, ge=1, le=64)  # API processes sharing the port (each with its own model)
+    reuse_port: bool = False  # set by the parent of several API processes: bind with SO_REUSEPORT
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch_body_bytes: int = Field(16_777_216, ge=1024)  # POST /v1/messages/batch
     max_batch_messages: int = Field(500, ge=1, le=10_000)
@@ -62,6 +64,7 @@ class Settings(BaseSettings):
     embedding_provider: Literal["sentence_transformers"] = "sentence_transformers"
     embedding_model: str | None = None  # a local model folder; unset means the bundled all-MiniLM-L6-v2
     embedding_device: str = "cpu"
+    embedding_threads: int = Field(0, ge=0, le=256)  # torch's CPU threads; 0 = torch's default (all cores)
     embedding_batch_size: int = Field(256, ge=1, le=4096)  # messages a worker claims and embeds in one call
     embedding_encode_batch_size: int = Field(32, ge=1, le=1024)  # texts per forward pass inside that call
     embedding_max_concurrency: int = Field(1, ge=1, le=64)
@@ -112,6 +115,12 @@ class Settings(BaseSettings):
         weights = (self.ranking_similarity_weight, self.ranking_importance_weight, self.ranking_recency_weight)
         if sum(weights) <= 0:
             raise ValueError("at least one of MEMORY_RANKING_*_WEIGHT must be positive")
+        return self
+
+    @model_validator(mode="after")
+    def _several_processes_need_a_port(self) -> Settings:
+        if self.processes > 1 and self.port == 0:
+            raise ValueError("MEMORY_PROCESSES > 1 needs a fixed MEMORY_PORT, not 0")
         return self
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -40,9 +41,23 @@ def startup_errors() -> tuple[type[Exception], ...]:
 
 
 def serve(args: argparse.Namespace) -> None:
-    settings = load_settings(host=args.host, port=args.port)
+    settings = load_settings(host=args.host, port=args.port, processes=args.processes)
     configure_logging(settings.log_level)
+    if settings.processes > 1:
+        from entrypoints.processes import serve_processes
+
+        raise SystemExit(serve_processes(settings))
     asyncio.run(_serve(settings))
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT, so sibling processes can bind the same port."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host.strip("[]"), port))
+    return sock
 
 
 async def _serve(settings: Settings) -> None:
@@ -62,11 +77,17 @@ async def _serve(settings: Settings) -> None:
         raise SystemExit(f"memorymesh: cannot start: {error}") from None
 
     config = Config()
-    config.bind = [f"{settings.host}:{settings.port}"]
+    if settings.reuse_port:
+        sock = listening_socket(settings.host, settings.port)
+        config.bind = [f"fd://{sock.fileno()}"]
+    else:
+        config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, once
     config.graceful_timeout = 10.0
-    print(f"memorymesh: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    print(
+        f"memorymesh: serving on http://{settings.host}:{settings.port} (docs at /docs, pid {os.getpid()})", flush=True
+    )
     await hypercorn_serve(app, config)
 
 
@@ -125,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve_parser = commands.add_parser("serve", help="serve the HTTP API")
     serve_parser.add_argument("--host", help="address to bind (MEMORY_HOST, default 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="port to bind (MEMORY_PORT, default 8000)")
+    serve_parser.add_argument(
+        "--processes", type=int, help="API processes sharing the port (MEMORY_PROCESSES, default 1)"
+    )
     serve_parser.set_defaults(run=serve)
 
     worker_parser = commands.add_parser("worker", help="run an arq worker that embeds pending messages")

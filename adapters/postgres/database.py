@@ -117,6 +117,9 @@ class Database:
     def __post_init__(self) -> None:
         self._in_transaction = ContextVar(f"pg_transaction_{id(self)}", default=None)
 
+    def in_transaction(self) -> bool:
+        return self._in_transaction.get() is not None
+
     def executor(self) -> asyncpg.Pool | PoolConnectionProxy:
         """The current task's transaction connection, or the pool outside a transaction."""
         return self._in_transaction.get() or self.pool

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from adapters.postgres.coalesce import InsertCoalescer
 from adapters.postgres.database import Database, storage_errors
 from application.ports import (
     ClaimedMessage,
@@ -104,12 +105,18 @@ def to_message(row: asyncpg.Record) -> Message:
 class PgMessageRepository(MessageRepository):
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._coalescer = InsertCoalescer(self._insert)
 
     async def add(self, message: Message) -> None:
         await self.add_many([message])
 
-    @storage_errors
     async def add_many(self, messages: Sequence[Message]) -> list[Message]:
+        if self._database.in_transaction():  # the caller's transaction decides what commits with it
+            return await self._insert(messages)
+        return await self._coalescer.add(messages)
+
+    @storage_errors
+    async def _insert(self, messages: Sequence[Message]) -> list[Message]:
         executor = self._database.executor()
         inserted = {
             row["id"]
