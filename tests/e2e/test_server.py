@@ -196,3 +196,37 @@ def test_startup_refuses_a_database_without_pgvector(tmp_path: Path) -> None:
     assert server.wait_exit() != 0
     assert "has no pgvector extension" in server.output
     assert "Traceback" not in server.output
+
+
+def test_several_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    import psutil
+
+    server = ServerProcess(tmp_path / "data", MEMORY_PROCESSES="2", MEMORY_ADMIN_API_KEYS=ADMIN_KEY).start()
+    try:
+        server.wait_ready()
+        server.wait_for_output("serving on", timeout=120)
+        assert server.process is not None
+        children = [
+            p for p in psutil.Process(server.process.pid).children() if "entrypoints.cli" in " ".join(p.cmdline())
+        ]
+        assert len(children) == 2
+        with server.client(ADMIN_KEY) as client:
+            stored = [store(client, f"Process test message number {i} about sailing.") for i in range(6)]
+            found = client.get("/v1/memory/search", params={"tenant_id": "acme", "query": "sailing", "top_k": 10})
+            assert {r["message"]["id"] for r in found.json()["results"]} == {m["id"] for m in stored}
+    finally:
+        assert server.stop() == 0, server.output
+    assert not any(c.is_running() for c in children)
+    assert not postgres_running_on(tmp_path / "data" / "pg"), "the embedded PostgreSQL outlived the service"
+
+
+def test_several_processes_refuse_to_start_as_one_does(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        MEMORY_PROCESSES="2",
+        MEMORY_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
+        MEMORY_ADMIN_API_KEYS=ADMIN_KEY,
+    ).start()
+    assert server.wait_exit() != 0
+    assert "has no pgvector extension" in server.output
+    assert "Traceback" not in server.output
