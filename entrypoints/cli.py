@@ -96,6 +96,11 @@ def worker(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    if settings.queue != "arq":
+        raise SystemExit(
+            "memorymesh: a worker takes its jobs from Redis: set MEMORY_QUEUE=arq (and MEMORY_REDIS_URL) "
+            "for the API and its workers; with MEMORY_QUEUE=inprocess the API embeds by itself"
+        )
     try:
         asyncio.run(run_worker(settings))
     except startup_errors() as error:

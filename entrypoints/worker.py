@@ -11,6 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
+from adapters.arq.job_queue import ArqJobQueue
 from application.jobs import EMBED_PENDING
 from config.container import Container, resolved, settle
 from config.settings import Settings
@@ -51,6 +52,9 @@ async def run_worker(settings: Settings) -> None:
         await resolved(container.shutdown_resources())
 
     async def embed_pending_job(ctx: dict[str, Any]) -> int:
+        queue = container.job_queue()
+        assert isinstance(queue, ArqJobQueue)  # `memorymesh worker` runs with MEMORY_QUEUE=arq
+        await queue.taken(EMBED_PENDING)
         return await embed_pending(container)
 
     worker = Worker(

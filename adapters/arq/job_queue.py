@@ -4,6 +4,12 @@ Submitting never makes a request wait on Redis: it marks the job wanted, and one
 per process sends it, so a burst of writes costs one enqueue per Redis round trip rather
 than one per write. If Redis is down the submission is logged and dropped: the rows are
 in PostgreSQL, and the sweeper submits again once Redis answers.
+
+At most one run of a job waits in Redis, across every process: a submission first sets
+a `<queue>:waiting:<job>` flag (SET NX, with an expiry), and only the one that sets it
+enqueues; the run clears the flag as it starts (`taken`), so a submission made during a
+run queues the next one. Without this, writes with no worker running (or workers behind)
+would pile up thousands of identical jobs.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from arq.connections import ArqRedis
 from application.ports import JobQueue, QueueUnavailable
 
 logger = logging.getLogger(__name__)
+
+# A flag outlives a lost enqueue or a lost job by at most this long: then submitting works again.
+WAITING_FLAG_SECONDS = 30
 
 
 class ArqJobQueue(JobQueue):
@@ -31,14 +40,22 @@ class ArqJobQueue(JobQueue):
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send())
 
+    def _flag(self, job: str) -> str:
+        return f"{self._queue_name}:waiting:{job}"
+
     async def _send(self) -> None:
         while self._wanted:
             job = self._wanted.pop()
             try:
-                await self._redis.enqueue_job(job, _queue_name=self._queue_name)
+                if await self._redis.set(self._flag(job), "1", nx=True, ex=WAITING_FLAG_SECONDS):
+                    await self._redis.enqueue_job(job, _queue_name=self._queue_name)
             except Exception as error:  # Redis down: the sweeper makes up for it
                 self.dropped += 1
                 logger.warning("could not hand a job to Redis", extra={"job": job, "error": repr(error)})
+
+    async def taken(self, job: str) -> None:
+        """A worker starts a run of `job`: submissions from now on queue the next run."""
+        await self._redis.delete(self._flag(job))
 
     async def queued(self) -> int:
         try:

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import numpy as np
 import pytest
+import redis
 
 from tests.e2e.server import ServerProcess, WorkerProcess
 
@@ -36,16 +37,20 @@ def database_url(pg_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def arq_env(database_url: str) -> dict[str, str]:
-    return {
+def arq_env(database_url: str) -> Iterator[dict[str, str]]:
+    queue_name = f"e2e:{uuid.uuid4().hex}"  # a queue of its own on the shared Redis
+    yield {
         "MEMORY_DATABASE_URL": database_url,
         "MEMORY_QUEUE": "arq",
-        "MEMORY_QUEUE_NAME": f"e2e:{uuid.uuid4().hex}",  # a queue of its own on the shared Redis
+        "MEMORY_QUEUE_NAME": queue_name,
         "MEMORY_ADMIN_API_KEYS": ADMIN_KEY,
         "MEMORY_EMBEDDING_BATCH_SIZE": "8",
         "MEMORY_EMBEDDING_LEASE_SECONDS": "3",
         "MEMORY_EMBEDDING_SWEEP_SECONDS": "1",
     }
+    with redis.Redis.from_url("redis://127.0.0.1:6379/0") as client:  # leave nothing behind
+        job_keys = [b"arq:job:" + job_id for job_id in client.zrange(queue_name, 0, -1)]
+        client.delete(queue_name, *client.keys(f"{queue_name}:*"), *job_keys)
 
 
 @pytest.fixture

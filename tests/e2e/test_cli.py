@@ -1,4 +1,4 @@
-"""The `memorymesh db` commands, run as a user would, against a fresh embedded database."""
+"""The `memorymesh` commands, run as a user would, against a fresh embedded database."""
 
 import os
 import subprocess
@@ -59,3 +59,10 @@ def test_invalid_settings_are_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "MEMORY_PORT" in result.stderr and "MEMORY_API_KEYS" in result.stderr
+
+
+def test_a_worker_without_the_arq_queue_says_how_to_set_it(tmp_path: Path) -> None:
+    result = memorymesh(tmp_path / "data", "worker")
+    assert result.returncode != 0
+    assert "set MEMORY_QUEUE=arq" in result.stderr
+    assert "Traceback" not in result.stderr
