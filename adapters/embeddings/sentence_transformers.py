@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adapters.embeddings.priority import Priority, PriorityGate
 from application.ports import Embedder, EmbedderUnavailable
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._model_name = model_name
         self._batch_size = batch_size
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="embed")
+        self._gate = PriorityGate(max_concurrency)
         dimensions = model.get_embedding_dimension()
         if dimensions is None:
             raise EmbedderUnavailable(f"model {model_name} does not report its embedding dimension")
@@ -84,27 +86,35 @@ class SentenceTransformerEmbedder(Embedder):
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return [[float(x) for x in row] for row in vectors]
+        rows: list[list[float]] = vectors.tolist()
+        return rows
 
-    async def _run(self, texts: list[str]) -> list[list[float]]:
+    async def _run(self, texts: list[str], priority: Priority) -> list[list[float]]:
         if self._pending >= self._max_pending:
             raise EmbedderUnavailable(f"the embedder is overloaded ({self._pending} calls waiting); retry shortly")
         loop = asyncio.get_running_loop()
         self._pending += 1
         try:
-            return await loop.run_in_executor(self._executor, self._encode, texts)
+            async with self._gate.slot(priority):
+                return await loop.run_in_executor(self._executor, self._encode, texts)
         except RuntimeError as error:  # executor shut down, torch failure
             raise EmbedderUnavailable(f"the embedding model failed: {error}") from error
         finally:
             self._pending -= 1
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        return await self._run(list(texts))
+        """Sorted by length and run one forward batch at a time: batches pad little, and a
+        query waiting meanwhile goes next (see priority.py)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self._batch_size):
+            chunk = order[start : start + self._batch_size]
+            for i, vector in zip(chunk, await self._run([texts[i] for i in chunk], Priority.DOCUMENTS), strict=True):
+                vectors[i] = vector
+        return vectors
 
     async def embed_query(self, text: str) -> list[float]:
-        (vector,) = await self._run([text])
+        (vector,) = await self._run([text], Priority.QUERY)
         return vector
 
     async def check(self) -> None:

@@ -59,3 +59,12 @@ async def test_readiness_check_fails_once_closed(model):
     embedder.close()
     with pytest.raises(EmbedderUnavailable):
         await embedder.check()
+
+
+async def test_a_query_goes_before_the_rest_of_a_long_document_batch(minilm):
+    documents = asyncio.create_task(minilm.embed_documents([f"note {i}: " + "words " * 40 for i in range(512)]))
+    await asyncio.sleep(0.2)  # the first chunks are being encoded
+
+    assert len(await minilm.embed_query("a quick question")) == 384
+    assert not documents.done()  # the query did not wait for all 512
+    assert len(await documents) == 512
