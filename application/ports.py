@@ -206,6 +206,18 @@ class CreatedApiKey:
     principal: Principal
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """A stored key as admins see it: never the key itself."""
+
+    id: str
+    name: str
+    tenants: frozenset[str]
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 class ApiKeys(Protocol):
     async def resolve(self, presented_key: str) -> Principal | None:
         """The principal holding this key, or None for an unknown or revoked key."""
@@ -219,4 +231,12 @@ class ApiKeyStore(ApiKeys, Protocol):
 
     async def create_first(self, name: str, tenants: frozenset[str], admin: bool) -> CreatedApiKey | None:
         """Create the key only when the store holds no active key (atomically across processes)."""
+        ...
+
+    async def list_keys(self) -> list[ApiKeyInfo]:
+        """Every stored key, oldest first, revoked ones included."""
+        ...
+
+    async def revoke(self, key_id: str) -> bool:
+        """Revoke at once (every process asks the store on each request); False for an unknown id."""
         ...

@@ -22,6 +22,7 @@ from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
+from application.api_keys import ManageApiKeys
 from application.bootstrap import EnsureAdminKey
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.get_message import GetMessage
@@ -219,6 +220,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         settings=providers.Singleton(search_settings, settings),
     )
+    manage_api_keys = providers.Factory(ManageApiKeys, store=key_store)
     ensure_admin_key = providers.Factory(
         EnsureAdminKey,
         store=key_store,

@@ -127,6 +127,56 @@ async def _db_current() -> tuple[list[str], list[str]]:
     return await schema_status(database_options(load_settings()))
 
 
+async def _keys(args: argparse.Namespace) -> None:
+    import asyncpg
+
+    from adapters.postgres.api_keys import PgApiKeyStore
+    from adapters.postgres.database import Database, reachable_server
+    from adapters.postgres.migrations import SchemaError, applied_versions
+    from application.api_keys import ManageApiKeys
+    from config.container import database_options
+    from domain.access import Principal
+
+    # Whoever can run this command where the database is reachable holds the database itself.
+    operator = Principal("cli", frozenset(), admin=True)
+    async with reachable_server(database_options(load_settings())) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            migrated = bool(await applied_versions(conn))
+        finally:
+            await conn.close()
+        if not migrated:
+            raise SchemaError("the database has no schema yet: run `memorymesh db upgrade` first")
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        try:
+            keys = ManageApiKeys(PgApiKeyStore(Database(dsn=dsn, pool=pool)))
+            if args.action == "create":
+                created = await keys.create(operator, args.name, frozenset(args.tenant or []), args.admin)
+                print(f"id: {created.id}\nkey: {created.key}\n(the key is shown only this once; keep it)")
+            elif args.action == "list":
+                for info in await keys.list_keys(operator):
+                    tenants = "*" if info.admin else ",".join(sorted(info.tenants))
+                    revoked = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+                    print(f"{info.id}  {info.name!r}  tenants={tenants}  {revoked}")
+            else:
+                await keys.revoke(operator, args.key_id)
+                print(f"revoked {args.key_id}")
+        finally:
+            await pool.close()
+
+
+def keys(args: argparse.Namespace) -> None:
+    from adapters.postgres.migrations import SchemaError
+    from application.errors import NotFound
+    from domain.errors import ValidationFailed
+
+    configure_logging("WARNING")
+    try:
+        asyncio.run(_keys(args))
+    except (SchemaError, NotFound, ValidationFailed) as error:
+        raise SystemExit(f"memorymesh: {error}") from error
+
+
 def db(args: argparse.Namespace) -> None:
     from adapters.postgres.migrations import SchemaError
 
@@ -158,6 +208,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     worker_parser = commands.add_parser("worker", help="run an arq worker that embeds pending messages")
     worker_parser.set_defaults(run=worker)
+
+    keys_parser = commands.add_parser("keys", help="the API keys the service keeps")
+    key_actions = keys_parser.add_subparsers(dest="action", required=True)
+    create_parser = key_actions.add_parser("create", help="create a key and print it (once)")
+    create_parser.add_argument("--name", required=True, help="what the key is for")
+    create_parser.add_argument("--tenant", action="append", help="a tenant the key may touch (repeat for more)")
+    create_parser.add_argument("--admin", action="store_true", help="an admin key: every tenant, admin routes")
+    key_actions.add_parser("list", help="list keys (never the keys themselves)")
+    revoke_parser = key_actions.add_parser("revoke", help="revoke a key at once")
+    revoke_parser.add_argument("key_id")
+    keys_parser.set_defaults(run=keys)
 
     db_parser = commands.add_parser("db", help="the database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])

@@ -8,7 +8,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from adapters.keys import generate_key, hash_key
 from adapters.postgres.database import Database, storage_errors
-from application.ports import ApiKeyStore, CreatedApiKey
+from application.ports import ApiKeyInfo, ApiKeyStore, CreatedApiKey
 from domain.access import Principal
 
 BOOTSTRAP_LOCK = 0x6B657973  # "keys": serialises first-key creation across processes
@@ -40,6 +40,34 @@ class PgApiKeyStore(ApiKeyStore):
             if await conn.fetchval("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"):
                 return None
             return await self._insert(conn, name, tenants, admin)
+
+    @storage_errors
+    async def list_keys(self) -> list[ApiKeyInfo]:
+        rows = await self._pool.fetch(
+            "SELECT id, name, tenants, admin, created_at, revoked_at FROM api_keys ORDER BY created_at, id"
+        )
+        return [
+            ApiKeyInfo(
+                id=str(r["id"]),
+                name=r["name"],
+                tenants=frozenset(r["tenants"]),
+                admin=r["admin"],
+                created_at=r["created_at"],
+                revoked_at=r["revoked_at"],
+            )
+            for r in rows
+        ]
+
+    @storage_errors
+    async def revoke(self, key_id: str) -> bool:
+        try:
+            parsed = uuid.UUID(key_id)
+        except ValueError:
+            return False
+        found = await self._pool.fetchval(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id", parsed
+        )
+        return found is not None
 
     @staticmethod
     async def _insert(conn: PoolConnectionProxy, name: str, tenants: frozenset[str], admin: bool) -> CreatedApiKey:

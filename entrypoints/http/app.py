@@ -14,7 +14,7 @@ from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 from application.ports import CreatedApiKey
 from config.container import Container, resolved, settle
 from entrypoints.background import run_background
-from entrypoints.http import admin, auth, messages, queue, search
+from entrypoints.http import admin, api_keys, auth, messages, queue, search
 from entrypoints.http.auth import API_KEY_HEADER
 from entrypoints.http.errors import register_error_handlers
 from entrypoints.http.request import api_request_class
@@ -66,9 +66,9 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         security_schemes={"apiKey": APIKeySecurityScheme(name=API_KEY_HEADER, in_="header")},
     )
     register_error_handlers(app)
-    for blueprint in (admin.blueprint, queue.blueprint, messages.blueprint, search.blueprint):
+    for blueprint in (admin.blueprint, queue.blueprint, api_keys.blueprint, messages.blueprint, search.blueprint):
         app.register_blueprint(blueprint)
-    container.wire(modules=[auth, messages, search, admin, queue])
+    container.wire(modules=[auth, messages, search, admin, queue, api_keys])
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:

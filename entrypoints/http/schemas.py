@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from application.ports import ApiKeyInfo
 from domain.message import Message
 from domain.ranking import RankedMessage
 
@@ -121,6 +122,42 @@ class SearchResultOut(BaseModel):
 
 class SearchOut(BaseModel):
     results: list[SearchResultOut]
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="What the key is for (shown in listings)")
+    tenants: list[str] = Field(default_factory=list, description="Tenants the key may touch")
+    admin: bool = Field(False, description="Admin keys touch every tenant and the admin routes")
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    tenants: list[str]
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, info: ApiKeyInfo) -> ApiKeyOut:
+        return cls(
+            id=info.id,
+            name=info.name,
+            tenants=sorted(info.tenants),
+            admin=info.admin,
+            created_at=info.created_at,
+            revoked_at=info.revoked_at,
+        )
+
+
+class CreatedApiKeyOut(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, only its hash is kept")
+
+
+class ApiKeysOut(BaseModel):
+    api_keys: list[ApiKeyOut]
 
 
 class HealthOut(BaseModel):

@@ -66,3 +66,25 @@ def test_a_worker_without_the_arq_queue_says_how_to_set_it(tmp_path: Path) -> No
     assert result.returncode != 0
     assert "set MEMORY_QUEUE=arq" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_keys_create_list_and_revoke(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert "run `memorymesh db upgrade` first" in memorymesh(data_dir, "keys", "list").stderr
+    assert memorymesh(data_dir, "db", "upgrade").returncode == 0
+
+    created = memorymesh(data_dir, "keys", "create", "--name", "support bot", "--tenant", "acme", "--tenant", "globex")
+    assert created.returncode == 0, created.stderr
+    key_id = created.stdout.split("id: ")[1].split()[0]
+    assert "key: mm_" in created.stdout
+
+    listed = memorymesh(data_dir, "keys", "list")
+    assert f"{key_id}  'support bot'  tenants=acme,globex  active" in listed.stdout
+    assert "mm_" not in listed.stdout
+
+    assert memorymesh(data_dir, "keys", "revoke", key_id).returncode == 0
+    assert "revoked 20" in memorymesh(data_dir, "keys", "list").stdout
+    refused = memorymesh(data_dir, "keys", "create", "--name", "no tenants")
+    assert refused.returncode != 0 and "at least one tenant" in refused.stderr
+    unknown = memorymesh(data_dir, "keys", "revoke", "00000000-0000-0000-0000-000000000000")
+    assert unknown.returncode != 0 and "no API key" in unknown.stderr

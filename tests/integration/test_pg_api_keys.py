@@ -32,3 +32,17 @@ async def test_the_first_key_is_created_once_however_many_processes_race(databas
     assert len(winners) == 1
     assert (await store.resolve(winners[0].key)).admin
     assert await store.create_first("again", frozenset(), admin=True) is None
+
+
+async def test_revoked_keys_are_refused_at_once_and_listed_without_secrets(database):
+    store = PgApiKeyStore(database)
+    created = await store.create("ci bot", frozenset({"acme"}), admin=False)
+    assert await store.resolve(created.key) is not None
+
+    assert await store.revoke(created.id) is True
+    assert await store.resolve(created.key) is None  # no cache: every process sees it on its next request
+    (info,) = [k for k in await store.list_keys() if k.id == created.id]
+    assert info.name == "ci bot" and info.tenants == frozenset({"acme"}) and info.revoked_at is not None
+    assert await store.revoke(created.id) is True  # revoking twice is harmless
+    assert await store.revoke("00000000-0000-0000-0000-000000000000") is False
+    assert await store.revoke("not-a-uuid") is False
