@@ -15,6 +15,7 @@ from typing import Protocol
 from domain.access import Principal
 from domain.errors import DomainError
 from domain.message import Message, Role
+from domain.rate_limit import RateDecision, RateLimit
 
 
 class StorageUnavailable(DomainError):
@@ -204,6 +205,31 @@ class CreatedApiKey:
     id: str
     key: str
     principal: Principal
+
+
+class RateLimiterUnavailable(DomainError):
+    """The shared rate-limit store cannot be reached right now."""
+
+    code = "rate_limiter_unavailable"
+
+
+class RateLimiter(Protocol):
+    async def hit(self, bucket: str, rate: RateLimit) -> RateDecision:
+        """Count one request against `bucket` (atomically, across every process sharing the
+        store); raise RateLimiterUnavailable when the store cannot answer."""
+        ...
+
+    async def check(self) -> None: ...
+
+
+class TenantLimitStore(Protocol):
+    """Per-tenant rate limits that override MEMORY_TENANT_RATE_LIMIT."""
+
+    async def get(self, tenant_id: str) -> RateLimit | None: ...
+
+    async def put(self, tenant_id: str, rate: RateLimit | None) -> None:
+        """Set the tenant's limit; None removes the override."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,22 +18,33 @@ from dependency_injector import containers, providers
 from adapters.clock import SystemClock
 from adapters.keys import ChainedApiKeys, SettingsApiKeys
 from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.postgres.vector_index import PgVectorIndex
 from application.api_keys import ManageApiKeys
 from application.bootstrap import EnsureAdminKey
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.get_message import GetMessage
-from application.ports import Embedder, JobQueue, QueueUnavailable
+from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter
 from application.queue_status import QueueStatus
 from application.search_memory import SearchMemory, SearchSettings
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
+from application.throttle import (
+    CachedTenantLimits,
+    FailureMode,
+    TenantLimits,
+    Throttle,
+    ThrottleCounters,
+    ThrottleSettings,
+)
 from application.wait_for_embedding import WaitForEmbedding
 from config.settings import Settings
 from domain.message import ContentLimits
 from domain.ranking import RankingWeights
+from domain.rate_limit import RateLimit
 from domain.retry import RetryPolicy
 
 
@@ -86,7 +97,8 @@ async def open_arq_queue(settings: Settings) -> AsyncIterator[JobQueue]:
     from adapters.arq.job_queue import ArqJobQueue
 
     try:
-        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name)
+        url = settings.redis_url or ""  # settings refuse MEMORY_QUEUE=arq without it
+        redis = await create_pool(RedisSettings.from_dsn(url), default_queue_name=settings.queue_name)
     except Exception as error:  # whatever keeps Redis away, startup names it
         raise QueueUnavailable(f"cannot reach Redis at MEMORY_REDIS_URL: {type(error).__name__}: {error}") from error
     queue = ArqJobQueue(redis, settings.queue_name)
@@ -95,6 +107,27 @@ async def open_arq_queue(settings: Settings) -> AsyncIterator[JobQueue]:
     finally:
         await queue.close()
         await redis.aclose()
+
+
+async def open_redis_rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
+    from redis.asyncio import Redis
+
+    from adapters.redis.rate_limiter import RedisRateLimiter
+
+    # Short timeouts: a request must not hang on an unreachable Redis (failure mode decides).
+    client = Redis.from_url(settings.redis_url or "", socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        yield RedisRateLimiter(client)
+    finally:
+        await client.aclose()
+
+
+def throttle_settings(settings: Settings) -> ThrottleSettings:
+    return ThrottleSettings(
+        key_limit=RateLimit.parse(settings.global_rate_limit) if settings.global_rate_limit else None,
+        tenant_limit=RateLimit.parse(settings.tenant_rate_limit) if settings.tenant_rate_limit else None,
+        failure_mode=FailureMode(settings.rate_limit_failure_mode),
+    )
 
 
 def database_options(settings: Settings) -> DatabaseOptions:
@@ -221,6 +254,28 @@ class Container(containers.DeclarativeContainer):
         settings=providers.Singleton(search_settings, settings),
     )
     manage_api_keys = providers.Factory(ManageApiKeys, store=key_store)
+
+    rate_limiter = providers.Selector(
+        providers.Callable(lambda s: "redis" if s.redis_url else "inprocess", settings),
+        inprocess=providers.Singleton(InMemoryRateLimiter),
+        redis=providers.Resource(open_redis_rate_limiter, settings=settings),
+    )
+    tenant_limit_store = providers.Singleton(PgTenantLimitStore, database=database)
+    tenant_limit_overrides = providers.Singleton(
+        CachedTenantLimits, store=tenant_limit_store, ttl_seconds=settings.provided.tenant_limits_cache_seconds
+    )
+    throttle = providers.Singleton(
+        Throttle,
+        limiter=rate_limiter,
+        overrides=tenant_limit_overrides,
+        settings=providers.Singleton(throttle_settings, settings),
+        counters=providers.Singleton(ThrottleCounters),
+    )
+    tenant_limits = providers.Factory(
+        TenantLimits,
+        overrides=tenant_limit_overrides,
+        default=providers.Callable(lambda s: throttle_settings(s).tenant_limit, settings),
+    )
     ensure_admin_key = providers.Factory(
         EnsureAdminKey,
         store=key_store,

@@ -9,7 +9,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.keys import ConfiguredKey
+from domain.errors import ValidationFailed
 from domain.message import ID_PATTERN, ID_RULE
+from domain.rate_limit import RateLimit
 
 
 def parse_api_keys(text: str, *, admin: bool) -> list[ConfiguredKey]:
@@ -80,8 +82,14 @@ class Settings(BaseSettings):
     embedding_lease_seconds: float = Field(60.0, gt=0)  # a dead worker's batch is claimable again after this
     embedding_sweep_seconds: float = Field(5.0, gt=0)
     queue: Literal["inprocess", "arq"] = "inprocess"
-    redis_url: str = Field("redis://127.0.0.1:6379/0", repr=False)
+    redis_url: str | None = Field(None, repr=False)  # set: rate limits are shared through Redis; arq needs it
     queue_name: str = Field("memorymesh:jobs", min_length=1)
+
+    # Rate limits ("200/minute"; empty = no limit)
+    global_rate_limit: str = ""  # per API key
+    tenant_rate_limit: str = ""  # per tenant; PUT /v1/admin/tenants/{tenant}/limits overrides it
+    rate_limit_failure_mode: Literal["open", "closed"] = "open"  # when Redis cannot answer
+    tenant_limits_cache_seconds: float = Field(5.0, ge=0)
 
     # Search and ranking
     search_candidates: int = Field(100, ge=1, le=1000)
@@ -93,10 +101,26 @@ class Settings(BaseSettings):
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "redis_url")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("global_rate_limit", "tenant_rate_limit")
+    @classmethod
+    def _rate_parses(cls, value: str) -> str:
+        if value.strip():
+            try:
+                RateLimit.parse(value)
+            except ValidationFailed as error:
+                raise ValueError(error.problems[0].message) from error
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _arq_needs_redis(self) -> Settings:
+        if self.queue == "arq" and not self.redis_url:
+            raise ValueError("MEMORY_QUEUE=arq needs MEMORY_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+        return self
 
     @field_validator("api_keys")
     @classmethod

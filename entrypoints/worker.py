@@ -68,7 +68,7 @@ async def run_worker(settings: Settings) -> None:
             )
         ],
         queue_name=settings.queue_name,
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_settings=RedisSettings.from_dsn(settings.redis_url or ""),  # required with MEMORY_QUEUE=arq
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=settings.embedding_workers,

@@ -9,7 +9,8 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import tag, validate_response
 
-from application.ports import Embedder, JobQueue, MessageRepository
+from application.ports import Embedder, JobQueue, MessageRepository, RateLimiter
+from application.throttle import FailureMode, Throttle
 from entrypoints.http.schemas import HealthOut, ReadinessOut
 
 blueprint = Blueprint("admin", __name__, url_prefix="/v1/admin")
@@ -44,11 +45,25 @@ async def readiness(
     messages: MessageRepository = Provide["messages"],
     embedder: Embedder = Provide["embedder"],
     queue: JobQueue = Provide["job_queue"],
+    limiter: RateLimiter = Provide["rate_limiter"],
+    throttle: Throttle = Provide["throttle"],
 ) -> tuple[ReadinessOut, int]:
-    """Readiness: the database, the embedder and the job queue answer; 503 names what failed."""
-    database, model, jobs = await asyncio.gather(
-        run_check(messages.check()), run_check(embedder.check()), run_check(queue.check())
+    """Readiness: the database, the embedder and the job queue answer; 503 names what failed.
+
+    A rate limiter that cannot answer fails readiness only with MEMORY_RATE_LIMIT_FAILURE_MODE=closed;
+    open, the service still serves and reports itself degraded.
+    """
+    database, model, jobs, limits = await asyncio.gather(
+        run_check(messages.check()), run_check(embedder.check()), run_check(queue.check()), run_check(limiter.check())
     )
     checks = {"database": database, "embedder": model, "queue": jobs}
     ready = all(v == "ok" for v in checks.values())
-    return ReadinessOut(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503
+    degraded = limits != "ok" and throttle.failure_mode == FailureMode.OPEN
+    if degraded:
+        unchecked = throttle.counters.store_unavailable
+        limits = f"degraded ({limits}); requests pass unchecked (failure mode open), {unchecked} so far"
+    checks["rate_limiter"] = limits
+    ready = ready and (limits == "ok" or degraded)
+    if not ready:
+        return ReadinessOut(status="unavailable", checks=checks), 503
+    return ReadinessOut(status="degraded" if degraded else "ready", checks=checks), 200

@@ -14,8 +14,8 @@ from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 from application.ports import CreatedApiKey
 from config.container import Container, resolved, settle
 from entrypoints.background import run_background
-from entrypoints.http import admin, api_keys, auth, messages, queue, search
-from entrypoints.http.auth import API_KEY_HEADER
+from entrypoints.http import admin, api_keys, auth, messages, queue, search, tenants
+from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
 from entrypoints.http.errors import register_error_handlers
 from entrypoints.http.request import api_request_class
 
@@ -44,6 +44,7 @@ async def start_services(container: Container, on_admin_key: Callable[[CreatedAp
     await resolved(container.embedder())
     await resolved(container.api_keys())
     await resolved(container.job_queue())
+    await resolved(container.throttle())
     ensure_admin_key = await resolved(container.ensure_admin_key())
     created = await ensure_admin_key()
     if created is not None:
@@ -66,9 +67,11 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         security_schemes={"apiKey": APIKeySecurityScheme(name=API_KEY_HEADER, in_="header")},
     )
     register_error_handlers(app)
-    for blueprint in (admin.blueprint, queue.blueprint, api_keys.blueprint, messages.blueprint, search.blueprint):
-        app.register_blueprint(blueprint)
-    container.wire(modules=[auth, messages, search, admin, queue, api_keys])
+    app.after_request(add_rate_limit_headers)
+    blueprints = (admin, queue, api_keys, tenants, messages, search)
+    for module in blueprints:
+        app.register_blueprint(module.blueprint)
+    container.wire(modules=[auth, *blueprints])
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:

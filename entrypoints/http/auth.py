@@ -1,20 +1,23 @@
-"""Who is calling: the x-api-key header, resolved to a Principal before every /v1 route."""
+"""Who is calling and how often: the x-api-key header, resolved to a Principal before every
+/v1 route, and the rate limits of that key and of the tenant a route acts on."""
 
 from __future__ import annotations
 
 from dependency_injector.wiring import Provide, inject
-from quart import g, request
+from quart import Response, g, request
 
 from application.ports import ApiKeys
+from application.throttle import Throttle
 from domain.access import Principal
-from entrypoints.http.errors import Unauthorized
+from domain.rate_limit import RateDecision
+from entrypoints.http.errors import Unauthorized, rate_limit_headers
 
 API_KEY_HEADER = "x-api-key"
 MAX_KEY_LENGTH = 256
 
 
 @inject
-async def authenticate(api_keys: ApiKeys = Provide["api_keys"]) -> None:
+async def authenticate(api_keys: ApiKeys = Provide["api_keys"], throttle: Throttle = Provide["throttle"]) -> None:
     presented = request.headers.get(API_KEY_HEADER)
     if not presented:
         raise Unauthorized(f"send your API key in the {API_KEY_HEADER} header")
@@ -22,6 +25,30 @@ async def authenticate(api_keys: ApiKeys = Provide["api_keys"]) -> None:
     if principal is None:
         raise Unauthorized("the API key is not valid")
     g.principal = principal
+    remember(await throttle.key(principal))
+
+
+@inject
+async def limit_tenant(tenant_id: str, throttle: Throttle = Provide["throttle"]) -> None:
+    """Count this request against the tenant it acts on (call it in every route that names one)."""
+    remember(await throttle.tenant(current_principal(), tenant_id))
+
+
+def remember(decision: RateDecision | None) -> None:
+    """Keep the tightest limit this request is under, for the RateLimit-* response headers."""
+    if decision is None:
+        return
+    current: RateDecision | None = g.get("rate_decision")
+    if current is None or decision.remaining < current.remaining:
+        g.rate_decision = decision
+
+
+async def add_rate_limit_headers(response: Response) -> Response:
+    decision: RateDecision | None = g.get("rate_decision")
+    if decision is not None:
+        for name, value in rate_limit_headers(decision).items():
+            response.headers.setdefault(name, value)  # a 429 already carries the limit that refused it
+    return response
 
 
 def current_principal() -> Principal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +11,9 @@ from quart import Quart, Response, jsonify
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
+from application.throttle import RateLimited
 from domain.errors import DomainError, FieldProblem, ValidationFailed
+from domain.rate_limit import RateDecision
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +27,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "forbidden": 403,
     "not_found": 404,
     "idempotency_conflict": 409,
+    "rate_limited": 429,
+    "rate_limiter_unavailable": 503,
     "storage_unavailable": 503,
     "embedder_unavailable": 503,
     "queue_unavailable": 503,
@@ -71,6 +76,14 @@ def field_problems(error: ValidationError) -> list[FieldProblem]:
     return problems
 
 
+def rate_limit_headers(decision: RateDecision) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(math.ceil(decision.reset_after)),
+    }
+
+
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:
@@ -78,7 +91,11 @@ def register_error_handlers(app: Quart) -> None:
         errors = list(error.problems) if isinstance(error, ValidationFailed) else None
         if status >= 500:
             logger.warning("request failed", extra={"code": error.code, "detail": error.detail})
-        return problem(status, error.code, error.detail, errors)
+        headers = None
+        if isinstance(error, RateLimited):
+            headers = {"Retry-After": str(max(1, math.ceil(error.decision.retry_after)))}
+            headers.update(rate_limit_headers(error.decision))
+        return problem(status, error.code, error.detail, errors, headers)
 
     @app.errorhandler(RequestSchemaValidationError)
     async def schema_error(error: RequestSchemaValidationError) -> Response:

@@ -14,7 +14,7 @@ from application.wait_for_embedding import WaitForEmbedding
 from config.settings import Settings
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import EmbeddingStatus
-from entrypoints.http.auth import authenticate, current_principal
+from entrypoints.http.auth import authenticate, current_principal, limit_tenant
 from entrypoints.http.schemas import BatchIn, BatchOut, MessageIn, MessageOut, Problem, StoreArgs, TenantArgs
 
 blueprint = Blueprint("messages", __name__, url_prefix="/v1/messages")
@@ -82,6 +82,7 @@ async def store_message(
         raise ValidationFailed(
             [FieldProblem("client_message_id", f"differs from the {IDEMPOTENCY_HEADER} header; send one or the same")]
         )
+    await limit_tenant(data.tenant_id)
     stored = await store.one(current_principal(), command(data, client_message_id=key))
     (message,), status, headers = await answered([stored], query_args.wait, settings, waiter)
     return message, status, headers
@@ -105,6 +106,8 @@ async def store_batch(
 ) -> tuple[BatchOut, int, Headers]:
     """Store up to 500 messages of one tenant in one transaction; the answer keeps their order.
     Each may carry a client_message_id; the batch is stored whole or not at all."""
+    if data.messages:  # a batch holds one tenant (the use case refuses any other) and counts as one request
+        await limit_tenant(data.messages[0].tenant_id)
     stored = await store.batch(current_principal(), [command(m) for m in data.messages])
     messages, status, headers = await answered(stored, query_args.wait, settings, waiter)
     return BatchOut(messages=messages), status, headers
@@ -120,4 +123,5 @@ async def get_message(
     message_id: uuid.UUID, query_args: TenantArgs, get: GetMessage = Provide["get_message"]
 ) -> MessageOut:
     """One message by id, inside the tenant named by tenant_id."""
+    await limit_tenant(query_args.tenant_id)
     return MessageOut.of(await get(current_principal(), query_args.tenant_id, message_id))

@@ -160,12 +160,27 @@ class ApiKeysOut(BaseModel):
     api_keys: list[ApiKeyOut]
 
 
+class TenantLimitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate_limit: str | None = Field(
+        description="This tenant's limit, e.g. 120/minute (N/second|minute|hour|day); null removes the override",
+        examples=["120/minute"],
+    )
+
+
+class TenantLimitOut(BaseModel):
+    tenant_id: str
+    rate_limit: str | None = Field(description="The tenant's own limit, if it has one")
+    default: str | None = Field(description="MEMORY_TENANT_RATE_LIMIT, which applies when it has none")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"]
 
 
 class ReadinessOut(BaseModel):
-    status: Literal["ready", "unavailable"]
+    status: Literal["ready", "degraded", "unavailable"]
     checks: dict[str, str]
 
 

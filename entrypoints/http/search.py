@@ -5,7 +5,7 @@ from quart import Blueprint
 from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_response
 
 from application.search_memory import SearchMemory, SearchQuery
-from entrypoints.http.auth import authenticate, current_principal
+from entrypoints.http.auth import authenticate, current_principal, limit_tenant
 from entrypoints.http.schemas import Problem, SearchArgs, SearchOut, SearchResultOut
 
 blueprint = Blueprint("memory", __name__, url_prefix="/v1/memory")
@@ -21,6 +21,7 @@ security_scheme_blueprint(blueprint, [{"apiKey": []}])
 @inject
 async def search(query_args: SearchArgs, search_memory: SearchMemory = Provide["search_memory"]) -> SearchOut:
     """The stored messages most relevant to `query`, best first, with each score's parts."""
+    await limit_tenant(query_args.tenant_id)
     ranked = await search_memory(
         current_principal(),
         SearchQuery(

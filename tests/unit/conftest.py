@@ -9,6 +9,7 @@ from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.api_keys import InMemoryApiKeyStore
 from adapters.memory.message_repository import InMemoryMessageRepository
+from adapters.memory.tenant_limits import InMemoryTenantLimitStore
 from adapters.memory.transactions import InMemoryTransactions
 from adapters.memory.vector_index import InMemoryVectorIndex
 from config.container import Container
@@ -47,6 +48,11 @@ def transactions(repository: InMemoryMessageRepository, index: InMemoryVectorInd
 
 
 @pytest.fixture
+def tenant_limit_store() -> InMemoryTenantLimitStore:
+    return InMemoryTenantLimitStore()
+
+
+@pytest.fixture
 def settings() -> Settings:
     return Settings(
         _env_file=None,
@@ -66,6 +72,7 @@ async def client(
     embedder: DeterministicEmbedder,
     clock: FixedClock,
     transactions: InMemoryTransactions,
+    tenant_limit_store: InMemoryTenantLimitStore,
 ) -> AsyncIterator[TestClientProtocol]:
     """The real HTTP app over in-memory adapters: for the HTTP edge, not for storage."""
     container = Container(settings=settings)
@@ -75,6 +82,7 @@ async def client(
     container.vector_index.override(providers.Object(index))
     container.transactions.override(providers.Object(transactions))
     container.key_store.override(providers.Singleton(InMemoryApiKeyStore))
+    container.tenant_limit_store.override(providers.Object(tenant_limit_store))
     container.clock.override(providers.Object(clock))
     app = create_app(container)
     async with app.test_app() as test_app:

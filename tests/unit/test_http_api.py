@@ -68,7 +68,12 @@ async def test_health_and_readiness_need_no_key(client):
     assert (await (await client.get("/v1/admin/health")).get_json()) == {"status": "ok"}
     ready = await client.get("/v1/admin/readiness")
     assert ready.status_code == 200
-    assert (await ready.get_json())["checks"] == {"database": "ok", "embedder": "ok", "queue": "ok"}
+    assert (await ready.get_json())["checks"] == {
+        "database": "ok",
+        "embedder": "ok",
+        "queue": "ok",
+        "rate_limiter": "ok",
+    }
 
 
 async def test_readiness_names_the_failing_part(client, repository):

@@ -1,0 +1,1 @@
+"""Redis: the shared rate limiter."""

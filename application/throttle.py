@@ -1,0 +1,161 @@
+"""Rate limits on who calls (the API key) and on what they act on (the tenant).
+
+The buckets are keyed by the authenticated key id and by a tenant the key may touch,
+never by anything else a client sends, so no header moves a caller to a fresh bucket,
+and a key cannot drain the bucket of a tenant it does not hold.
+
+When the shared store (Redis) cannot answer, MEMORY_RATE_LIMIT_FAILURE_MODE decides:
+open lets the request through, closed refuses it with a 503. Either way it is counted
+and logged, at most once a minute.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from application.ports import RateLimiter, RateLimiterUnavailable, TenantLimitStore
+from domain.access import Principal
+from domain.errors import DomainError
+from domain.message import ID_PATTERN, check_id
+from domain.rate_limit import RateDecision, RateLimit
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, decision: RateDecision, scope: str) -> None:
+        super().__init__(
+            f"rate limit of {decision.limit} requests reached for this {scope}; retry in {decision.retry_after:.1f} s"
+        )
+        self.decision = decision
+
+
+class FailureMode(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleSettings:
+    key_limit: RateLimit | None = None
+    tenant_limit: RateLimit | None = None
+    failure_mode: FailureMode = FailureMode.OPEN
+    log_interval_seconds: float = 60.0
+
+
+@dataclass
+class ThrottleCounters:
+    store_unavailable: int = 0  # decisions the store could not make (let through when open)
+
+
+class CachedTenantLimits:
+    """Overrides read through a short per-process cache: a PUT reaches every process
+    within `ttl_seconds` without a query on every request."""
+
+    def __init__(self, store: TenantLimitStore, ttl_seconds: float, now: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._now = now
+        self._cache: dict[str, tuple[float, RateLimit | None]] = {}
+
+    async def get(self, tenant_id: str) -> RateLimit | None:
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached[0] > self._now():
+            return cached[1]
+        rate = await self._store.get(tenant_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[tenant_id] = (self._now() + self._ttl, rate)
+        return rate
+
+    async def put(self, tenant_id: str, rate: RateLimit | None) -> None:
+        await self._store.put(tenant_id, rate)
+        self._cache.pop(tenant_id, None)
+
+
+class Throttle:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        overrides: CachedTenantLimits,
+        settings: ThrottleSettings,
+        counters: ThrottleCounters,
+    ) -> None:
+        self._limiter = limiter
+        self._overrides = overrides
+        self._settings = settings
+        self._counters = counters
+        self._last_logged = float("-inf")
+
+    async def key(self, principal: Principal) -> RateDecision | None:
+        """Count a request of this key; raise RateLimited past its limit."""
+        if self._settings.key_limit is None:
+            return None
+        return await self._hit(f"key:{principal.key_id}", self._settings.key_limit, "API key")
+
+    async def tenant(self, principal: Principal, tenant_id: str) -> RateDecision | None:
+        """Count a request on this tenant, if the key may touch it (else the use case refuses it)."""
+        if not ID_PATTERN.fullmatch(tenant_id) or not principal.may_access(tenant_id):
+            return None
+        rate = await self._overrides.get(tenant_id) or self._settings.tenant_limit
+        if rate is None:
+            return None
+        return await self._hit(f"tenant:{tenant_id}", rate, "tenant")
+
+    async def _hit(self, bucket: str, rate: RateLimit, scope: str) -> RateDecision | None:
+        try:
+            decision = await self._limiter.hit(bucket, rate)
+        except RateLimiterUnavailable as error:
+            self._counters.store_unavailable += 1
+            now = time.monotonic()
+            if now - self._last_logged >= self._settings.log_interval_seconds:
+                self._last_logged = now
+                logger.warning(
+                    "rate limits cannot be checked",
+                    extra={
+                        "failure_mode": self._settings.failure_mode.value,
+                        "error": str(error),
+                        "unchecked_so_far": self._counters.store_unavailable,
+                    },
+                )
+            if self._settings.failure_mode == FailureMode.CLOSED:
+                raise
+            return None
+        if not decision.allowed:
+            raise RateLimited(decision, scope)
+        return decision
+
+    @property
+    def failure_mode(self) -> FailureMode:
+        return self._settings.failure_mode
+
+    @property
+    def counters(self) -> ThrottleCounters:
+        return self._counters
+
+
+class TenantLimits:
+    """Admins set or clear a tenant's own rate limit."""
+
+    def __init__(self, overrides: CachedTenantLimits, default: RateLimit | None) -> None:
+        self._overrides = overrides
+        self._default = default
+
+    async def get(self, principal: Principal, tenant_id: str) -> tuple[RateLimit | None, RateLimit | None]:
+        """The tenant's override (if any) and the default it overrides."""
+        principal.require_admin()
+        check_id("tenant_id", tenant_id)
+        return await self._overrides.get(tenant_id), self._default
+
+    async def put(self, principal: Principal, tenant_id: str, rate: str | None) -> RateLimit | None:
+        principal.require_admin()
+        check_id("tenant_id", tenant_id)
+        parsed = None if rate is None else RateLimit.parse(rate, "rate_limit")
+        await self._overrides.put(tenant_id, parsed)
+        return parsed
