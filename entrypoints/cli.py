@@ -16,11 +16,18 @@ from config.logging import configure_logging
 from config.settings import Settings
 
 
+def setting_problem(location: tuple[int | str, ...], message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    if not location:  # a rule over several settings names them itself
+        return message
+    return f"MEMORY_{'_'.join(str(part) for part in location).upper()}: {message}"
+
+
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as error:
-        problems = "; ".join(f"MEMORY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(setting_problem(e["loc"], e["msg"]) for e in error.errors())
         raise SystemExit(f"memorymesh: invalid settings: {problems}") from error
 
 

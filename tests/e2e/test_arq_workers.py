@@ -16,6 +16,7 @@ import redis
 from tests.e2e.server import ServerProcess, WorkerProcess
 
 ADMIN_KEY = "e2e-arq-admin-key-0000001"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 MESSAGES = 600
 
 
@@ -42,13 +43,14 @@ def arq_env(database_url: str) -> Iterator[dict[str, str]]:
     yield {
         "MEMORY_DATABASE_URL": database_url,
         "MEMORY_QUEUE": "arq",
+        "MEMORY_REDIS_URL": REDIS_URL,
         "MEMORY_QUEUE_NAME": queue_name,
         "MEMORY_ADMIN_API_KEYS": ADMIN_KEY,
         "MEMORY_EMBEDDING_BATCH_SIZE": "8",
         "MEMORY_EMBEDDING_LEASE_SECONDS": "3",
         "MEMORY_EMBEDDING_SWEEP_SECONDS": "1",
     }
-    with redis.Redis.from_url("redis://127.0.0.1:6379/0") as client:  # leave nothing behind
+    with redis.Redis.from_url(REDIS_URL) as client:  # leave nothing behind
         job_keys = [b"arq:job:" + job_id for job_id in client.zrange(queue_name, 0, -1)]
         client.delete(queue_name, *client.keys(f"{queue_name}:*"), *job_keys)
 

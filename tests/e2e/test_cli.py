@@ -18,16 +18,19 @@ def test_db_current_and_upgrade_report_the_schema(tmp_path: Path) -> None:
 
     before = memorymesh(data_dir, "db", "current")
     assert before.returncode == 0, before.stderr
-    assert before.stdout.splitlines() == ["current: empty database", "pending: 0001_messages, 0002_embedding_queue"]
+    assert before.stdout.splitlines() == [
+        "current: empty database",
+        "pending: 0001_messages, 0002_embedding_queue, 0003_tenant_limits",
+    ]
 
     upgrade = memorymesh(data_dir, "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert upgrade.stdout.strip() == "applied: 0001_messages, 0002_embedding_queue"
+    assert upgrade.stdout.strip() == "applied: 0001_messages, 0002_embedding_queue, 0003_tenant_limits"
 
     again = memorymesh(data_dir, "db", "upgrade")
     assert again.stdout.strip() == "applied: nothing, the schema is current"
     after = memorymesh(data_dir, "db", "current")
-    assert after.stdout.splitlines() == ["current: 0002_embedding_queue", "pending: none"]
+    assert after.stdout.splitlines() == ["current: 0003_tenant_limits", "pending: none"]
 
 
 def test_db_upgrade_refuses_a_server_without_pgvector(tmp_path: Path) -> None:
@@ -65,6 +68,15 @@ def test_a_worker_without_the_arq_queue_says_how_to_set_it(tmp_path: Path) -> No
     result = memorymesh(tmp_path / "data", "worker")
     assert result.returncode != 0
     assert "set MEMORY_QUEUE=arq" in result.stderr
+    no_redis = subprocess.run(
+        [MEMORYMESH, "worker"],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")}, "MEMORY_QUEUE": "arq"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert no_redis.returncode != 0 and "MEMORY_QUEUE=arq needs MEMORY_REDIS_URL" in no_redis.stderr
     assert "Traceback" not in result.stderr
 
 
