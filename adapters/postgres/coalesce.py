@@ -3,8 +3,9 @@
 While one INSERT is in flight, the writes that arrive queue up; when it returns they go
 together in the next. A lone write goes at once (no timer), and under load each
 statement carries many rows: PostgreSQL parses, plans and commits once for all of them,
-which is most of what a one-row insert costs it. Rows are independent: a duplicate
-client_message_id is resolved row by row, exactly as in separate statements.
+which is most of what a one-row insert costs it. A duplicate client_message_id is resolved
+row by row, as in separate statements; a failure fails every write of the statement, and
+none of them is stored (the insert is one transaction).
 """
 
 from __future__ import annotations

@@ -80,6 +80,8 @@ FROM messages
 WHERE embedding_status IN ('pending', 'failed')
 """
 
+INSERT_ATTEMPTS = 3  # a duplicate whose collided row vanishes is inserted afresh on the next try
+
 # Counting stalled work only needs to tell "some" from "none" and log a rough size.
 STALLED_COUNT_LIMIT = 10_000
 
@@ -117,6 +119,22 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def _insert(self, messages: Sequence[Message]) -> list[Message]:
+        """Insert and look up the duplicates in one transaction: a failure leaves nothing
+        behind, so a caller told to retry has not been stored (nor any caller grouped with it)."""
+        stored: dict[uuid.UUID, Message] = {}
+        async with self._database.transaction():
+            pending = list(messages)
+            for _ in range(INSERT_ATTEMPTS):
+                stored.update(await self._insert_or_find(pending))
+                pending = [m for m in pending if m.id not in stored]
+                if not pending:
+                    return [stored[m.id] for m in messages]
+        # Each try, the row a duplicate collided with was deleted before it could be read.
+        raise StorageUnavailable("concurrent writes kept changing this message; retry the request")
+
+    async def _insert_or_find(self, messages: Sequence[Message]) -> dict[uuid.UUID, Message]:
+        """What is now stored under each message's id: itself, or the row its client_message_id
+        collided with; a message whose collided row is gone meanwhile is left out."""
         executor = self._database.executor()
         inserted = {
             row["id"]
@@ -136,25 +154,20 @@ class PgMessageRepository(MessageRepository):
                 [m.client_message_id for m in messages],
             )
         }
+        outcome = {m.id: m for m in messages if m.id in inserted}
         duplicates = [m for m in messages if m.id not in inserted]
-        if not duplicates:
-            return list(messages)
-        rows = await executor.fetch(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages "
-            "WHERE (tenant_id, client_message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-            [m.tenant_id for m in duplicates],
-            [m.client_message_id for m in duplicates],
-        )
-        found = {(r["tenant_id"], r["client_message_id"]): to_message(r) for r in rows}
-        stored = []
-        for message in messages:
-            if message.id in inserted:
-                stored.append(message)
-            elif (existing := found.get((message.tenant_id, message.client_message_id))) is not None:
-                stored.append(existing)
-            else:  # the row it collided with was deleted in between: the client may simply retry
-                raise StorageUnavailable("a concurrent write changed this message; retry the request")
-        return stored
+        if duplicates:
+            rows = await executor.fetch(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages "
+                "WHERE (tenant_id, client_message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+                [m.tenant_id for m in duplicates],
+                [m.client_message_id for m in duplicates],
+            )
+            found = {(r["tenant_id"], r["client_message_id"]): to_message(r) for r in rows}
+            for message in duplicates:
+                if (existing := found.get((message.tenant_id, message.client_message_id))) is not None:
+                    outcome[message.id] = existing
+        return outcome
 
     @storage_errors
     async def get(self, tenant_id: str, message_id: uuid.UUID) -> Message | None:

@@ -50,21 +50,28 @@ async def test_a_store_that_fails_after_writing_leaves_no_row(database):
 
 
 async def test_concurrent_duplicate_submissions_store_one_message(database):
-    """Twenty requests with one Idempotency-Key at once: one row, one first answer, nineteen replays."""
-    store = StoreMessages(
-        PgMessageRepository(database),
-        PgVectorIndex(database),
-        DeterministicEmbedder(384),
-        PgTransactions(database),
-        InMemoryJobQueue(),
-        FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
-        StoreSettings(EmbeddingMode.ASYNC),
-    )
+    """Twenty requests with one Idempotency-Key at once: one row, one first answer, nineteen replays.
+
+    Ten repositories stand in for ten API processes: their inserts race in PostgreSQL
+    itself, not only inside one process's group commit."""
+
+    def store() -> StoreMessages:
+        return StoreMessages(
+            PgMessageRepository(database),
+            PgVectorIndex(database),
+            DeterministicEmbedder(384),
+            PgTransactions(database),
+            InMemoryJobQueue(),
+            FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
+            StoreSettings(EmbeddingMode.ASYNC),
+        )
+
+    processes = [store() for _ in range(10)]
     t = tenant()
     principal = Principal("k", frozenset({t}))
     command = StoreMessageCommand(t, "c1", "user", "pay the rent", client_message_id="rent-2026-01")
 
-    results = await asyncio.gather(*(store.one(principal, command) for _ in range(20)))
+    results = await asyncio.gather(*(processes[i % 10].one(principal, command) for i in range(20)))
 
     assert len({r.message.id for r in results}) == 1
     assert sorted(r.replayed for r in results) == [False] + [True] * 19
