@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from application.jobs import EMBED_PENDING
 from application.ports import (
+    ClaimedMessage,
     Embedder,
+    EmbedderUnavailable,
     EmbeddingClaim,
     EmbeddingRetry,
     JobQueue,
     MessageRepository,
+    StorageUnavailable,
     Transactions,
     VectorIndex,
 )
@@ -48,6 +52,7 @@ class EmbeddingCounters:
     embedded: int = 0
     retried: int = 0
     failed: int = 0
+    postponed: int = 0  # handed back untried: the model could not work right now
     lost_claims: int = 0  # rows another worker took over after this one's lease ran out
 
 
@@ -78,42 +83,84 @@ class EmbedPendingMessages:
         if len(claim.messages) == self._settings.batch_size:
             self._queue.submit(EMBED_PENDING)
         started = time.perf_counter()
+        heartbeat = asyncio.get_running_loop().create_task(self._keep_holding(claim))
         try:
-            vectors = await self._embedder.embed_documents([embedding_text(c.message) for c in claim.messages])
-        except asyncio.CancelledError:
-            # Stopping: hand the rows straight back rather than leave them to the lease.
-            await asyncio.shield(self._messages.release_claim(claim.id, [c.message.id for c in claim.messages]))
-            raise
-        except Exception as error:  # any model failure is retried, then recorded on the message
-            await self._retry(claim, f"{type(error).__name__}: {error}"[:MAX_REASON_CHARS])
-            return 0
-        async with self._transactions.begin():
-            held = set(await self._messages.complete_embedding(claim.id, [c.message.id for c in claim.messages]))
-            await self._index.upsert(
-                [
-                    vector_record(c.message, v)
-                    for c, v in zip(claim.messages, vectors, strict=True)
-                    if c.message.id in held
-                ]
-            )
-        self._counters.batches += 1
-        self._counters.embedded += len(held)
-        self._counters.lost_claims += len(claim.messages) - len(held)
+            embedded = await self._embed(claim)
+        finally:
+            heartbeat.cancel()
+        done = await self._complete(claim, embedded)
         logger.debug(
             "embedded a batch",
-            extra={"messages": len(held), "claimed": len(claim.messages), "seconds": time.perf_counter() - started},
+            extra={"messages": done, "claimed": len(claim.messages), "seconds": time.perf_counter() - started},
         )
+        return done
+
+    async def _keep_holding(self, claim: EmbeddingClaim) -> None:
+        """Renew the lease while the model works: a slow batch is not a dead worker."""
+        while True:
+            await asyncio.sleep(self._settings.lease.total_seconds() / 3)
+            try:
+                await self._messages.extend_claim(claim.id, self._settings.lease)
+            except StorageUnavailable:  # the next renewal may get through; the lease covers the gap
+                logger.warning("could not renew an embedding claim", extra={"claim": str(claim.id)})
+
+    async def _embed(self, claim: EmbeddingClaim) -> list[tuple[ClaimedMessage, list[float]]]:
+        """The claim's messages with their vectors. A message that cannot be embedded is handed
+        back: to retry later without counting a try when the model cannot work right now, and
+        counted (then failed, with its reason) when the message itself fails."""
+        ids = [c.message.id for c in claim.messages]
+        try:
+            vectors = await self._embedder.embed_documents([embedding_text(c.message) for c in claim.messages])
+            return list(zip(claim.messages, vectors, strict=True))
+        except asyncio.CancelledError:  # stopping: hand the rows straight back, not after the lease
+            await asyncio.shield(self._messages.release_claim(claim.id, ids))
+            raise
+        except EmbedderUnavailable as error:  # overloaded, shut down, quota: not the messages' fault
+            await self._postpone(claim.id, ids, error)
+            return []
+        except Exception as error:
+            if len(claim.messages) == 1:
+                await self._retry(claim.id, claim.messages, reason_of(error))
+                return []
+        # One bad message must not sink the others: try each alone.
+        embedded = []
+        for claimed in claim.messages:
+            try:
+                (vector,) = await self._embedder.embed_documents([embedding_text(claimed.message)])
+                embedded.append((claimed, vector))
+            except EmbedderUnavailable as error:
+                await self._postpone(claim.id, [claimed.message.id], error)
+            except Exception as error:
+                await self._retry(claim.id, [claimed], reason_of(error))
+        return embedded
+
+    async def _complete(self, claim: EmbeddingClaim, embedded: list[tuple[ClaimedMessage, list[float]]]) -> int:
+        if not embedded:
+            return 0
+        async with self._transactions.begin():
+            held = set(await self._messages.complete_embedding(claim.id, [c.message.id for c, _ in embedded]))
+            await self._index.upsert([vector_record(c.message, v) for c, v in embedded if c.message.id in held])
+        self._counters.batches += 1
+        self._counters.embedded += len(held)
+        self._counters.lost_claims += len(embedded) - len(held)
         return len(held)
 
-    async def _retry(self, claim: EmbeddingClaim, reason: str) -> None:
-        retries = [EmbeddingRetry(c.message.id, self._settings.retry.delay_after(c.attempts)) for c in claim.messages]
-        await self._messages.retry_embedding(claim.id, retries, reason)
+    async def _postpone(self, claim_id: uuid.UUID, ids: list[uuid.UUID], error: Exception) -> None:
+        await self._messages.release_claim(claim_id, ids, delay=self._settings.retry.base_delay)
+        self._counters.postponed += len(ids)
+        logger.warning("the model cannot embed now; messages wait", extra={"messages": len(ids), "reason": str(error)})
+
+    async def _retry(self, claim_id: uuid.UUID, claimed: list[ClaimedMessage], reason: str) -> None:
+        retries = [EmbeddingRetry(c.message.id, self._settings.retry.delay_after(c.attempts)) for c in claimed]
+        await self._messages.retry_embedding(claim_id, retries, reason)
         failed = sum(1 for r in retries if r.delay is None)
         self._counters.retried += len(retries) - failed
         self._counters.failed += failed
-        logger.warning(
-            "embedding a batch failed", extra={"messages": len(retries), "gave_up": failed, "reason": reason}
-        )
+        logger.warning("embedding failed", extra={"messages": len(retries), "gave_up": failed, "reason": reason})
+
+
+def reason_of(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:MAX_REASON_CHARS]
 
 
 class SweepEmbeddings:
@@ -123,12 +170,18 @@ class SweepEmbeddings:
     hand-off, a worker killed mid-batch (its lease runs out), and retries coming due.
     """
 
-    def __init__(self, messages: MessageRepository, queue: JobQueue, grace: timedelta) -> None:
+    def __init__(self, messages: MessageRepository, queue: JobQueue, grace: timedelta, max_attempts: int) -> None:
         self._messages = messages
         self._queue = queue
         self._grace = grace
+        self._max_attempts = max_attempts
 
     async def __call__(self) -> int:
+        exhausted = await self._messages.fail_exhausted(
+            self._max_attempts, f"gave up after {self._max_attempts} tries, each lost with the worker holding it"
+        )
+        if exhausted:
+            logger.warning("messages whose workers kept dying were marked failed", extra={"messages": exhausted})
         stalled = await self._messages.stalled_embeddings(self._grace)
         if stalled:
             logger.info("sweeper found pending messages nobody is embedding", extra={"messages": stalled})

@@ -135,8 +135,24 @@ class MessageRepository(Protocol):
         """Give the claim's messages back to wait their delay, or end them failed, recording the reason."""
         ...
 
-    async def release_claim(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> None:
-        """Hand the messages back at once, the try not counted (the worker is stopping)."""
+    async def release_claim(
+        self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID], delay: timedelta = timedelta(0)
+    ) -> None:
+        """Hand the messages back after `delay`, the try not counted (the worker is stopping, or
+        the model cannot work right now: neither is the messages' fault)."""
+        ...
+
+    async def extend_claim(self, claim_id: uuid.UUID, lease: timedelta) -> None:
+        """Hold the claim's messages for `lease` from now (a worker still at work on them)."""
+        ...
+
+    async def fail_exhausted(self, max_attempts: int, reason: str) -> int:
+        """End as failed the claimable pending messages that have had `max_attempts` tries (each
+        claim counts one, so a message whose worker dies every time ends here); return how many."""
+        ...
+
+    async def requeue_failed(self, tenant_id: str | None) -> int:
+        """Put failed messages (of one tenant, or all) back in the queue with fresh tries."""
         ...
 
     async def stalled_embeddings(self, older_than: timedelta) -> int:

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from application.embed_pending import EmbeddingCounters
+from application.jobs import EMBED_PENDING
 from application.ports import Clock, JobQueue, MessageRepository, QueueStats
 from domain.access import Principal
+from domain.message import check_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +37,20 @@ class QueueStatus:
             jobs_queued=await self._queue.queued(),
             this_process=self._counters,
         )
+
+
+class RequeueFailed:
+    """Give failed messages (of one tenant, or all) fresh tries, once what failed them is fixed."""
+
+    def __init__(self, messages: MessageRepository, queue: JobQueue) -> None:
+        self._messages = messages
+        self._queue = queue
+
+    async def __call__(self, principal: Principal, tenant_id: str | None) -> int:
+        principal.require_admin()
+        if tenant_id is not None:
+            check_id("tenant_id", tenant_id)
+        requeued = await self._messages.requeue_failed(tenant_id)
+        if requeued:
+            self._queue.submit(EMBED_PENDING)
+        return requeued

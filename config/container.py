@@ -29,7 +29,7 @@ from application.bootstrap import EnsureAdminKey
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.get_message import GetMessage
 from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter
-from application.queue_status import QueueStatus
+from application.queue_status import QueueStatus, RequeueFailed
 from application.search_memory import SearchMemory, SearchSettings
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
 from application.throttle import (
@@ -240,7 +240,9 @@ class Container(containers.DeclarativeContainer):
         messages=messages,
         queue=job_queue,
         grace=providers.Callable(lambda s: timedelta(seconds=s.embedding_sweep_seconds), settings),
+        max_attempts=settings.provided.embedding_max_attempts,
     )
+    requeue_failed = providers.Factory(RequeueFailed, messages=messages, queue=job_queue)
     queue_status = providers.Factory(
         QueueStatus, messages=messages, queue=job_queue, clock=clock, counters=embedding_counters
     )

@@ -19,6 +19,7 @@ from entrypoints.background import embed_pending, sweep_forever
 
 logger = logging.getLogger(__name__)
 
+JOB_TIMEOUT_SECONDS = 600
 POLL_SECONDS = 0.05  # how often an idle worker asks Redis for jobs (arq's default is 0.5)
 
 

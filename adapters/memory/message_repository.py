@@ -127,10 +127,37 @@ class InMemoryMessageRepository(MessageRepository):
                 self.rows[message.id] = replace(message, embedding_error=reason)
                 work.ready_at = self.clock.now() + delay
 
-    async def release_claim(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> None:
+    async def release_claim(
+        self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID], delay: timedelta = timedelta(0)
+    ) -> None:
         for message in self._held(claim_id, message_ids):
             work = self.work[message.id]
-            work.claim, work.ready_at, work.attempts = None, self.clock.now(), max(work.attempts - 1, 0)
+            work.claim, work.ready_at, work.attempts = None, self.clock.now() + delay, max(work.attempts - 1, 0)
+
+    async def extend_claim(self, claim_id: uuid.UUID, lease: timedelta) -> None:
+        for _, work in self._pending():
+            if work.claim == claim_id:
+                work.ready_at = self.clock.now() + lease
+
+    async def fail_exhausted(self, max_attempts: int, reason: str) -> int:
+        now = self.clock.now()
+        exhausted = [m for m, w in self._pending() if w.ready_at <= now and w.attempts >= max_attempts]
+        for message in exhausted:
+            self.rows[message.id] = replace(message, embedding_status=EmbeddingStatus.FAILED, embedding_error=reason)
+            self.work[message.id].claim = None
+        return len(exhausted)
+
+    async def requeue_failed(self, tenant_id: str | None) -> int:
+        failed = [
+            m
+            for m in self.rows.values()
+            if m.embedding_status == EmbeddingStatus.FAILED and tenant_id in (None, m.tenant_id)
+        ]
+        for message in failed:
+            self.rows[message.id] = replace(message, embedding_status=EmbeddingStatus.PENDING, embedding_error=None)
+            work = self.work.setdefault(message.id, EmbeddingWork(self.clock.now(), self.clock.now()))
+            work.claim, work.attempts, work.ready_at = None, 0, self.clock.now()
+        return len(failed)
 
     async def stalled_embeddings(self, older_than: timedelta) -> int:
         cutoff = self.clock.now() - older_than

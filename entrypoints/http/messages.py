@@ -106,6 +106,14 @@ async def store_batch(
 ) -> tuple[BatchOut, int, Headers]:
     """Store up to 500 messages of one tenant in one transaction; the answer keeps their order.
     Each may carry a client_message_id; the batch is stored whole or not at all."""
+    if request.headers.get(IDEMPOTENCY_HEADER) is not None:
+        raise ValidationFailed(
+            [
+                FieldProblem(
+                    IDEMPOTENCY_HEADER, "is for single messages: give each message of a batch a client_message_id"
+                )
+            ]
+        )
     if data.messages:  # a batch holds one tenant (the use case refuses any other) and counts as one request
         await limit_tenant(data.messages[0].tenant_id)
     stored = await store.batch(current_principal(), [command(m) for m in data.messages])

@@ -6,11 +6,11 @@ from dataclasses import asdict
 
 from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
-from quart_schema import security_scheme_blueprint, tag, validate_response
+from quart_schema import security_scheme_blueprint, tag, validate_request, validate_response
 
-from application.queue_status import QueueStatus
+from application.queue_status import QueueStatus, RequeueFailed
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import Problem, QueueOut
+from entrypoints.http.schemas import Problem, QueueOut, RequeueIn, RequeueOut
 
 blueprint = Blueprint("queue", __name__, url_prefix="/v1/admin")
 blueprint.before_request(authenticate)
@@ -34,3 +34,14 @@ async def queue(status: QueueStatus = Provide["queue_status"]) -> QueueOut:
         jobs_queued=report.jobs_queued,
         this_process=asdict(report.this_process),
     )
+
+
+@blueprint.post("/queue/retry-failed")
+@tag(["admin"])
+@validate_request(RequeueIn)
+@validate_response(RequeueOut, 200)
+@validate_response(Problem, 403)
+@inject
+async def retry_failed(data: RequeueIn, requeue: RequeueFailed = Provide["requeue_failed"]) -> RequeueOut:
+    """Put failed messages back in the queue with fresh tries (after fixing what failed them)."""
+    return RequeueOut(requeued=await requeue(current_principal(), data.tenant_id))

@@ -193,6 +193,16 @@ class QueueOut(BaseModel):
     this_process: dict[str, int] = Field(description="What this process's workers did since it started")
 
 
+class RequeueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str | None = Field(None, description="Only this tenant's failed messages; all when absent")
+
+
+class RequeueOut(BaseModel):
+    requeued: int = Field(description="Failed messages now pending again, with fresh tries")
+
+
 class Problem(BaseModel):
     type: str
     title: str

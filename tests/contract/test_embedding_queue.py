@@ -166,3 +166,50 @@ async def test_concurrent_claims_share_out_every_message_exactly_once(queue_back
     shares = await asyncio.gather(*(drain() for _ in range(workers)))
     everything = [i for share in shares for i in share]
     assert sorted(everything) == sorted(m.id for m in stored)  # all of them, none twice
+
+
+async def test_a_renewed_claim_outlives_its_first_lease(queue_backend):
+    messages = queue_backend.messages
+    await messages.add(make(tenant(), "slow"))
+    claim = await messages.claim_pending(10, timedelta(milliseconds=300))
+
+    await messages.extend_claim(claim.id, LEASE)
+    await asyncio.sleep(0.4)
+
+    assert await messages.claim_pending(10, LEASE) is None
+    assert len(await messages.complete_embedding(claim.id, [c.message.id for c in claim.messages])) == 1
+
+
+async def test_a_release_with_a_delay_waits_it_out_uncounted(queue_backend):
+    messages = queue_backend.messages
+    message = make(tenant())
+    await messages.add(message)
+    claim = await messages.claim_pending(10, LEASE)
+
+    await messages.release_claim(claim.id, [message.id], delay=timedelta(hours=1))
+
+    assert await messages.claim_pending(10, LEASE) is None
+    assert (await messages.queue_stats()).pending == 1
+
+
+async def test_messages_whose_workers_kept_dying_end_failed_and_can_be_requeued(queue_backend):
+    messages = queue_backend.messages
+    t = tenant()
+    doomed, other = make(t, "kills its worker"), make(tenant(), "other tenant, also failed")
+    await messages.add_many([doomed, other])
+    for _ in range(3):  # three claims, each lost with its worker (the lease runs out)
+        await messages.claim_pending(10, timedelta(milliseconds=50))
+        await asyncio.sleep(0.1)
+    assert await messages.fail_exhausted(4, "gave up") == 0  # not yet
+    await messages.claim_pending(10, timedelta(milliseconds=50))
+    await asyncio.sleep(0.1)
+
+    assert await messages.fail_exhausted(4, "gave up") == 2
+    failed = await messages.get(t, doomed.id)
+    assert failed.embedding_status is EmbeddingStatus.FAILED and failed.embedding_error == "gave up"
+
+    assert await messages.requeue_failed(t) == 1  # only that tenant's
+    again = await messages.claim_pending(10, LEASE)
+    assert [(c.message.id, c.attempts) for c in again.messages] == [(doomed.id, 1)]
+    assert (await messages.get(t, doomed.id)).embedding_error is None
+    assert (await messages.queue_stats()).failed == 1

@@ -7,6 +7,8 @@ import pytest
 
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.memory.message_repository import EmbeddingWork, InMemoryMessageRepository
+from adapters.memory.transactions import InMemoryTransactions
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.errors import IdempotencyConflict
 from application.jobs import EMBED_PENDING
@@ -17,6 +19,7 @@ from domain.access import AccessDenied, Principal
 from domain.errors import ValidationFailed
 from domain.message import ContentLimits, EmbeddingStatus
 from domain.retry import RetryPolicy
+from tests.contract.test_message_repository import make
 
 ACME = Principal(key_id="k1", tenants=frozenset({"acme", "acme-labs"}))
 ADMIN = Principal(key_id="k0", tenants=frozenset(), admin=True)
@@ -24,19 +27,34 @@ LEASE = timedelta(minutes=1)
 
 
 class FlakyEmbedder(DeterministicEmbedder):
-    """Fails its first `failures` calls, then embeds."""
+    """Fails its first `failures` calls with `error`, then embeds; refuses any text with 'poison'."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
         super().__init__(64)
         self.failures = failures
+        self.error = error or RuntimeError("model crashed")
         self.calls: list[int] = []
 
     async def embed_documents(self, texts):
         self.calls.append(len(texts))
         if self.failures:
             self.failures -= 1
-            raise EmbedderUnavailable("model crashed")
+            raise self.error
+        if any("poison" in t for t in texts):
+            raise ValueError("cannot embed this text")
         return await super().embed_documents(texts)
+
+
+class CountingQueue(InMemoryJobQueue):
+    """Counts every submission, including those merged into a waiting run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.submissions = 0
+
+    def submit(self, job: str) -> None:
+        self.submissions += 1
+        super().submit(job)
 
 
 @pytest.fixture
@@ -96,13 +114,13 @@ async def test_a_full_batch_asks_for_another_run_so_idle_workers_join_in(
 ):
     for i in range(4):
         await store.one(ACME, command(f"note {i}"))
-    fresh_queue = InMemoryJobQueue()
+    fresh_queue = CountingQueue()
     run = worker(repository, index, embedder, transactions, fresh_queue, counters, batch_size=3)
 
     assert await run() == 3
-    assert await fresh_queue.queued() == 1  # three came back: more may wait
+    assert fresh_queue.submissions == 1  # three came back: more may wait
     assert await run() == 1
-    assert await fresh_queue.queued() == 1  # the second, short batch asked for nothing more
+    assert fresh_queue.submissions == 1  # the second, short batch asked for nothing more
 
 
 async def test_a_failed_batch_backs_off_then_fails_with_the_reason(
@@ -123,7 +141,7 @@ async def test_a_failed_batch_backs_off_then_fails_with_the_reason(
 
     failed = repository.rows[message.id]
     assert failed.embedding_status is EmbeddingStatus.FAILED
-    assert failed.embedding_error == "EmbedderUnavailable: model crashed"
+    assert failed.embedding_error == "RuntimeError: model crashed"
     assert (counters.retried, counters.failed) == (2, 1)
     assert index.records == {}
 
@@ -152,12 +170,74 @@ async def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_holder(
 
 async def test_the_sweeper_wakes_a_worker_only_for_work_left_waiting(store, repository, clock):
     queue = InMemoryJobQueue()
-    sweep = SweepEmbeddings(repository, queue, grace=timedelta(seconds=5))
+    sweep = SweepEmbeddings(repository, queue, grace=timedelta(seconds=5), max_attempts=3)
     await store.one(ACME, command("hello"))  # its hand-off went to another queue: as if lost
 
     assert await sweep() == 0 and await queue.queued() == 0
     clock.current += timedelta(seconds=6)
     assert await sweep() == 1 and await queue.queued() == 1
+
+
+async def test_a_model_that_cannot_work_now_postpones_without_counting_a_try(
+    store, repository, index, transactions, queue, clock, counters
+):
+    message = (await store.one(ACME, command("hello"))).message
+    overloaded = FlakyEmbedder(failures=10, error=EmbedderUnavailable("the embedder is overloaded"))
+    run = worker(repository, index, overloaded, transactions, queue, counters, max_attempts=2)
+
+    for _ in range(5):  # far more than max_attempts
+        assert await run() == 0
+        clock.current += timedelta(seconds=10)
+
+    assert repository.rows[message.id].embedding_status is EmbeddingStatus.PENDING  # never failed for good
+    assert repository.rows[message.id].embedding_error is None
+    assert repository.work[message.id].attempts == 0
+    assert counters.postponed == 5 and counters.failed == 0
+
+
+async def test_one_bad_message_does_not_sink_its_batch(store, repository, index, transactions, queue, counters):
+    good = [(await store.one(ACME, command(f"fine {i}"))).message for i in range(2)]
+    bad = (await store.one(ACME, command("poison pill"))).message
+    embedder = FlakyEmbedder(failures=0)
+
+    assert await worker(repository, index, embedder, transactions, queue, counters)() == 2
+
+    assert {m.id for m in good} == set(index.records)
+    assert repository.rows[bad.id].embedding_status is EmbeddingStatus.PENDING  # its own retry, counted
+    assert repository.rows[bad.id].embedding_error == "ValueError: cannot embed this text"
+    assert repository.rows[good[0].id].embedding_error is None
+    assert embedder.calls == [3, 1, 1, 1]  # the batch, then each alone
+
+
+async def test_a_slow_batch_keeps_its_claim(repository, index, transactions, queue, counters):
+    live = InMemoryMessageRepository()  # on the real clock: leases run out for real
+    stored = make_pending(live, "slow")
+    release = asyncio.Event()
+
+    class SlowEmbedder(DeterministicEmbedder):
+        async def embed_documents(self, texts):
+            await release.wait()
+            return await super().embed_documents(texts)
+
+    settings = EmbeddingWorkSettings(batch_size=10, lease=timedelta(milliseconds=300))
+    run = asyncio.create_task(
+        EmbedPendingMessages(
+            live, index, SlowEmbedder(64), InMemoryTransactions(live, index), queue, settings, counters
+        )()
+    )
+    await asyncio.sleep(0.9)  # three leases' worth: without renewal the claim would have lapsed
+    assert await live.claim_pending(10, timedelta(minutes=1)) is None
+    release.set()
+    assert await run == 1
+    assert live.rows[stored.id].embedding_status is EmbeddingStatus.EMBEDDED
+
+
+def make_pending(repository, content: str):
+    message = make("acme", content)
+    repository.rows[message.id] = message
+    now = repository.clock.now()
+    repository.work[message.id] = EmbeddingWork(stored_at=now, ready_at=now)
+    return message
 
 
 async def test_a_job_already_waiting_is_not_queued_twice(queue):

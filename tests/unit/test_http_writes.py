@@ -1,7 +1,11 @@
 """The write routes over in-memory adapters: 202/201, ?wait, idempotency, batches, the queue."""
 
+import uuid
+from dataclasses import replace
+
 import pytest
 
+from domain.message import EmbeddingStatus
 from tests.unit.conftest import ACME_KEY, ADMIN_KEY
 from tests.unit.test_http_api import ACME, message, problem_of
 
@@ -107,3 +111,27 @@ async def test_the_api_key_of_a_tenant_cannot_batch_into_another(client, reposit
     batch = {"messages": [message(tenant_id="globex")]}
     await problem_of(await client.post("/v1/messages/batch", json=batch, headers={"x-api-key": ACME_KEY}), 403)
     assert repository.rows == {}
+
+
+async def test_an_idempotency_key_header_on_a_batch_is_refused_not_ignored(client, repository):
+    batch = {"messages": [message()]}
+    body = await problem_of(
+        await client.post("/v1/messages/batch", json=batch, headers={**ACME, "Idempotency-Key": "k"}), 422
+    )
+    assert "client_message_id" in body["detail"]
+    assert repository.rows == {}
+
+
+async def test_admins_put_failed_messages_back_in_the_queue(client, repository):
+    stored = await (await client.post("/v1/messages?wait=true", json=message(), headers=ACME)).get_json()
+    message_id = uuid.UUID(stored["id"])
+    # As if every try had failed (the worker in this app would otherwise embed it at once).
+    repository.rows[message_id] = replace(
+        repository.rows[message_id], embedding_status=EmbeddingStatus.FAILED, embedding_error="boom"
+    )
+
+    await problem_of(await client.post("/v1/admin/queue/retry-failed", json={}, headers=ACME), 403)
+    answer = await client.post("/v1/admin/queue/retry-failed", json={"tenant_id": "acme"}, headers=ADMIN)
+    assert await answer.get_json() == {"requeued": 1}
+    again = await client.get(f"/v1/messages/{message_id}?tenant_id=acme", headers=ACME)
+    assert (await again.get_json())["embedding_error"] is None
