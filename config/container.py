@@ -32,14 +32,8 @@ from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter
 from application.queue_status import QueueStatus, RequeueFailed
 from application.search_memory import SearchMemory, SearchSettings
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
-from application.throttle import (
-    CachedTenantLimits,
-    FailureMode,
-    TenantLimits,
-    Throttle,
-    ThrottleCounters,
-    ThrottleSettings,
-)
+from application.tenant_limits import CachedTenantLimits, TenantLimits
+from application.throttle import FailureMode, Throttle, ThrottleCounters, ThrottleSettings
 from application.wait_for_embedding import WaitForEmbedding
 from config.settings import Settings
 from domain.message import ContentLimits

@@ -173,15 +173,19 @@ async def _keys(args: argparse.Namespace) -> None:
 
 
 def keys(args: argparse.Namespace) -> None:
+    from adapters.postgres.database import CONNECTION_ERRORS
     from adapters.postgres.migrations import SchemaError
     from application.errors import NotFound
+    from application.ports import StorageUnavailable
     from domain.errors import ValidationFailed
 
     configure_logging("WARNING")
     try:
         asyncio.run(_keys(args))
-    except (SchemaError, NotFound, ValidationFailed) as error:
+    except (SchemaError, NotFound, ValidationFailed, StorageUnavailable) as error:
         raise SystemExit(f"memorymesh: {error}") from error
+    except CONNECTION_ERRORS as error:
+        raise SystemExit(f"memorymesh: cannot reach the database: {type(error).__name__}: {error}") from error
 
 
 def db(args: argparse.Namespace) -> None:

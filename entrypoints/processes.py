@@ -64,6 +64,11 @@ def serve_processes(settings: Settings) -> int:
         nonlocal stopping
         stopping = True
 
+    if not settings.redis_url and (settings.global_rate_limit or settings.tenant_rate_limit):
+        logger.warning(
+            "rate limits are kept per process without MEMORY_REDIS_URL: each of the processes allows the full limit",
+            extra={"processes": settings.processes},
+        )
     with database_url(settings) as url:
         env = child_env(settings, url, settings.processes)
         command = [sys.executable, "-m", "entrypoints.cli", "serve"]

@@ -6,7 +6,7 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import security_scheme_blueprint, tag, validate_request, validate_response
 
-from application.throttle import TenantLimits
+from application.tenant_limits import TenantLimits
 from entrypoints.http.auth import authenticate, current_principal
 from entrypoints.http.schemas import Problem, TenantLimitIn, TenantLimitOut
 
