@@ -176,6 +176,14 @@ class VectorIndex(Protocol):
         """At most k hits of this tenant, most similar first; archived messages never come back."""
         ...
 
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
+        """Forget these messages' vectors (ids of other tenants are left alone)."""
+        ...
+
+    async def drop_tenant(self, tenant_id: str) -> None:
+        """Forget every vector of the tenant."""
+        ...
+
 
 class Embedder(Protocol):
     @property

@@ -8,7 +8,7 @@ from datetime import datetime
 from application.ports import Clock, Embedder, MessageRepository, SearchFilters, VectorIndex
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
-from domain.message import Role, check_id, instant_problem
+from domain.message import EmbeddingStatus, Role, check_id, instant_problem
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
@@ -57,7 +57,13 @@ class SearchMemory:
         if not hits:
             return []
         similarity = {hit.message_id: hit.similarity for hit in hits}
-        found = await self._messages.get_many(query.tenant_id, list(similarity))
+        # The system of record has the last word: an index (Qdrant) may still hold a vector
+        # whose message is no longer embedded or searchable there.
+        found = [
+            m
+            for m in await self._messages.get_many(query.tenant_id, list(similarity))
+            if m.embedding_status == EmbeddingStatus.EMBEDDED and m.archived_at is None
+        ]
         return rank(
             ((m, similarity[m.id]) for m in found),
             now=self._clock.now(),

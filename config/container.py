@@ -28,7 +28,7 @@ from application.api_keys import ManageApiKeys
 from application.bootstrap import EnsureAdminKey
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.get_message import GetMessage
-from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter
+from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter, StorageUnavailable, VectorIndex
 from application.queue_status import QueueStatus, RequeueFailed
 from application.search_memory import SearchMemory, SearchSettings
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
@@ -124,6 +124,27 @@ def throttle_settings(settings: Settings) -> ThrottleSettings:
     )
 
 
+async def open_qdrant_index(settings: Settings, dimensions: int) -> AsyncIterator[VectorIndex]:
+    from qdrant_client import AsyncQdrantClient
+
+    from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
+
+    if settings.qdrant_url:
+        client = AsyncQdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=10)
+    else:
+        path = settings.qdrant_path or settings.data_dir / "qdrant"
+        path.mkdir(parents=True, exist_ok=True)
+        client = AsyncQdrantClient(path=str(path))
+    try:
+        try:
+            await prepare_collection(client, settings.qdrant_collection, dimensions)
+        except Exception as error:  # unreachable server, bad key, wrong collection: startup says which
+            raise StorageUnavailable(f"cannot use Qdrant: {type(error).__name__}: {error}") from error
+        yield QdrantVectorIndex(client, settings.qdrant_collection)
+    finally:
+        await client.close()
+
+
 def database_options(settings: Settings) -> DatabaseOptions:
     return DatabaseOptions(
         url=settings.database_url,
@@ -194,7 +215,11 @@ class Container(containers.DeclarativeContainer):
 
     transactions = providers.Singleton(PgTransactions, database=database)
     messages = providers.Singleton(PgMessageRepository, database=database)
-    vector_index = providers.Singleton(PgVectorIndex, database=database)
+    vector_index = providers.Selector(
+        settings.provided.vector_store,
+        pgvector=providers.Singleton(PgVectorIndex, database=database),
+        qdrant=providers.Resource(open_qdrant_index, settings=settings, dimensions=embedder.provided.dimensions),
+    )
     key_store = providers.Singleton(PgApiKeyStore, database=database)
     settings_keys = providers.Singleton(settings_api_keys, settings)
     api_keys = providers.Singleton(ChainedApiKeys, settings_keys, key_store)

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     db_command_timeout_seconds: float = Field(10.0, gt=0)
     auto_migrate: bool = True
 
+    # Vector index: pgvector in the same PostgreSQL, or Qdrant (a server, or qdrant-client's local mode)
+    vector_store: Literal["pgvector", "qdrant"] = "pgvector"
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = Field(None, repr=False)
+    qdrant_path: Path | None = None  # local on-disk mode; unset (and no URL) = MEMORY_DATA_DIR/qdrant
+    qdrant_collection: str = Field("memorymesh_messages", min_length=1)
+
     # Auth: never logged
     api_keys: str = Field("", repr=False)
     admin_api_keys: str = Field("", repr=False)
@@ -101,7 +108,7 @@ class Settings(BaseSettings):
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("database_url", "redis_url")
+    @field_validator("database_url", "redis_url", "qdrant_url", "qdrant_api_key")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

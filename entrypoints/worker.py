@@ -26,6 +26,7 @@ POLL_SECONDS = 0.05  # how often an idle worker asks Redis for jobs (arq's defau
 async def start_worker_services(container: Container) -> None:
     await resolved(container.embedder())
     await resolved(container.messages())
+    await resolved(container.vector_index())
     await resolved(container.job_queue())
     settle(container)
 

@@ -41,3 +41,12 @@ class InMemoryVectorIndex(VectorIndex):
         ]
         hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))
         return hits[:k]
+
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
+        for message_id in message_ids:
+            record = self.records.get(message_id)
+            if record is not None and record.tenant_id == tenant_id:
+                del self.records[message_id]
+
+    async def drop_tenant(self, tenant_id: str) -> None:
+        self.records = {i: r for i, r in self.records.items() if r.tenant_id != tenant_id}

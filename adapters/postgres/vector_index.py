@@ -12,6 +12,7 @@ scan of the tenant's matching rows.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any]) -> 
     clauses = [
         f"tenant_id = ${len(params)}",
         "embedding_status = 'embedded'",
+        "embedding IS NOT NULL",
         "archived_at IS NULL",
     ]
     for column, operator, value in (
@@ -69,6 +71,19 @@ class PgVectorIndex(VectorIndex):
             "UPDATE messages SET embedding = $3 WHERE tenant_id = $1 AND id = $2",
             [(r.tenant_id, r.message_id, list(r.vector)) for r in records],
         )
+
+    @storage_errors
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
+        # The vector lives on the row: forgetting it leaves the row (the repository deletes rows).
+        await self._database.executor().execute(
+            "UPDATE messages SET embedding = NULL WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+            tenant_id,
+            list(message_ids),
+        )
+
+    @storage_errors
+    async def drop_tenant(self, tenant_id: str) -> None:
+        await self._database.executor().execute("UPDATE messages SET embedding = NULL WHERE tenant_id = $1", tenant_id)
 
     @storage_errors
     async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:

@@ -43,6 +43,7 @@ async def start_services(container: Container, on_admin_key: Callable[[CreatedAp
     """
     await resolved(container.embedder())
     await resolved(container.api_keys())
+    await resolved(container.vector_index())
     await resolved(container.job_queue())
     await resolved(container.throttle())
     ensure_admin_key = await resolved(container.ensure_admin_key())

@@ -1,14 +1,18 @@
 """Each contract test runs once per adapter: the in-memory fake and the real PostgreSQL one."""
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from qdrant_client import AsyncQdrantClient
 
 from adapters.memory.message_repository import InMemoryMessageRepository
 from adapters.memory.vector_index import InMemoryVectorIndex
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
+from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.ports import MessageRepository, VectorIndex
+from tests.conftest import DIMENSIONS
 
 
 @dataclass
@@ -16,6 +20,27 @@ class Backend:
     name: str
     messages: MessageRepository
     index: VectorIndex
+
+
+@pytest.fixture
+async def qdrant_index(tmp_path) -> AsyncIterator[VectorIndex]:
+    """Qdrant in qdrant-client's local mode, on disk under the test's own folder."""
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    await prepare_collection(client, "messages", DIMENSIONS)
+    yield QdrantVectorIndex(client, "messages")
+    await client.close()
+
+
+@pytest.fixture(params=["memory", "postgres", "qdrant"])
+def index_backend(request: pytest.FixtureRequest) -> Backend:
+    """Every VectorIndex adapter. With Qdrant the system of record is the in-memory fake: the
+    index promises do not depend on it."""
+    if request.param == "qdrant":
+        return Backend("qdrant", InMemoryMessageRepository(), request.getfixturevalue("qdrant_index"))
+    if request.param == "postgres":
+        database = request.getfixturevalue("database")
+        return Backend("postgres", PgMessageRepository(database), PgVectorIndex(database))
+    return Backend("memory", InMemoryMessageRepository(), InMemoryVectorIndex())
 
 
 @pytest.fixture(params=["memory", "postgres"])

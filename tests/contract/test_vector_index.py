@@ -44,49 +44,55 @@ async def put(backend, tenant_id: str, vec: list[float], **fields):
     return message
 
 
-async def test_hits_come_back_most_similar_first_with_cosine_similarity(backend):
+async def test_hits_come_back_most_similar_first_with_cosine_similarity(index_backend):
     t = tenant()
-    exact = await put(backend, t, vector(1, 0))
-    close = await put(backend, t, vector(1, 1))
-    far = await put(backend, t, vector(0, 1))
+    exact = await put(index_backend, t, vector(1, 0))
+    close = await put(index_backend, t, vector(1, 1))
+    far = await put(index_backend, t, vector(0, 1))
 
-    hits = await backend.index.search(t, vector(1, 0), 10, SearchFilters())
+    hits = await index_backend.index.search(t, vector(1, 0), 10, SearchFilters())
 
     assert [h.message_id for h in hits] == [exact.id, close.id, far.id]
     assert [h.similarity for h in hits] == pytest.approx([1.0, math.sqrt(0.5), 0.0], abs=1e-5)
 
 
-async def test_k_bounds_the_hits_and_k_past_the_collection_returns_all(backend):
+async def test_k_bounds_the_hits_and_k_past_the_collection_returns_all(index_backend):
     t = tenant()
-    stored = [await put(backend, t, vector(1, i / 10)) for i in range(4)]
-    assert len(await backend.index.search(t, vector(1), 2, SearchFilters())) == 2
-    assert {h.message_id for h in await backend.index.search(t, vector(1), 100, SearchFilters())} == {
+    stored = [await put(index_backend, t, vector(1, i / 10)) for i in range(4)]
+    assert len(await index_backend.index.search(t, vector(1), 2, SearchFilters())) == 2
+    assert {h.message_id for h in await index_backend.index.search(t, vector(1), 100, SearchFilters())} == {
         m.id for m in stored
     }
 
 
-async def test_an_empty_tenant_has_no_hits(backend):
-    assert await backend.index.search(tenant(), vector(1), 10, SearchFilters()) == []
+async def test_an_empty_tenant_has_no_hits(index_backend):
+    assert await index_backend.index.search(tenant(), vector(1), 10, SearchFilters()) == []
 
 
-async def test_another_tenants_vectors_never_come_back(backend):
+async def test_another_tenants_vectors_never_come_back(index_backend):
     mine, theirs = tenant(), tenant()
     for _ in range(5):
-        await put(backend, theirs, vector(1, 0))
-    own = await put(backend, mine, vector(0, 1))
+        await put(index_backend, theirs, vector(1, 0))
+    own = await put(index_backend, mine, vector(0, 1))
 
-    hits = await backend.index.search(mine, vector(1, 0), 100, SearchFilters())
+    hits = await index_backend.index.search(mine, vector(1, 0), 100, SearchFilters())
 
     assert [h.message_id for h in hits] == [own.id]
 
 
-async def test_every_filter_is_applied(backend):
+async def test_every_filter_is_applied(index_backend):
     t = tenant()
     a = await put(
-        backend, t, vector(1), conversation_id="c1", role=Role.USER, importance=0.9, created_at=NOW - timedelta(days=1)
+        index_backend,
+        t,
+        vector(1),
+        conversation_id="c1",
+        role=Role.USER,
+        importance=0.9,
+        created_at=NOW - timedelta(days=1),
     )
     b = await put(
-        backend,
+        index_backend,
         t,
         vector(1),
         conversation_id="c2",
@@ -95,7 +101,7 @@ async def test_every_filter_is_applied(backend):
         created_at=NOW - timedelta(days=5),
     )
     c = await put(
-        backend,
+        index_backend,
         t,
         vector(1),
         conversation_id="c1",
@@ -105,7 +111,7 @@ async def test_every_filter_is_applied(backend):
     )
 
     async def found(**filters) -> set:
-        return {h.message_id for h in await backend.index.search(t, vector(1), 50, SearchFilters(**filters))}
+        return {h.message_id for h in await index_backend.index.search(t, vector(1), 50, SearchFilters(**filters))}
 
     assert await found() == {a.id, b.id, c.id}
     assert await found(conversation_id="c1") == {a.id, c.id}
@@ -117,10 +123,10 @@ async def test_every_filter_is_applied(backend):
     assert await found(conversation_id="nope") == set()
 
 
-async def test_upserting_again_replaces_the_vector(backend):
+async def test_upserting_again_replaces_the_vector(index_backend):
     t = tenant()
-    message = await put(backend, t, vector(1, 0))
-    await backend.index.upsert(
+    message = await put(index_backend, t, vector(1, 0))
+    await index_backend.index.upsert(
         [
             VectorRecord(
                 message.id,
@@ -133,5 +139,42 @@ async def test_upserting_again_replaces_the_vector(backend):
             )
         ]
     )
-    (hit,) = await backend.index.search(t, vector(0, 1), 5, SearchFilters())
+    (hit,) = await index_backend.index.search(t, vector(0, 1), 5, SearchFilters())
     assert hit.message_id == message.id and hit.similarity == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_deleted_vectors_never_come_back_and_other_tenants_keep_theirs(index_backend):
+    mine, theirs = tenant(), tenant()
+    gone, kept = await put(index_backend, mine, vector(1, 0)), await put(index_backend, mine, vector(1, 1))
+    other = await put(index_backend, theirs, vector(1, 0))
+
+    await index_backend.index.delete(mine, [gone.id, other.id])  # other's id, under the wrong tenant
+
+    assert [h.message_id for h in await index_backend.index.search(mine, vector(1, 0), 10, SearchFilters())] == [
+        kept.id
+    ]
+    assert [h.message_id for h in await index_backend.index.search(theirs, vector(1, 0), 10, SearchFilters())] == [
+        other.id
+    ]
+
+
+async def test_dropping_a_tenant_forgets_all_of_it_and_nothing_else(index_backend):
+    dropped, other = tenant(), tenant()
+    for i in range(3):
+        await put(index_backend, dropped, vector(1, i))
+    survivor = await put(index_backend, other, vector(1, 0))
+
+    await index_backend.index.drop_tenant(dropped)
+
+    assert await index_backend.index.search(dropped, vector(1, 0), 10, SearchFilters()) == []
+    assert [h.message_id for h in await index_backend.index.search(other, vector(1, 0), 10, SearchFilters())] == [
+        survivor.id
+    ]
+
+
+async def test_ties_come_back_in_a_stable_order(index_backend):
+    t = tenant()
+    same = [await put(index_backend, t, vector(1, 0)) for _ in range(4)]
+    first = [h.message_id for h in await index_backend.index.search(t, vector(1, 0), 10, SearchFilters())]
+    again = [h.message_id for h in await index_backend.index.search(t, vector(1, 0), 10, SearchFilters())]
+    assert first == again == sorted((m.id for m in same), key=str)

@@ -230,3 +230,27 @@ def test_several_processes_refuse_to_start_as_one_does(tmp_path: Path) -> None:
     assert server.wait_exit() != 0
     assert "has no pgvector extension" in server.output
     assert "Traceback" not in server.output
+
+
+def test_store_and_search_by_meaning_with_qdrant(tmp_path: Path) -> None:
+    from qdrant_client import QdrantClient
+
+    server = ServerProcess(tmp_path / "data", MEMORY_VECTOR_STORE="qdrant", MEMORY_ADMIN_API_KEYS=ADMIN_KEY)
+    server.start().wait_ready()
+    try:
+        with server.client(ADMIN_KEY) as client:
+            store(client, "Let's meet at the train station at nine.")
+            peanuts = store(client, "My son is allergic to peanuts, so no satay please.")
+            store(client, "The hotel has a rooftop pool and free breakfast.", tenant="globex")
+            found = client.get("/v1/memory/search", params={"tenant_id": "acme", "query": "food restrictions"})
+            results = found.json()["results"]
+            assert [r["message"]["id"] for r in results][:1] == [peanuts["id"]]
+            assert len(results) == 2  # globex's message stays in globex
+    finally:
+        assert server.stop() == 0, server.output
+
+    index = QdrantClient(path=str(tmp_path / "data" / "qdrant"))  # the index itself, not only the API
+    try:
+        assert index.count("memorymesh_messages").count == 3
+    finally:
+        index.close()

@@ -1,0 +1,1 @@
+"""Qdrant: the vector index for deployments that keep vectors outside PostgreSQL."""

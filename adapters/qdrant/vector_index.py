@@ -1,0 +1,141 @@
+"""Nearest-neighbour search in Qdrant: one collection for every tenant, as Qdrant recommends.
+
+The tenant is a payload field indexed as the tenant key (is_tenant), so Qdrant keeps each
+tenant's points together; every search filters on it. The search filters are payload
+indexes too, and created_at is kept as a Unix timestamp so it can be ranged. PostgreSQL
+stays the system of record: a point whose message is not (or no longer) embedded there
+is never answered, because search keeps only the hits it finds as embedded rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from qdrant_client import AsyncQdrantClient, models
+
+from application.ports import SearchFilters, StorageUnavailable, VectorHit, VectorIndex, VectorRecord
+
+KEYWORD_FIELDS = ("conversation_id", "role")
+NUMBER_FIELDS = ("created_at", "importance")
+
+
+class QdrantIndexError(Exception):
+    """The collection cannot serve this deployment as it is; the message says what to do."""
+
+
+async def prepare_collection(client: AsyncQdrantClient, collection: str, dimensions: int) -> None:
+    """Create the collection and its payload indexes, or check that the existing one fits."""
+    if await client.collection_exists(collection):
+        info = await client.get_collection(collection)
+        vectors = info.config.params.vectors
+        size = vectors.size if isinstance(vectors, models.VectorParams) else None
+        if size != dimensions:
+            raise QdrantIndexError(
+                f"the Qdrant collection '{collection}' holds {size}-dimensional vectors but the embedder makes "
+                f"{dimensions}-dimensional ones: set MEMORY_QDRANT_COLLECTION to a new collection and run "
+                "`memorymesh reindex`, or go back to the model that made them"
+            )
+        return
+    await client.create_collection(
+        collection, vectors_config=models.VectorParams(size=dimensions, distance=models.Distance.COSINE)
+    )
+    await client.create_payload_index(
+        collection,
+        "tenant_id",
+        field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    )
+    for field in KEYWORD_FIELDS:
+        await client.create_payload_index(collection, field, field_schema=models.PayloadSchemaType.KEYWORD)
+    for field in NUMBER_FIELDS:
+        await client.create_payload_index(collection, field, field_schema=models.PayloadSchemaType.FLOAT)
+
+
+def tenant_filter(tenant_id: str, filters: SearchFilters) -> models.Filter:
+    must: list[models.Condition] = [models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))]
+    if filters.conversation_id is not None:
+        must.append(
+            models.FieldCondition(key="conversation_id", match=models.MatchValue(value=filters.conversation_id))
+        )
+    if filters.role is not None:
+        must.append(models.FieldCondition(key="role", match=models.MatchValue(value=filters.role.value)))
+    if filters.since is not None or filters.until is not None:
+        must.append(
+            models.FieldCondition(
+                key="created_at",
+                range=models.Range(
+                    gte=filters.since.timestamp() if filters.since else None,
+                    lte=filters.until.timestamp() if filters.until else None,
+                ),
+            )
+        )
+    if filters.min_importance is not None:
+        must.append(models.FieldCondition(key="importance", range=models.Range(gte=filters.min_importance)))
+    return models.Filter(must=must)
+
+
+class QdrantVectorIndex(VectorIndex):
+    def __init__(self, client: AsyncQdrantClient, collection: str) -> None:
+        self._client = client
+        self._collection = collection
+
+    async def upsert(self, records: Sequence[VectorRecord]) -> None:
+        if not records:
+            return
+        points = [
+            models.PointStruct(
+                id=str(r.message_id),
+                vector=list(r.vector),
+                payload={
+                    "tenant_id": r.tenant_id,
+                    "conversation_id": r.conversation_id,
+                    "role": r.role.value,
+                    "created_at": r.created_at.timestamp(),
+                    "importance": r.importance,
+                },
+            )
+            for r in records
+        ]
+        try:
+            await self._client.upsert(self._collection, points=points, wait=True)
+        except Exception as error:  # any transport failure: the embedding work retries later
+            raise StorageUnavailable(f"Qdrant is unavailable: {type(error).__name__}: {error}") from error
+
+    async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
+        try:
+            answer = await self._client.query_points(
+                self._collection,
+                query=list(vector),
+                query_filter=tenant_filter(tenant_id, filters),
+                limit=k,
+                with_payload=False,
+            )
+        except Exception as error:
+            raise StorageUnavailable(f"Qdrant is unavailable: {type(error).__name__}: {error}") from error
+        hits = [VectorHit(uuid.UUID(str(point.id)), float(point.score)) for point in answer.points]
+        hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))
+        return hits
+
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
+        if not message_ids:
+            return
+        selector = models.Filter(
+            must=[
+                models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
+                models.HasIdCondition(has_id=[str(i) for i in message_ids]),
+            ]
+        )
+        await self._delete(selector)
+
+    async def drop_tenant(self, tenant_id: str) -> None:
+        await self._delete(
+            models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))])
+        )
+
+    async def _delete(self, selector: models.Filter) -> None:
+        try:
+            await self._client.delete(
+                self._collection, points_selector=models.FilterSelector(filter=selector), wait=True
+            )
+        except Exception as error:
+            raise StorageUnavailable(f"Qdrant is unavailable: {type(error).__name__}: {error}") from error
