@@ -162,6 +162,14 @@ class MessageRepository(Protocol):
 
     async def queue_stats(self) -> QueueStats: ...
 
+    async def tenants(self) -> list[str]:
+        """Every tenant that holds a message."""
+        ...
+
+    async def embedded_page(self, tenant_id: str, after: uuid.UUID | None, limit: int) -> list[Message]:
+        """Up to `limit` embedded messages of the tenant with ids after `after`, in id order."""
+        ...
+
     async def check(self) -> None:
         """Raise StorageUnavailable when the store cannot serve."""
         ...
@@ -182,6 +190,10 @@ class VectorIndex(Protocol):
 
     async def drop_tenant(self, tenant_id: str) -> None:
         """Forget every vector of the tenant."""
+        ...
+
+    async def ids(self, tenant_id: str) -> set[uuid.UUID]:
+        """The ids of the tenant's messages the index holds a vector for (to check for drift)."""
         ...
 
 

@@ -30,6 +30,7 @@ from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, 
 from application.get_message import GetMessage
 from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter, StorageUnavailable, VectorIndex
 from application.queue_status import QueueStatus, RequeueFailed
+from application.reindex import Reindex
 from application.search_memory import SearchMemory, SearchSettings
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
 from application.tenant_limits import CachedTenantLimits, TenantLimits
@@ -262,6 +263,13 @@ class Container(containers.DeclarativeContainer):
         max_attempts=settings.provided.embedding_max_attempts,
     )
     requeue_failed = providers.Factory(RequeueFailed, messages=messages, queue=job_queue)
+    reindex = providers.Factory(
+        Reindex,
+        messages=messages,
+        index=vector_index,
+        embedder=embedder,
+        page_size=settings.provided.embedding_batch_size,
+    )
     queue_status = providers.Factory(
         QueueStatus, messages=messages, queue=job_queue, clock=clock, counters=embedding_counters
     )

@@ -188,6 +188,47 @@ def keys(args: argparse.Namespace) -> None:
         raise SystemExit(f"memorymesh: cannot reach the database: {type(error).__name__}: {error}") from error
 
 
+async def _index_command(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from config.container import Container, resolved, settle
+
+    container = Container(settings=load_settings())
+    try:
+        await resolved(container.embedder())
+        await resolved(container.messages())
+        await resolved(container.vector_index())
+        settle(container)
+        reindex = container.reindex()
+        drifted = 0
+        for tenant_id in await reindex.tenants(args.tenant):
+            drift = await reindex.drift(tenant_id)
+            if args.command == "reindex":
+                with tqdm(total=drift.in_store, desc=tenant_id, unit="msg", file=sys.stderr) as bar:
+                    done = await reindex(tenant_id, bar.update)
+                print(f"{tenant_id}: {done} messages reindexed")
+            else:
+                drifted += not drift.clean
+                state = "in step" if drift.clean else "DRIFT"
+                print(
+                    f"{tenant_id}: {state}: {drift.in_store} embedded in PostgreSQL, {drift.in_index} in the index, "
+                    f"{drift.missing} missing from the index, {drift.extra} extra in it"
+                )
+        return 1 if drifted else 0
+    finally:
+        await resolved(container.shutdown_resources())
+
+
+def index_command(args: argparse.Namespace) -> None:
+    configure_logging("WARNING")
+    try:
+        code = asyncio.run(_index_command(args))
+    except startup_errors() as error:
+        raise SystemExit(f"memorymesh: {error}") from None
+    if code:
+        raise SystemExit("memorymesh: the index has drifted from PostgreSQL: run `memorymesh reindex`")
+
+
 def db(args: argparse.Namespace) -> None:
     from adapters.postgres.migrations import SchemaError
 
@@ -230,6 +271,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     revoke_parser = key_actions.add_parser("revoke", help="revoke a key at once")
     revoke_parser.add_argument("key_id")
     keys_parser.set_defaults(run=keys)
+
+    reindex_parser = commands.add_parser("reindex", help="rebuild the vector index from PostgreSQL (re-embeds)")
+    reindex_parser.add_argument("--tenant", help="only this tenant")
+    reindex_parser.set_defaults(run=index_command)
+    check_parser = commands.add_parser("check-index", help="report drift between PostgreSQL and the vector index")
+    check_parser.add_argument("--tenant", help="only this tenant")
+    check_parser.set_defaults(run=index_command)
 
     db_parser = commands.add_parser("db", help="the database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])

@@ -173,5 +173,19 @@ class InMemoryMessageRepository(MessageRepository):
             pending=len(pending) - claimed, claimed=claimed, failed=failed, oldest_pending_stored_at=oldest
         )
 
+    async def tenants(self) -> list[str]:
+        return sorted({m.tenant_id for m in self.rows.values()})
+
+    async def embedded_page(self, tenant_id: str, after: uuid.UUID | None, limit: int) -> list[Message]:
+        embedded = sorted(
+            (
+                m
+                for m in self.rows.values()
+                if m.tenant_id == tenant_id and m.embedding_status == EmbeddingStatus.EMBEDDED
+            ),
+            key=lambda m: m.id,
+        )
+        return [m for m in embedded if after is None or m.id > after][:limit]
+
     async def check(self) -> None:
         return None

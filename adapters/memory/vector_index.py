@@ -50,3 +50,6 @@ class InMemoryVectorIndex(VectorIndex):
 
     async def drop_tenant(self, tenant_id: str) -> None:
         self.records = {i: r for i, r in self.records.items() if r.tenant_id != tenant_id}
+
+    async def ids(self, tenant_id: str) -> set[uuid.UUID]:
+        return {i for i, r in self.records.items() if r.tenant_id == tenant_id}

@@ -286,6 +286,22 @@ class PgMessageRepository(MessageRepository):
             oldest_pending_stored_at=row["oldest_pending_stored_at"],
         )
 
+    @storage_errors
+    async def tenants(self) -> list[str]:
+        rows = await self._database.executor().fetch("SELECT DISTINCT tenant_id FROM messages ORDER BY tenant_id")
+        return [r["tenant_id"] for r in rows]
+
+    @storage_errors
+    async def embedded_page(self, tenant_id: str, after: uuid.UUID | None, limit: int) -> list[Message]:
+        rows = await self._database.executor().fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND embedding_status = 'embedded' "
+            "AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            tenant_id,
+            after,
+            limit,
+        )
+        return [to_message(r) for r in rows]
+
     async def check(self) -> None:
         try:
             await self._database.pool.fetchval("SELECT 1", timeout=2.0)

@@ -86,6 +86,13 @@ class PgVectorIndex(VectorIndex):
         await self._database.executor().execute("UPDATE messages SET embedding = NULL WHERE tenant_id = $1", tenant_id)
 
     @storage_errors
+    async def ids(self, tenant_id: str) -> set[uuid.UUID]:
+        rows = await self._database.executor().fetch(
+            "SELECT id FROM messages WHERE tenant_id = $1 AND embedding IS NOT NULL", tenant_id
+        )
+        return {r["id"] for r in rows}
+
+    @storage_errors
     async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
         # One round trip: the scan settings are the pool's (SEARCH_SETTINGS, set per connection).
         sql, params = search_statement(tenant_id, vector, k, filters)

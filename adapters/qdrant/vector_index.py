@@ -132,6 +132,18 @@ class QdrantVectorIndex(VectorIndex):
             models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))])
         )
 
+    async def ids(self, tenant_id: str) -> set[uuid.UUID]:
+        found: set[uuid.UUID] = set()
+        tenant = models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))])
+        offset: models.ExtendedPointId | None = None
+        while True:
+            points, offset = await self._client.scroll(
+                self._collection, scroll_filter=tenant, limit=1000, offset=offset, with_payload=False
+            )
+            found.update(uuid.UUID(str(p.id)) for p in points)
+            if offset is None:
+                return found
+
     async def _delete(self, selector: models.Filter) -> None:
         try:
             await self._client.delete(

@@ -213,3 +213,19 @@ async def test_messages_whose_workers_kept_dying_end_failed_and_can_be_requeued(
     assert [(c.message.id, c.attempts) for c in again.messages] == [(doomed.id, 1)]
     assert (await messages.get(t, doomed.id)).embedding_error is None
     assert (await messages.queue_stats()).failed == 1
+
+
+async def test_embedded_messages_page_in_id_order_and_tenants_are_listed(queue_backend):
+    messages = queue_backend.messages
+    t = tenant()
+    embedded = [make(t, f"m{i}", embedding_status=EmbeddingStatus.EMBEDDED) for i in range(5)]
+    await messages.add_many(
+        [*embedded, make(t, "pending"), make("other-tenant", embedding_status=EmbeddingStatus.EMBEDDED)]
+    )
+
+    first = await messages.embedded_page(t, None, 3)
+    rest = await messages.embedded_page(t, first[-1].id, 3)
+
+    assert [m.id for m in first + rest] == sorted(m.id for m in embedded)
+    assert await messages.embedded_page(t, rest[-1].id, 3) == []
+    assert await messages.tenants() == sorted([t, "other-tenant"])

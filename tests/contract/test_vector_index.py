@@ -178,3 +178,11 @@ async def test_ties_come_back_in_a_stable_order(index_backend):
     first = [h.message_id for h in await index_backend.index.search(t, vector(1, 0), 10, SearchFilters())]
     again = [h.message_id for h in await index_backend.index.search(t, vector(1, 0), 10, SearchFilters())]
     assert first == again == sorted((m.id for m in same), key=str)
+
+
+async def test_ids_are_the_tenants_vectors(index_backend):
+    t = tenant()
+    kept, gone = await put(index_backend, t, vector(1, 0)), await put(index_backend, t, vector(0, 1))
+    await put(index_backend, tenant(), vector(1, 0))
+    await index_backend.index.delete(t, [gone.id])
+    assert await index_backend.index.ids(t) == {kept.id}

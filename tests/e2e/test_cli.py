@@ -100,3 +100,39 @@ def test_keys_create_list_and_revoke(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "at least one tenant" in refused.stderr
     unknown = memorymesh(data_dir, "keys", "revoke", "00000000-0000-0000-0000-000000000000")
     assert unknown.returncode != 0 and "no API key" in unknown.stderr
+
+
+def test_a_lost_qdrant_index_is_found_by_check_index_and_rebuilt_by_reindex(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.e2e.server import ServerProcess
+
+    admin = "cli-reindex-admin-key-0001"
+    data_dir = tmp_path / "data"
+    env = {"MEMORY_VECTOR_STORE": "qdrant", "MEMORY_ADMIN_API_KEYS": admin}
+    server = ServerProcess(data_dir, **env).start().wait_ready()
+    try:
+        with server.client(admin) as client:
+            for text in ("We moved to Porto in March.", "The cat is called Miso.", "Rent is due on the 3rd."):
+                body = {"tenant_id": "home", "conversation_id": "c", "role": "user", "content": text}
+                assert client.post("/v1/messages", params={"wait": "true"}, json=body).status_code == 201
+    finally:
+        assert server.stop() == 0, server.output
+    shutil.rmtree(data_dir / "qdrant")  # the index is lost; PostgreSQL still has everything
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")}
+        command_env.update(MEMORY_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", **env)
+        return subprocess.run([MEMORYMESH, *args], env=command_env, capture_output=True, text=True, timeout=300)
+
+    drifted = run("check-index")
+    assert drifted.returncode != 0
+    assert "home: DRIFT: 3 embedded in PostgreSQL, 0 in the index, 3 missing" in drifted.stdout
+
+    rebuilt = run("reindex")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "home: 3 messages reindexed" in rebuilt.stdout
+
+    clean = run("check-index", "--tenant", "home")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "home: in step: 3 embedded in PostgreSQL, 3 in the index" in clean.stdout
