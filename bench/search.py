@@ -1,0 +1,250 @@
+"""Search latency through the real HTTP API with each vector store, at growing corpus sizes.
+
+For each size (default 10,000 and 100,000 messages; `--million` adds 1,000,000) the corpus
+of one tenant grows to that size, then 8 clients ask LoCoMo questions (top_k=10) against:
+
+- pgvector: `memorymesh serve` with the default store (HNSW in the embedded PostgreSQL);
+- qdrant: `memorymesh serve` with MEMORY_VECTOR_STORE=qdrant in qdrant-client's local mode
+  (no Qdrant server runs on this machine), which scans every point in Python, so past 20,000
+messages it is asked a tenth of the searches. The bench copies the vectors pgvector already
+  holds into the Qdrant collection rather than re-embedding them: setting up, not measured.
+
+Messages are LoCoMo turns, cycled (a repeat gets a suffix so that no two are the same text),
+stored through POST /v1/messages/batch and embedded by the service's own workers.
+
+    .venv/bin/python bench/search.py [--sizes 10000 100000] [--million] [--clients 8] [--searches 400]
+
+Figures go to bench/results/search.md; they are measurements, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import locomo_turns, machine  # noqa: E402
+from bench.search_latency import load_locomo, percentile  # noqa: E402
+from tests.e2e.server import ServerProcess  # noqa: E402
+
+KEY = "bench-admin-key-0000000000"
+TENANT = "bench"
+COLLECTION = "memorymesh_messages"
+
+
+def corpus(turns: list[dict[str, str]], start: int, stop: int) -> list[dict[str, str]]:
+    out = []
+    for i in range(start, stop):
+        turn = turns[i % len(turns)]
+        repeat = i // len(turns)
+        content = turn["content"] if repeat == 0 else f"{turn['content']} ({repeat})"
+        out.append(
+            {"tenant_id": TENANT, "conversation_id": turn["conversation_id"], "role": turn["role"], "content": content}
+        )
+    return out
+
+
+async def grow(server: ServerProcess, turns: list[dict[str, str]], start: int, stop: int) -> float:
+    """Store messages [start, stop) and wait until all are embedded; return the seconds it took."""
+    began = time.perf_counter()
+    batches = [corpus(turns, i, min(i + 500, stop)) for i in range(start, stop, 500)]
+    async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}, timeout=300) as client:
+        queue: asyncio.Queue[list[dict[str, str]]] = asyncio.Queue()
+        for batch in batches:
+            queue.put_nowait(batch)
+
+        async def poster() -> None:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                (await client.post("/v1/messages/batch", json={"messages": batch})).raise_for_status()
+
+        await asyncio.gather(*(poster() for _ in range(4)))
+        while True:
+            status = (await client.get("/v1/admin/queue")).raise_for_status().json()
+            if status["pending"] + status["claimed"] == 0:
+                if status["failed"]:
+                    raise RuntimeError(f"{status['failed']} messages failed to embed")
+                return time.perf_counter() - began
+            await asyncio.sleep(1)
+
+
+async def searches(server: ServerProcess, questions: list[str], clients: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for question in questions:
+        queue.put_nowait(question)
+    limits = httpx.Limits(max_connections=clients * 2)
+    async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}, timeout=120, limits=limits) as client:
+        for question in questions[:20]:  # warm-up
+            (await client.get("/v1/memory/search", params={"tenant_id": TENANT, "query": question})).raise_for_status()
+
+        async def asker() -> None:
+            while not queue.empty():
+                question = queue.get_nowait()
+                began = time.perf_counter()
+                response = await client.get(
+                    "/v1/memory/search", params={"tenant_id": TENANT, "query": question, "top_k": 10}
+                )
+                response.raise_for_status()
+                latencies.append((time.perf_counter() - began) * 1000)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(asker() for _ in range(clients)))
+        return latencies, time.perf_counter() - began
+
+
+async def copy_vectors_to_qdrant(data_dir: Path, dsn: str) -> float:
+    """Set-up only: put the vectors pgvector holds into the Qdrant collection the server will use."""
+    import asyncpg
+    from pgvector.asyncpg import register_vector
+    from qdrant_client import AsyncQdrantClient
+
+    from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
+    from application.ports import VectorRecord
+    from domain.message import Role
+
+    began = time.perf_counter()
+    client = AsyncQdrantClient(path=str(data_dir / "qdrant"))
+    conn = await asyncpg.connect(dsn)
+    try:
+        await register_vector(conn)
+        await prepare_collection(client, COLLECTION, 384)
+        index = QdrantVectorIndex(client, COLLECTION)
+        async with conn.transaction():
+            cursor = conn.cursor(
+                "SELECT id, tenant_id, conversation_id, role, created_at, importance, embedding FROM messages "
+                "WHERE embedding IS NOT NULL"
+            )
+            page: list[VectorRecord] = []
+            async for row in cursor:
+                page.append(
+                    VectorRecord(
+                        row["id"],
+                        row["tenant_id"],
+                        row["conversation_id"],
+                        Role(row["role"]),
+                        row["created_at"],
+                        row["importance"],
+                        row["embedding"].to_list(),
+                    )
+                )
+                if len(page) == 2000:
+                    await index.upsert(page)
+                    page = []
+            await index.upsert(page)
+    finally:
+        await conn.close()
+        await client.close()
+    return time.perf_counter() - began
+
+
+def peak_rss_mib(server: ServerProcess) -> float:
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def serve(data_dir: Path, store: str) -> ServerProcess:
+    env = {"MEMORY_ADMIN_API_KEYS": KEY, "MEMORY_VECTOR_STORE": store}
+    return ServerProcess(data_dir, **env).start().wait_ready()
+
+
+def row(size: int, store: str, latencies: list[float], wall: float, rss: float) -> str:
+    return (
+        f"| {size:,} | {store} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} | "
+        f"{percentile(latencies, 99):.1f} | {len(latencies) / wall:.1f} | {rss:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--million", action="store_true", help="also measure at 1,000,000 messages (hours)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--searches", type=int, default=400)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "search.md")
+    args = parser.parse_args()
+    sizes = sorted(set(args.sizes + ([1_000_000] if args.million else [])))
+    turns = locomo_turns()
+    _, questions = load_locomo(1)
+    questions = (questions * (args.searches // len(questions) + 1))[: args.searches]
+
+    rows, notes, stored = [], [], 0
+    with tempfile.TemporaryDirectory() as scratch:
+        data_dir = Path(scratch) / "data"
+        for size in sizes:
+            server = serve(data_dir, "pgvector")
+            try:
+                seconds = asyncio.run(grow(server, turns, stored, size))
+                notes.append(
+                    f"- grew the corpus from {stored:,} to {size:,} messages in {seconds:.0f} s "
+                    f"({(size - stored) / seconds:.0f} messages/s, stored and embedded)"
+                )
+                stored = size
+                latencies, wall = asyncio.run(searches(server, questions, args.clients))
+                rows.append(row(size, "pgvector", latencies, wall, peak_rss_mib(server)))
+            finally:
+                server.stop()
+
+            from adapters.postgres.database import EmbeddedPostgres
+
+            pg = EmbeddedPostgres(data_dir.resolve() / "pg")
+            dsn = pg.start()
+            try:
+                seconds = asyncio.run(copy_vectors_to_qdrant(data_dir, dsn))
+            finally:
+                pg.stop()
+            notes.append(f"- copied {size:,} vectors into the Qdrant collection in {seconds:.0f} s (set-up)")
+            server = serve(data_dir, "qdrant")
+            try:
+                # Local mode scans every point in Python: past 20,000 a tenth of the searches is enough.
+                asked = questions if size <= 20_000 else questions[: max(40, len(questions) // 10)]
+                latencies, wall = asyncio.run(searches(server, asked, args.clients))
+                rows.append(row(size, "qdrant (local mode)", latencies, wall, peak_rss_mib(server)))
+            finally:
+                server.stop()
+            print(rows[-2], rows[-1], sep="\n", flush=True)
+
+    report = "\n".join(
+        [
+            "# Search latency by vector store and corpus size, through the HTTP API",
+            "",
+            f"Command: `.venv/bin/python bench/search.py --sizes {' '.join(str(s) for s in args.sizes)}"
+            f"{' --million' if args.million else ''} --clients {args.clients} --searches {args.searches}`",
+            "",
+            f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; "
+            f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB.",
+            "",
+            f"One tenant holds the whole corpus; {args.clients} clients ask {args.searches} LoCoMo questions, "
+            "top_k=10, each embedding its query (no cache). One API process, default settings otherwise. "
+            "Peak RSS is the API process's VmHWM (model included; PostgreSQL not counted).",
+            "",
+            "| messages | store | p50 ms | p95 ms | p99 ms | searches/s | peak RSS MiB |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            *notes,
+            "",
+        ]
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
