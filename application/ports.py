@@ -196,6 +196,10 @@ class VectorIndex(Protocol):
         """The ids of the tenant's messages the index holds a vector for (to check for drift)."""
         ...
 
+    async def check(self) -> None:
+        """Raise StorageUnavailable when the index cannot serve."""
+        ...
+
 
 class Embedder(Protocol):
     @property

@@ -53,3 +53,6 @@ class InMemoryVectorIndex(VectorIndex):
 
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:
         return {i for i, r in self.records.items() if r.tenant_id == tenant_id}
+
+    async def check(self) -> None:
+        return None

@@ -85,6 +85,9 @@ class PgVectorIndex(VectorIndex):
     async def drop_tenant(self, tenant_id: str) -> None:
         await self._database.executor().execute("UPDATE messages SET embedding = NULL WHERE tenant_id = $1", tenant_id)
 
+    async def check(self) -> None:
+        return None  # the vectors live in the database, which readiness checks already
+
     @storage_errors
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:
         rows = await self._database.executor().fetch(

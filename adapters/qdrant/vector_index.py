@@ -132,6 +132,12 @@ class QdrantVectorIndex(VectorIndex):
             models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))])
         )
 
+    async def check(self) -> None:
+        try:
+            await self._client.get_collection(self._collection)
+        except Exception as error:  # readiness reports any failure, whatever its kind
+            raise StorageUnavailable(f"Qdrant does not answer: {type(error).__name__}: {error}") from error
+
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:
         found: set[uuid.UUID] = set()
         tenant = models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))])

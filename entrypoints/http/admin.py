@@ -9,7 +9,7 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import tag, validate_response
 
-from application.ports import Embedder, JobQueue, MessageRepository, RateLimiter
+from application.ports import Embedder, JobQueue, MessageRepository, RateLimiter, VectorIndex
 from application.throttle import FailureMode, Throttle
 from entrypoints.http.schemas import HealthOut, ReadinessOut
 
@@ -46,6 +46,7 @@ async def readiness(
     embedder: Embedder = Provide["embedder"],
     queue: JobQueue = Provide["job_queue"],
     limiter: RateLimiter = Provide["rate_limiter"],
+    index: VectorIndex = Provide["vector_index"],
     throttle: Throttle = Provide["throttle"],
 ) -> tuple[ReadinessOut, int]:
     """Readiness: the database, the embedder and the job queue answer; 503 names what failed.
@@ -53,10 +54,14 @@ async def readiness(
     A rate limiter that cannot answer fails readiness only with MEMORY_RATE_LIMIT_FAILURE_MODE=closed;
     open, the service still serves and reports itself degraded.
     """
-    database, model, jobs, limits = await asyncio.gather(
-        run_check(messages.check()), run_check(embedder.check()), run_check(queue.check()), run_check(limiter.check())
+    database, vectors, model, jobs, limits = await asyncio.gather(
+        run_check(messages.check()),
+        run_check(index.check()),
+        run_check(embedder.check()),
+        run_check(queue.check()),
+        run_check(limiter.check()),
     )
-    checks = {"database": database, "embedder": model, "queue": jobs}
+    checks = {"database": database, "vector_index": vectors, "embedder": model, "queue": jobs}
     ready = all(v == "ok" for v in checks.values())
     degraded = limits != "ok" and throttle.failure_mode == FailureMode.OPEN
     if degraded:

@@ -74,7 +74,14 @@ def test_readiness_and_docs(server: ServerProcess) -> None:
     with server.client() as client:
         ready = client.get("/v1/admin/readiness")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"database": "ok", "embedder": "ok", "queue": "ok", "rate_limiter": "ok"}
+        assert ready.json()["checks"] == {
+            "database": "ok",
+            "vector_index": "ok",
+            "vector_index": "ok",
+            "embedder": "ok",
+            "queue": "ok",
+            "rate_limiter": "ok",
+        }
         assert client.get("/openapi.json").json()["info"]["title"] == "memorymesh"
         assert client.get("/docs").status_code == 200
 

@@ -70,6 +70,7 @@ async def test_health_and_readiness_need_no_key(client):
     assert ready.status_code == 200
     assert (await ready.get_json())["checks"] == {
         "database": "ok",
+        "vector_index": "ok",
         "embedder": "ok",
         "queue": "ok",
         "rate_limiter": "ok",
