@@ -77,7 +77,6 @@ def test_readiness_and_docs(server: ServerProcess) -> None:
         assert ready.json()["checks"] == {
             "database": "ok",
             "vector_index": "ok",
-            "vector_index": "ok",
             "embedder": "ok",
             "queue": "ok",
             "rate_limiter": "ok",
