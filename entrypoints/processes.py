@@ -89,4 +89,7 @@ def serve_processes(settings: Settings) -> int:
                 child.kill()
                 child.wait()
     codes = [c.returncode for c in children]
-    return 0 if stopping and all(code == 0 for code in codes) else max(abs(code) for code in codes) or 1
+    if stopping:  # a copy still starting up when the signal came dies of it: that is an orderly stop too
+        codes = [0 if code == -signal.SIGTERM else code for code in codes]
+        return 0 if all(code == 0 for code in codes) else max(abs(code) for code in codes)
+    return max((abs(code) for code in codes), default=1) or 1

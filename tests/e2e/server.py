@@ -78,9 +78,9 @@ class ServerProcess:
             time.sleep(0.25)
         raise AssertionError(f"server not up after {START_TIMEOUT_SECONDS}s:\n{self.output}")
 
-    def wait_for_output(self, text: str, timeout: float = START_TIMEOUT_SECONDS) -> None:
+    def wait_for_output(self, text: str, timeout: float = START_TIMEOUT_SECONDS, times: int = 1) -> None:
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while self.output.count(text) < times:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"process exited with {self.process.returncode}:\n{self.output}")

@@ -36,7 +36,7 @@ def test_two_api_processes_share_one_limit_through_redis(tmp_path: Path) -> None
     ).start()
     try:
         server.wait_ready()
-        server.wait_for_output("serving on", timeout=120)
+        server.wait_for_output("serving on", timeout=120, times=2)  # both processes
         codes = asyncio.run(statuses(server.url, key, 100))
         assert (codes.count(200), codes.count(429)) == (50, 50), sorted(set(codes))
     finally:

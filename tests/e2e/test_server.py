@@ -210,7 +210,7 @@ def test_several_processes_share_the_port_and_stop_together(tmp_path: Path) -> N
     server = ServerProcess(tmp_path / "data", MEMORY_PROCESSES="2", MEMORY_ADMIN_API_KEYS=ADMIN_KEY).start()
     try:
         server.wait_ready()
-        server.wait_for_output("serving on", timeout=120)
+        server.wait_for_output("serving on", timeout=120, times=2)  # both processes
         assert server.process is not None
         children = [
             p for p in psutil.Process(server.process.pid).children() if "entrypoints.cli" in " ".join(p.cmdline())
@@ -260,3 +260,10 @@ def test_store_and_search_by_meaning_with_qdrant(tmp_path: Path) -> None:
         assert index.count("memorymesh_messages").count == 3
     finally:
         index.close()
+
+
+def test_several_processes_stopped_while_starting_exit_cleanly(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", MEMORY_PROCESSES="2", MEMORY_ADMIN_API_KEYS=ADMIN_KEY).start()
+    server.wait_for_output("api processes started", timeout=120)  # the copies are still loading the model
+    assert server.stop() == 0, server.output
+    assert not postgres_running_on(tmp_path / "data" / "pg"), "the embedded PostgreSQL outlived the service"
