@@ -293,17 +293,18 @@ class Container(containers.DeclarativeContainer):
     tenant_limit_overrides = providers.Singleton(
         CachedTenantLimits, store=tenant_limit_store, ttl_seconds=settings.provided.tenant_limits_cache_seconds
     )
+    throttle_config = providers.Singleton(throttle_settings, settings)
     throttle = providers.Singleton(
         Throttle,
         limiter=rate_limiter,
         overrides=tenant_limit_overrides,
-        settings=providers.Singleton(throttle_settings, settings),
+        settings=throttle_config,
         counters=providers.Singleton(ThrottleCounters),
     )
     tenant_limits = providers.Factory(
         TenantLimits,
         overrides=tenant_limit_overrides,
-        default=providers.Callable(lambda s: throttle_settings(s).tenant_limit, settings),
+        default=throttle_config.provided.tenant_limit,
     )
     ensure_admin_key = providers.Factory(
         EnsureAdminKey,
