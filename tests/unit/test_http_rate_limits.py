@@ -11,14 +11,9 @@ ADMIN = {"x-api-key": ADMIN_KEY}
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(
-        _env_file=None,
-        admin_api_keys=ADMIN_KEY,
-        api_keys=f"{ACME_KEY}:acme|acme-labs,{GLOBEX_KEY}:globex",
-        global_rate_limit="5/hour",
-        tenant_rate_limit="3/hour",
-    )
+def settings(settings: Settings) -> Settings:
+    """The suite's settings, with limits."""
+    return settings.model_copy(update={"global_rate_limit": "5/hour", "tenant_rate_limit": "3/hour"})
 
 
 async def test_the_tenant_limit_refuses_with_429_retry_after_and_ratelimit_headers(client):
