@@ -107,6 +107,7 @@ class NewMessage:
     explicit_importance: float | None = None
     created_at: datetime | None = None
     client_message_id: str | None = None
+    pinned: bool = False
 
     @classmethod
     def parse(
@@ -120,6 +121,7 @@ class NewMessage:
         explicit_importance: float | None = None,
         created_at: datetime | None = None,
         client_message_id: object = None,
+        pinned: bool = False,
         limits: ContentLimits = ContentLimits(),
     ) -> NewMessage:
         """Check every rule and report every broken one at once."""
@@ -159,6 +161,7 @@ class NewMessage:
             explicit_importance=explicit_importance,
             created_at=created_at,
             client_message_id=None if client_message_id is None else str(client_message_id),
+            pinned=pinned,
         )
 
     def same_as(self, stored: Message) -> bool:
@@ -188,6 +191,13 @@ class Message:
     archived_at: datetime | None = None
     client_message_id: str | None = None
     embedding_error: str | None = None  # why embedding failed, once it has
+    pinned: bool = False  # retention keeps it, whatever its age
+    restored_at: datetime | None = None  # last brought back from the archive
+
+    @property
+    def is_pinned(self) -> bool:
+        """Pinned, or given the highest importance: retention always keeps it."""
+        return self.pinned or self.explicit_importance == 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.importance <= 1.0:
