@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.access import Principal
 from domain.errors import DomainError
 from domain.message import Message, Role
 from domain.rate_limit import RateDecision, RateLimit
+from domain.retention import RetentionFacts, RetentionPolicy
 
 
 class StorageUnavailable(DomainError):
@@ -50,6 +51,7 @@ class VectorRecord:
     created_at: datetime
     importance: float
     vector: Sequence[float]
+    archived: bool = False  # archived messages keep their vector but are never searched
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,14 @@ class QueueStats:
     oldest_pending_stored_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a walk in time order stopped: the last message seen (a keyset cursor)."""
+
+    created_at: datetime
+    message_id: uuid.UUID
+
+
 class Transactions(Protocol):
     """Runs the repository and index calls made inside `begin()` as one unit: when the
     block fails (or is cancelled), none of them stays written."""
@@ -118,6 +128,43 @@ class MessageRepository(Protocol):
         ...
 
     async def mark_embedded(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None: ...
+
+    async def update(self, message: Message, *, reembed: bool) -> Message | None:
+        """Write the message's content, metadata, importance and pinned flag (and its embedding
+        status); with `reembed`, its embedding starts afresh (any claim on it is void, so a
+        worker still embedding the old text cannot complete). None when it is gone."""
+        ...
+
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """Delete these messages of the tenant; return the ids that were there."""
+        ...
+
+    async def archive(self, tenant_id: str, message_ids: Sequence[uuid.UUID], at: datetime) -> list[uuid.UUID]:
+        """Archive those not archived yet; return their ids."""
+        ...
+
+    async def restore(self, tenant_id: str, message_ids: Sequence[uuid.UUID], at: datetime) -> list[uuid.UUID]:
+        """Bring archived ones back (restored_at = at); return their ids."""
+        ...
+
+    async def conversation_page(
+        self, tenant_id: str, conversation_id: str, after: Position | None, limit: int, include_archived: bool
+    ) -> list[Message]:
+        """Up to `limit` messages of the conversation after `after`, oldest first (ties by id)."""
+        ...
+
+    async def message_ids(self, tenant_id: str, conversation_id: str | None, limit: int) -> list[uuid.UUID]:
+        """Up to `limit` ids of the tenant's messages (of one conversation, when given), any order."""
+        ...
+
+    async def retention_candidates(
+        self, tenant_id: str, policy: RetentionPolicy, now: datetime, after: Position | None, limit: int
+    ) -> list[RetentionFacts]:
+        """Up to `limit` of the tenant's messages the policy may archive or delete at `now`, after
+        `after` in (created_at, id) order. A superset is allowed: `decide` has the last word."""
+        ...
+
+    async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int: ...
 
     async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:
         """Hold up to `limit` claimable pending messages (oldest first) for `lease`; None when none is.
@@ -184,12 +231,25 @@ class VectorIndex(Protocol):
         """At most k hits of this tenant, most similar first; archived messages never come back."""
         ...
 
-    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
-        """Forget these messages' vectors (ids of other tenants are left alone)."""
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> int:
+        """Forget these messages' vectors as the messages are deleted: call it in the transaction
+        that deletes them from the repository (ids of other tenants are left alone). Returns how
+        many of them had a vector."""
         ...
 
-    async def drop_tenant(self, tenant_id: str) -> None:
-        """Forget every vector of the tenant."""
+    async def drop_tenant(self, tenant_id: str) -> int:
+        """Forget every vector of the tenant as its messages are erased; return how many were left."""
+        ...
+
+    async def set_fields(
+        self,
+        tenant_id: str,
+        message_ids: Sequence[uuid.UUID],
+        *,
+        archived: bool | None = None,
+        importance: float | None = None,
+    ) -> None:
+        """Change the filter fields kept beside these vectors (archived ones are never searched)."""
         ...
 
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:
@@ -233,6 +293,52 @@ class JobQueue(Protocol):
 
     async def check(self) -> None:
         """Raise QueueUnavailable when jobs cannot be handed over."""
+        ...
+
+
+class RetentionPolicyStore(Protocol):
+    """Per-tenant retention overrides: only the fields a tenant sets (see RetentionPolicy.overridden)."""
+
+    async def get(self, tenant_id: str) -> dict[str, Any] | None: ...
+
+    async def put(self, tenant_id: str, overrides: dict[str, Any] | None) -> bool:
+        """Set the tenant's overrides; None removes them. Returns whether the tenant had any before."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRun:
+    id: uuid.UUID
+    trigger: str  # schedule | admin | cli
+    tenant_id: str | None  # None: every tenant
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    examined: int = 0
+    archived: int = 0
+    deleted: int = 0
+
+
+class RetentionRuns(Protocol):
+    """The record of retention runs: what is due, and what happened."""
+
+    async def start(self, run: RetentionRun) -> None: ...
+
+    async def finish(self, run: RetentionRun) -> None: ...
+
+    async def last_complete_start(self) -> datetime | None:
+        """When the last run over every tenant that finished (and was not a dry run) started."""
+        ...
+
+    async def recent(self, limit: int) -> list[RetentionRun]: ...
+
+
+class Locks(Protocol):
+    """Named locks held across every process that shares the store."""
+
+    def try_hold(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Hold the lock for the block when it is free; yields False (and holds nothing) when
+        another holder has it. A holder that dies releases it."""
         ...
 
 

@@ -39,6 +39,7 @@ class StoreMessageCommand:
     importance: float | None = None
     created_at: datetime | None = None
     client_message_id: str | None = None
+    pinned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ def vector_record(message: Message, vector: list[float]) -> VectorRecord:
         created_at=message.created_at,
         importance=message.importance,
         vector=vector,
+        archived=message.archived_at is not None,
     )
 
 
@@ -135,6 +137,7 @@ class StoreMessages:
             explicit_importance=command.importance,
             created_at=command.created_at,
             client_message_id=command.client_message_id,
+            pinned=command.pinned,
             limits=self._settings.limits,
         )
 
@@ -151,6 +154,7 @@ class StoreMessages:
             explicit_importance=new.explicit_importance,
             embedding_status=status,
             client_message_id=new.client_message_id,
+            pinned=new.pinned,
         )
 
     async def _add(self, parsed: Sequence[NewMessage], candidates: list[Message]) -> tuple[list[Message], list[bool]]:

@@ -13,9 +13,11 @@ from application.ports import (
     EmbeddingClaim,
     EmbeddingRetry,
     MessageRepository,
+    Position,
     QueueStats,
 )
 from domain.message import EmbeddingStatus, Message
+from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
 
 
 @dataclass
@@ -37,7 +39,7 @@ class InMemoryMessageRepository(MessageRepository):
     def snapshot(self) -> tuple[dict[uuid.UUID, Message], dict[uuid.UUID, EmbeddingWork]]:
         return dict(self.rows), copy.deepcopy(self.work)
 
-    def restore(self, snapshot: tuple[dict[uuid.UUID, Message], dict[uuid.UUID, EmbeddingWork]]) -> None:
+    def roll_back_to(self, snapshot: tuple[dict[uuid.UUID, Message], dict[uuid.UUID, EmbeddingWork]]) -> None:
         self.rows, self.work = snapshot
 
     async def add(self, message: Message) -> None:
@@ -77,6 +79,92 @@ class InMemoryMessageRepository(MessageRepository):
             message = self.rows.get(message_id)
             if message is not None and message.tenant_id == tenant_id:
                 self._set_embedded(message)
+
+    async def update(self, message: Message, *, reembed: bool) -> Message | None:
+        if await self.get(message.tenant_id, message.id) is None:
+            return None
+        current = self.rows[message.id]
+        updated = replace(
+            current,
+            content=message.content,
+            metadata=message.metadata,
+            importance=message.importance,
+            explicit_importance=message.explicit_importance,
+            pinned=message.pinned,
+            embedding_status=message.embedding_status,
+        )
+        if reembed:
+            updated = replace(updated, embedding_error=None)
+            now = self.clock.now()
+            work = self.work.setdefault(message.id, EmbeddingWork(now, now))
+            work.claim, work.attempts, work.ready_at = None, 0, now
+        self.rows[message.id] = updated
+        return updated
+
+    def _of_tenant(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
+        found = (self.rows.get(i) for i in dict.fromkeys(message_ids))
+        return [m for m in found if m is not None and m.tenant_id == tenant_id]
+
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        gone = self._of_tenant(tenant_id, message_ids)
+        for message in gone:
+            del self.rows[message.id]
+            self.work.pop(message.id, None)
+        return [m.id for m in gone]
+
+    async def archive(self, tenant_id: str, message_ids: Sequence[uuid.UUID], at: datetime) -> list[uuid.UUID]:
+        archived = [m for m in self._of_tenant(tenant_id, message_ids) if m.archived_at is None]
+        for message in archived:
+            self.rows[message.id] = replace(message, archived_at=at)
+        return [m.id for m in archived]
+
+    async def restore(self, tenant_id: str, message_ids: Sequence[uuid.UUID], at: datetime) -> list[uuid.UUID]:
+        restored = [m for m in self._of_tenant(tenant_id, message_ids) if m.archived_at is not None]
+        for message in restored:
+            self.rows[message.id] = replace(message, archived_at=None, restored_at=at)
+        return [m.id for m in restored]
+
+    async def conversation_page(
+        self, tenant_id: str, conversation_id: str, after: Position | None, limit: int, include_archived: bool
+    ) -> list[Message]:
+        chosen = sorted(
+            (
+                m
+                for m in self.rows.values()
+                if m.tenant_id == tenant_id
+                and m.conversation_id == conversation_id
+                and (include_archived or m.archived_at is None)
+            ),
+            key=lambda m: (m.created_at, m.id),
+        )
+        if after is not None:
+            chosen = [m for m in chosen if (m.created_at, m.id) > (after.created_at, after.message_id)]
+        return chosen[:limit]
+
+    async def message_ids(self, tenant_id: str, conversation_id: str | None, limit: int) -> list[uuid.UUID]:
+        return [
+            m.id
+            for m in self.rows.values()
+            if m.tenant_id == tenant_id and conversation_id in (None, m.conversation_id)
+        ][:limit]
+
+    def _acted_on(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> list[RetentionFacts]:
+        facts = sorted(
+            (RetentionFacts.of(m) for m in self.rows.values() if m.tenant_id == tenant_id),
+            key=lambda f: (f.created_at, f.message_id),
+        )
+        return [f for f in facts if decide(policy, f, now).action != RetentionAction.KEEP]
+
+    async def retention_candidates(
+        self, tenant_id: str, policy: RetentionPolicy, now: datetime, after: Position | None, limit: int
+    ) -> list[RetentionFacts]:
+        facts = self._acted_on(tenant_id, policy, now)
+        if after is not None:
+            facts = [f for f in facts if (f.created_at, f.message_id) > (after.created_at, after.message_id)]
+        return facts[:limit]
+
+    async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int:
+        return len(self._acted_on(tenant_id, policy, now))
 
     def _set_embedded(self, message: Message) -> None:
         self.rows[message.id] = replace(message, embedding_status=EmbeddingStatus.EMBEDDED, embedding_error=None)

@@ -20,10 +20,10 @@ class InMemoryTransactions(Transactions):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
-        snapshot, records = self._repository.snapshot(), dict(self._index.records)
+        snapshot, records, archived = self._repository.snapshot(), dict(self._index.records), set(self._index.archived)
         try:
             yield
         except BaseException:
-            self._repository.restore(snapshot)
-            self._index.records = records
+            self._repository.roll_back_to(snapshot)
+            self._index.records, self._index.archived = records, archived
             raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -22,25 +22,27 @@ from application.ports import (
     EmbeddingClaim,
     EmbeddingRetry,
     MessageRepository,
+    Position,
     QueueStats,
     StorageUnavailable,
 )
 from domain.message import EmbeddingStatus, Message, Role
+from domain.retention import RetentionFacts, RetentionPolicy
 
 MESSAGE_COLUMNS = (
     "id, tenant_id, conversation_id, role, content, metadata, created_at, importance, "
-    "explicit_importance, embedding_status, archived_at, client_message_id, embedding_error"
+    "explicit_importance, embedding_status, archived_at, client_message_id, embedding_error, pinned, restored_at"
 )
 
 # One row per message, sent as one array per column: a batch is one statement.
 INSERT_MESSAGES = f"""
 INSERT INTO messages ({MESSAGE_COLUMNS})
 SELECT id, tenant_id, conversation_id, role, content, metadata::jsonb, created_at, importance,
-       explicit_importance, embedding_status, archived_at, client_message_id, NULL
+       explicit_importance, embedding_status, archived_at, client_message_id, NULL, pinned, NULL
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-            $8::float8[], $9::float8[], $10::text[], $11::timestamptz[], $12::text[])
+            $8::float8[], $9::float8[], $10::text[], $11::timestamptz[], $12::text[], $13::bool[])
      AS t(id, tenant_id, conversation_id, role, content, metadata, created_at, importance,
-          explicit_importance, embedding_status, archived_at, client_message_id)
+          explicit_importance, embedding_status, archived_at, client_message_id, pinned)
 ON CONFLICT (tenant_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
 RETURNING id
 """
@@ -83,6 +85,30 @@ FROM (
 ) AS pending
 """
 
+UPDATE_MESSAGE = f"""
+UPDATE messages SET
+    content = $3, metadata = $4, importance = $5, explicit_importance = $6, pinned = $7,
+    embedding_status = $8, updated_at = now(),
+    embedding_claim = CASE WHEN $9 THEN NULL ELSE embedding_claim END,
+    embedding_attempts = CASE WHEN $9 THEN 0 ELSE embedding_attempts END,
+    embedding_ready_at = CASE WHEN $9 THEN now() ELSE embedding_ready_at END,
+    embedding_error = CASE WHEN $9 THEN NULL ELSE embedding_error END
+WHERE tenant_id = $1 AND id = $2
+RETURNING {MESSAGE_COLUMNS}
+"""
+
+# The retention rule (domain/retention.py) as a filter over the tenant's oldest messages:
+# it narrows the walk to what decide() may act on, and decide() has the last word. The
+# range on created_at (widest cutoff) lets the walk use messages_tenant_created; a
+# restore only makes a message younger, so the range stays a superset.
+RETENTION_WHERE = """
+tenant_id = $1 AND created_at < $2
+AND NOT pinned AND explicit_importance IS DISTINCT FROM 1.0 AND importance < $3 AND role <> ALL($4::text[])
+AND (($5::timestamptz IS NOT NULL AND archived_at IS NULL AND greatest(created_at, restored_at) < $5)
+     OR ($6::timestamptz IS NOT NULL AND greatest(created_at, restored_at) < $6))
+"""
+RETENTION_COLUMNS = "id, role, created_at, importance, pinned, archived_at, restored_at"
+
 INSERT_ATTEMPTS = 3  # a duplicate whose collided row vanishes is inserted afresh on the next try
 
 # Counting stalled work only needs to tell "some" from "none" and log a rough size.
@@ -104,6 +130,8 @@ def to_message(row: asyncpg.Record) -> Message:
         archived_at=row["archived_at"],
         client_message_id=row["client_message_id"],
         embedding_error=row["embedding_error"],
+        pinned=row["pinned"],
+        restored_at=row["restored_at"],
     )
 
 
@@ -155,6 +183,7 @@ class PgMessageRepository(MessageRepository):
                 [m.embedding_status.value for m in messages],
                 [m.archived_at for m in messages],
                 [m.client_message_id for m in messages],
+                [m.pinned for m in messages],
             )
         }
         outcome = {m.id: m for m in messages if m.id in inserted}
@@ -196,6 +225,145 @@ class PgMessageRepository(MessageRepository):
             tenant_id,
             list(message_ids),
         )
+
+    @storage_errors
+    async def update(self, message: Message, *, reembed: bool) -> Message | None:
+        row = await self._database.executor().fetchrow(
+            UPDATE_MESSAGE,
+            message.tenant_id,
+            message.id,
+            message.content,
+            message.metadata,
+            message.importance,
+            message.explicit_importance,
+            message.pinned,
+            message.embedding_status.value,
+            reembed,
+        )
+        return None if row is None else to_message(row)
+
+    @storage_errors
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        if not message_ids:
+            return []
+        rows = await self._database.executor().fetch(
+            "DELETE FROM messages WHERE tenant_id = $1 AND id = ANY($2::uuid[]) RETURNING id",
+            tenant_id,
+            list(message_ids),
+        )
+        return [r["id"] for r in rows]
+
+    @storage_errors
+    async def archive(self, tenant_id: str, message_ids: Sequence[uuid.UUID], at: datetime) -> list[uuid.UUID]:
+        if not message_ids:
+            return []
+        rows = await self._database.executor().fetch(
+            "UPDATE messages SET archived_at = $3 "
+            "WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND archived_at IS NULL RETURNING id",
+            tenant_id,
+            list(message_ids),
+            at,
+        )
+        return [r["id"] for r in rows]
+
+    @storage_errors
+    async def restore(self, tenant_id: str, message_ids: Sequence[uuid.UUID], at: datetime) -> list[uuid.UUID]:
+        rows = await self._database.executor().fetch(
+            "UPDATE messages SET archived_at = NULL, restored_at = $3 "
+            "WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND archived_at IS NOT NULL RETURNING id",
+            tenant_id,
+            list(message_ids),
+            at,
+        )
+        return [r["id"] for r in rows]
+
+    @storage_errors
+    async def conversation_page(
+        self, tenant_id: str, conversation_id: str, after: Position | None, limit: int, include_archived: bool
+    ) -> list[Message]:
+        archived = "" if include_archived else " AND archived_at IS NULL"
+        where = f"tenant_id = $1 AND conversation_id = $2{archived}"
+        if after is None:
+            rows = await self._database.executor().fetch(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY created_at, id LIMIT $3",
+                tenant_id,
+                conversation_id,
+                limit,
+            )
+        else:
+            rows = await self._database.executor().fetch(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND (created_at, id) > ($4, $5) "
+                "ORDER BY created_at, id LIMIT $3",
+                tenant_id,
+                conversation_id,
+                limit,
+                after.created_at,
+                after.message_id,
+            )
+        return [to_message(r) for r in rows]
+
+    @storage_errors
+    async def message_ids(self, tenant_id: str, conversation_id: str | None, limit: int) -> list[uuid.UUID]:
+        rows = await self._database.executor().fetch(
+            "SELECT id FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR conversation_id = $2) LIMIT $3",
+            tenant_id,
+            conversation_id,
+            limit,
+        )
+        return [r["id"] for r in rows]
+
+    @staticmethod
+    def _retention_args(tenant_id: str, policy: RetentionPolicy, now: datetime) -> list[object]:
+        archive = policy.cutoff(policy.archive_after_days, now)
+        delete = policy.cutoff(policy.delete_after_days, now)
+        widest = max((c for c in (archive, delete) if c is not None), default=None)
+        return [
+            tenant_id,
+            widest,
+            policy.importance_threshold,
+            sorted(r.value for r in policy.protected_roles),
+            archive,
+            delete,
+        ]
+
+    @storage_errors
+    async def retention_candidates(
+        self, tenant_id: str, policy: RetentionPolicy, now: datetime, after: Position | None, limit: int
+    ) -> list[RetentionFacts]:
+        args = self._retention_args(tenant_id, policy, now)
+        if args[1] is None:  # the policy neither archives nor deletes
+            return []
+        keyset = "" if after is None else " AND (created_at, id) > ($8, $9)"
+        extra = [] if after is None else [after.created_at, after.message_id]
+        rows = await self._database.executor().fetch(
+            f"SELECT {RETENTION_COLUMNS} FROM messages WHERE {RETENTION_WHERE}{keyset} "
+            "ORDER BY created_at, id LIMIT $7",
+            *args,
+            limit,
+            *extra,
+        )
+        return [
+            RetentionFacts(
+                message_id=r["id"],
+                role=Role(r["role"]),
+                created_at=r["created_at"],
+                importance=r["importance"],
+                pinned=r["pinned"],
+                archived_at=r["archived_at"],
+                restored_at=r["restored_at"],
+            )
+            for r in rows
+        ]
+
+    @storage_errors
+    async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int:
+        args = self._retention_args(tenant_id, policy, now)
+        if args[1] is None:
+            return 0
+        count: int = await self._database.executor().fetchval(
+            f"SELECT count(*) FROM messages WHERE {RETENTION_WHERE}", *args
+        )
+        return count
 
     @storage_errors
     async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:

@@ -1,7 +1,8 @@
 """Nearest-neighbour search in PostgreSQL with pgvector's HNSW index.
 
 The vector lives on the message row, so an upsert is an UPDATE of a stored message; a
-message no longer in the table (deleted meanwhile) is skipped.
+message no longer in the table (deleted meanwhile) is skipped, and deleting the row (in
+the transaction that calls `delete`) deletes its vector.
 
 A search never starves: each runs with a plan made for its own tenant and filters
 (small tenants then use the btree index and an exact sort), with `hnsw.iterative_scan`
@@ -73,17 +74,32 @@ class PgVectorIndex(VectorIndex):
         )
 
     @storage_errors
-    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
-        # The vector lives on the row: forgetting it leaves the row (the repository deletes rows).
-        await self._database.executor().execute(
-            "UPDATE messages SET embedding = NULL WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> int:
+        # The vector lives on the row, and the repository deletes the row in the same
+        # transaction: clearing it first would only rewrite every index entry of the row.
+        count: int = await self._database.executor().fetchval(
+            "SELECT count(*) FROM messages WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND embedding IS NOT NULL",
             tenant_id,
             list(message_ids),
         )
+        return count
 
     @storage_errors
-    async def drop_tenant(self, tenant_id: str) -> None:
-        await self._database.executor().execute("UPDATE messages SET embedding = NULL WHERE tenant_id = $1", tenant_id)
+    async def drop_tenant(self, tenant_id: str) -> int:
+        count: int = await self._database.executor().fetchval(
+            "SELECT count(*) FROM messages WHERE tenant_id = $1 AND embedding IS NOT NULL", tenant_id
+        )
+        return count
+
+    async def set_fields(
+        self,
+        tenant_id: str,
+        message_ids: Sequence[uuid.UUID],
+        *,
+        archived: bool | None = None,
+        importance: float | None = None,
+    ) -> None:
+        return None  # archived_at and importance are columns of the row the search reads
 
     async def check(self) -> None:
         return None  # the vectors live in the database, which readiness checks already

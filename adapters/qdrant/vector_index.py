@@ -18,6 +18,7 @@ from application.ports import SearchFilters, StorageUnavailable, VectorHit, Vect
 
 KEYWORD_FIELDS = ("conversation_id", "role")
 NUMBER_FIELDS = ("created_at", "importance")
+BOOL_FIELDS = ("archived",)
 
 
 class QdrantIndexError(Exception):
@@ -36,6 +37,9 @@ async def prepare_collection(client: AsyncQdrantClient, collection: str, dimensi
                 f"{dimensions}-dimensional ones: set MEMORY_QDRANT_COLLECTION to a new collection and run "
                 "`memorymesh reindex`, or go back to the model that made them"
             )
+        for field in BOOL_FIELDS:  # collections made before a field existed get its index now
+            if field not in (info.payload_schema or {}):
+                await client.create_payload_index(collection, field, field_schema=models.PayloadSchemaType.BOOL)
         return
     await client.create_collection(
         collection, vectors_config=models.VectorParams(size=dimensions, distance=models.Distance.COSINE)
@@ -49,6 +53,8 @@ async def prepare_collection(client: AsyncQdrantClient, collection: str, dimensi
         await client.create_payload_index(collection, field, field_schema=models.PayloadSchemaType.KEYWORD)
     for field in NUMBER_FIELDS:
         await client.create_payload_index(collection, field, field_schema=models.PayloadSchemaType.FLOAT)
+    for field in BOOL_FIELDS:
+        await client.create_payload_index(collection, field, field_schema=models.PayloadSchemaType.BOOL)
 
 
 def tenant_filter(tenant_id: str, filters: SearchFilters) -> models.Filter:
@@ -71,7 +77,20 @@ def tenant_filter(tenant_id: str, filters: SearchFilters) -> models.Filter:
         )
     if filters.min_importance is not None:
         must.append(models.FieldCondition(key="importance", range=models.Range(gte=filters.min_importance)))
-    return models.Filter(must=must)
+    # must_not rather than must archived=false: points written before the flag existed lack it.
+    return models.Filter(
+        must=must, must_not=[models.FieldCondition(key="archived", match=models.MatchValue(value=True))]
+    )
+
+
+def points_of(tenant_id: str, message_ids: Sequence[uuid.UUID]) -> models.Filter:
+    """These points, only where they belong to the tenant."""
+    return models.Filter(
+        must=[
+            models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
+            models.HasIdCondition(has_id=[str(i) for i in message_ids]),
+        ]
+    )
 
 
 class QdrantVectorIndex(VectorIndex):
@@ -92,6 +111,7 @@ class QdrantVectorIndex(VectorIndex):
                     "role": r.role.value,
                     "created_at": r.created_at.timestamp(),
                     "importance": r.importance,
+                    "archived": r.archived,
                 },
             )
             for r in records
@@ -116,21 +136,40 @@ class QdrantVectorIndex(VectorIndex):
         hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))
         return hits
 
-    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None:
+    async def delete(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> int:
         if not message_ids:
-            return
-        selector = models.Filter(
-            must=[
-                models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
-                models.HasIdCondition(has_id=[str(i) for i in message_ids]),
-            ]
-        )
-        await self._delete(selector)
+            return 0
+        return await self._delete(points_of(tenant_id, message_ids))
 
-    async def drop_tenant(self, tenant_id: str) -> None:
-        await self._delete(
+    async def drop_tenant(self, tenant_id: str) -> int:
+        return await self._delete(
             models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))])
         )
+
+    async def set_fields(
+        self,
+        tenant_id: str,
+        message_ids: Sequence[uuid.UUID],
+        *,
+        archived: bool | None = None,
+        importance: float | None = None,
+    ) -> None:
+        payload: dict[str, object] = {}
+        if archived is not None:
+            payload["archived"] = archived
+        if importance is not None:
+            payload["importance"] = importance
+        if not message_ids or not payload:
+            return
+        try:
+            await self._client.set_payload(
+                self._collection,
+                payload=payload,
+                points=models.FilterSelector(filter=points_of(tenant_id, message_ids)),
+                wait=True,
+            )
+        except Exception as error:
+            raise StorageUnavailable(f"Qdrant is unavailable: {type(error).__name__}: {error}") from error
 
     async def check(self) -> None:
         try:
@@ -150,10 +189,13 @@ class QdrantVectorIndex(VectorIndex):
             if offset is None:
                 return found
 
-    async def _delete(self, selector: models.Filter) -> None:
+    async def _delete(self, selector: models.Filter) -> int:
+        """Delete the points the filter selects; return how many there were."""
         try:
+            held = await self._client.count(self._collection, count_filter=selector, exact=True)
             await self._client.delete(
                 self._collection, points_selector=models.FilterSelector(filter=selector), wait=True
             )
         except Exception as error:
             raise StorageUnavailable(f"Qdrant is unavailable: {type(error).__name__}: {error}") from error
+        return held.count

@@ -19,6 +19,8 @@ def make(tenant: str, content: str = "hello", **fields) -> Message:
         explicit_importance=fields.pop("explicit_importance", None),
         embedding_status=fields.pop("embedding_status", EmbeddingStatus.PENDING),
         client_message_id=fields.pop("client_message_id", None),
+        pinned=fields.pop("pinned", False),
+        archived_at=fields.pop("archived_at", None),
     )
     assert not fields, f"make() does not know {sorted(fields)}"
     return message
@@ -37,6 +39,7 @@ async def test_a_message_round_trips_with_every_field(backend):
         importance=0.75,
         created_at=datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         role=Role.TOOL,
+        pinned=True,
     )
     await backend.messages.add(message)
     assert await backend.messages.get(message.tenant_id, message.id) == message

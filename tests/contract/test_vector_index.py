@@ -143,12 +143,20 @@ async def test_upserting_again_replaces_the_vector(index_backend):
     assert hit.message_id == message.id and hit.similarity == pytest.approx(1.0, abs=1e-5)
 
 
+async def forget(backend, tenant_id: str, message_ids: list) -> int:
+    """As the use cases delete messages: the index forgets the vectors, the repository the rows."""
+    vectors = await backend.index.delete(tenant_id, message_ids)
+    await backend.messages.delete(tenant_id, message_ids)
+    return vectors
+
+
 async def test_deleted_vectors_never_come_back_and_other_tenants_keep_theirs(index_backend):
     mine, theirs = tenant(), tenant()
     gone, kept = await put(index_backend, mine, vector(1, 0)), await put(index_backend, mine, vector(1, 1))
     other = await put(index_backend, theirs, vector(1, 0))
 
-    await index_backend.index.delete(mine, [gone.id, other.id])  # other's id, under the wrong tenant
+    # other's id, under the wrong tenant, is left alone and not counted
+    assert await forget(index_backend, mine, [gone.id, other.id]) == 1
 
     assert [h.message_id for h in await index_backend.index.search(mine, vector(1, 0), 10, SearchFilters())] == [
         kept.id
@@ -164,6 +172,8 @@ async def test_dropping_a_tenant_forgets_all_of_it_and_nothing_else(index_backen
         await put(index_backend, dropped, vector(1, i))
     survivor = await put(index_backend, other, vector(1, 0))
 
+    for message_id in await index_backend.messages.message_ids(dropped, None, 100):
+        await index_backend.messages.delete(dropped, [message_id])
     await index_backend.index.drop_tenant(dropped)
 
     assert await index_backend.index.search(dropped, vector(1, 0), 10, SearchFilters()) == []
@@ -184,5 +194,29 @@ async def test_ids_are_the_tenants_vectors(index_backend):
     t = tenant()
     kept, gone = await put(index_backend, t, vector(1, 0)), await put(index_backend, t, vector(0, 1))
     await put(index_backend, tenant(), vector(1, 0))
-    await index_backend.index.delete(t, [gone.id])
+    await forget(index_backend, t, [gone.id])
     assert await index_backend.index.ids(t) == {kept.id}
+
+
+async def test_archived_messages_are_not_searched_until_restored(index_backend):
+    t = tenant()
+    archived, live = await put(index_backend, t, vector(1, 0)), await put(index_backend, t, vector(1, 1))
+
+    await index_backend.index.set_fields(t, [archived.id], archived=True)
+    await index_backend.messages.archive(t, [archived.id], NOW)
+    assert [h.message_id for h in await index_backend.index.search(t, vector(1, 0), 10, SearchFilters())] == [live.id]
+
+    await index_backend.index.set_fields(t, [archived.id], archived=False)
+    await index_backend.messages.restore(t, [archived.id], NOW)
+    found = await index_backend.index.search(t, vector(1, 0), 10, SearchFilters())
+    assert [h.message_id for h in found] == [archived.id, live.id]
+
+
+async def test_archiving_another_tenants_id_changes_nothing(index_backend):
+    mine, theirs = tenant(), tenant()
+    other = await put(index_backend, theirs, vector(1, 0))
+    await index_backend.index.set_fields(mine, [other.id], archived=True)
+    await index_backend.messages.archive(mine, [other.id], NOW)
+    assert [h.message_id for h in await index_backend.index.search(theirs, vector(1, 0), 5, SearchFilters())] == [
+        other.id
+    ]
