@@ -21,20 +21,27 @@ from adapters.memory.job_queue import InMemoryJobQueue
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
+from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.postgres.vector_index import PgVectorIndex
 from application.api_keys import ManageApiKeys
 from application.bootstrap import EnsureAdminKey
+from application.delete_messages import DeleteMessage, EraseMessages
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.get_message import GetMessage
+from application.list_conversation import ListConversation
 from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter, StorageUnavailable, VectorIndex
 from application.queue_status import QueueStatus, RequeueFailed
 from application.reindex import Reindex
+from application.restore_message import RestoreMessage
+from application.retention import RunRetention, TenantRetention
 from application.search_memory import SearchMemory, SearchSettings
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
 from application.tenant_limits import CachedTenantLimits, TenantLimits
 from application.throttle import FailureMode, Throttle, ThrottleCounters, ThrottleSettings
+from application.update_message import UpdateMessage
 from application.wait_for_embedding import WaitForEmbedding
 from config.settings import Settings
 from domain.message import ContentLimits
@@ -232,6 +239,7 @@ class Container(containers.DeclarativeContainer):
     )
     embedding_counters = providers.Singleton(EmbeddingCounters)
 
+    store_config = providers.Singleton(store_settings, settings)
     store_messages = providers.Factory(
         StoreMessages,
         messages=messages,
@@ -240,8 +248,22 @@ class Container(containers.DeclarativeContainer):
         transactions=transactions,
         queue=job_queue,
         clock=clock,
-        settings=providers.Singleton(store_settings, settings),
+        settings=store_config,
     )
+    update_message = providers.Factory(
+        UpdateMessage,
+        messages=messages,
+        index=vector_index,
+        embedder=embedder,
+        transactions=transactions,
+        queue=job_queue,
+        settings=store_config,
+    )
+    delete_message = providers.Factory(DeleteMessage, messages=messages, index=vector_index, transactions=transactions)
+    restore_message = providers.Factory(
+        RestoreMessage, messages=messages, index=vector_index, transactions=transactions, clock=clock
+    )
+    list_conversation = providers.Factory(ListConversation, messages=messages)
     wait_for_embedding = providers.Factory(
         WaitForEmbedding, messages=messages, timeout_seconds=settings.provided.embedding_wait_seconds
     )
@@ -305,6 +327,34 @@ class Container(containers.DeclarativeContainer):
         TenantLimits,
         overrides=tenant_limit_overrides,
         default=throttle_config.provided.tenant_limit,
+    )
+    retention_policies = providers.Singleton(PgRetentionPolicyStore, database=database)
+    retention_runs = providers.Singleton(PgRetentionRuns, database=database)
+    locks = providers.Singleton(PgLocks, database=database)
+    tenant_retention = providers.Factory(
+        TenantRetention,
+        store=retention_policies,
+        default=providers.Callable(lambda s: s.retention_policy(), settings),
+    )
+    run_retention = providers.Factory(
+        RunRetention,
+        messages=messages,
+        index=vector_index,
+        transactions=transactions,
+        policies=tenant_retention,
+        runs=retention_runs,
+        locks=locks,
+        clock=clock,
+        batch_size=settings.provided.retention_batch_size,
+    )
+    erase_messages = providers.Factory(
+        EraseMessages,
+        messages=messages,
+        index=vector_index,
+        transactions=transactions,
+        retention=retention_policies,
+        limits=tenant_limit_store,
+        batch_size=settings.provided.retention_batch_size,
     )
     ensure_admin_key = providers.Factory(
         EnsureAdminKey,

@@ -12,6 +12,7 @@ from adapters.keys import ConfiguredKey
 from domain.errors import ValidationFailed
 from domain.message import ID_PATTERN, ID_RULE
 from domain.rate_limit import RateLimit
+from domain.retention import RetentionPolicy, parse_roles
 
 
 def parse_api_keys(text: str, *, admin: bool) -> list[ConfiguredKey]:
@@ -105,6 +106,15 @@ class Settings(BaseSettings):
     ranking_recency_weight: float = Field(0.1, ge=0)
     ranking_half_life_days: float = Field(30.0, gt=0)
 
+    # Retention: archive (kept, not searched) then maybe delete old unimportant messages.
+    # PUT /v1/admin/tenants/{tenant}/retention overrides any of the policy's fields per tenant.
+    retention_max_age_days: float | None = Field(30.0, gt=0)  # archive after; empty = never
+    retention_delete_after_days: float | None = Field(None, gt=0)  # delete after; empty (default) = never
+    retention_importance_threshold: float = Field(0.35, ge=0, le=1)  # messages at or above it are kept
+    retention_protected_roles: str = "system"  # comma-separated roles always kept; empty = none
+    retention_schedule_seconds: float = Field(86_400.0, ge=0)  # how often a run is due; 0 = only by hand
+    retention_batch_size: int = Field(1_000, ge=1, le=100_000)  # messages per transaction (runs and erasures)
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -112,6 +122,34 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("retention_max_age_days", "retention_delete_after_days", mode="before")
+    @classmethod
+    def _blank_days_is_never(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _retention_policy_holds(self) -> Settings:
+        try:
+            self.retention_policy()
+        except ValidationFailed as error:
+            names = {
+                "archive_after_days": "MEMORY_RETENTION_MAX_AGE_DAYS",
+                "delete_after_days": "MEMORY_RETENTION_DELETE_AFTER_DAYS",
+                "importance_threshold": "MEMORY_RETENTION_IMPORTANCE_THRESHOLD",
+                "protected_roles": "MEMORY_RETENTION_PROTECTED_ROLES",
+            }
+            raise ValueError("; ".join(f"{names[p.field]} {p.message}" for p in error.problems)) from error
+        return self
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The service-wide default policy (MEMORY_RETENTION_*)."""
+        return RetentionPolicy(
+            archive_after_days=self.retention_max_age_days,
+            delete_after_days=self.retention_delete_after_days,
+            importance_threshold=self.retention_importance_threshold,
+            protected_roles=parse_roles(self.retention_protected_roles),
+        )
 
     @field_validator("global_rate_limit", "tenant_rate_limit")
     @classmethod

@@ -1,6 +1,8 @@
-"""Work a process runs beside its main job: the sweeper, and in-process embedding workers.
+"""Work a process runs beside its main job: the sweeper, in-process embedding workers, and
+scheduled retention runs.
 
-The API runs it in its lifespan; `memorymesh worker` runs the sweeper beside arq.
+The API runs it in its lifespan; `memorymesh worker` runs the sweeper beside arq, and
+retention as an arq cron job.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
+from datetime import timedelta
 
 from adapters.memory.job_queue import InMemoryJobQueue
 from application.jobs import EMBED_PENDING
@@ -39,11 +42,40 @@ async def sweep_forever(container: Container) -> None:
         await asyncio.sleep(interval)
 
 
+RETENTION_TICK_SECONDS = 60.0  # how often a process asks whether a scheduled run is due
+
+
+async def retention_if_due(container: Container) -> None:
+    """Run retention when it is due and no other process is running it (see RunRetention.run_if_due)."""
+    every = container.settings().retention_schedule_seconds
+    try:
+        retention = await resolved(container.run_retention())
+        report = await retention.run_if_due(timedelta(seconds=every))
+    except Exception:  # e.g. the database is briefly away: the run is still due next tick
+        logger.exception("scheduled retention run failed")
+        return
+    if report is not None:
+        logger.info(
+            "scheduled retention run",
+            extra={"run": str(report.run.id), "archived": report.run.archived, "deleted": report.run.deleted},
+        )
+
+
+async def retention_forever(container: Container) -> None:
+    every = container.settings().retention_schedule_seconds
+    while True:
+        await retention_if_due(container)
+        await asyncio.sleep(min(every, RETENTION_TICK_SECONDS))
+
+
 async def run_background(container: Container) -> None:
-    """Until cancelled: the sweeper, and the embedding workers when the queue is in-process."""
+    """Until cancelled: the sweeper; with the in-process queue also the embedding workers and
+    scheduled retention (with arq, `memorymesh worker` runs those)."""
     queue = await resolved(container.job_queue())
     async with asyncio.TaskGroup() as group:
         group.create_task(sweep_forever(container))
         if isinstance(queue, InMemoryJobQueue):
             workers = container.settings().embedding_workers
             group.create_task(queue.work({EMBED_PENDING: lambda: embed_pending(container)}, workers))
+            if container.settings().retention_schedule_seconds > 0:
+                group.create_task(retention_forever(container))

@@ -229,6 +229,46 @@ def index_command(args: argparse.Namespace) -> None:
         raise SystemExit("memorymesh: the index has drifted from PostgreSQL: run `memorymesh reindex`")
 
 
+async def _retention_run(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from application.retention import RetentionCounts
+    from config.container import Container, resolved, settle
+
+    container = Container(settings=load_settings())
+    try:
+        await resolved(container.messages())
+        await resolved(container.vector_index())
+        settle(container)
+        retention = container.run_retention()
+        planned = await retention.planned(args.tenant)
+        verb = "would archive / delete" if args.dry_run else "archived / deleted"
+        with tqdm(total=planned, desc="retention", unit="msg", file=sys.stderr) as bar:
+
+            def progress(tenant: str, done: RetentionCounts) -> None:
+                bar.update(done.examined)
+
+            report = await retention(args.tenant, dry_run=args.dry_run, trigger="cli", progress=progress)
+        for tenant, counts in sorted(report.tenants.items()):
+            print(f"{tenant}: {verb} {counts.archived} / {counts.deleted} of {counts.examined} examined")
+        run = report.run
+        print(f"total: {verb} {run.archived} / {run.deleted} of {run.examined} examined (run {run.id})")
+    finally:
+        await resolved(container.shutdown_resources())
+
+
+def retention(args: argparse.Namespace) -> None:
+    from application.retention import RetentionRunning
+    from domain.errors import ValidationFailed
+
+    configure_logging("WARNING")
+    refusals: tuple[type[Exception], ...] = (*startup_errors(), RetentionRunning, ValidationFailed)
+    try:
+        asyncio.run(_retention_run(args))
+    except refusals as error:
+        raise SystemExit(f"memorymesh: {error}") from None
+
+
 def db(args: argparse.Namespace) -> None:
     from adapters.postgres.migrations import SchemaError
 
@@ -278,6 +318,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_parser = commands.add_parser("check-index", help="report drift between PostgreSQL and the vector index")
     check_parser.add_argument("--tenant", help="only this tenant")
     check_parser.set_defaults(run=index_command)
+
+    retention_parser = commands.add_parser("retention", help="apply the retention policies")
+    retention_actions = retention_parser.add_subparsers(dest="action", required=True)
+    run_parser = retention_actions.add_parser("run", help="run now, with a progress bar on stderr")
+    run_parser.add_argument("--tenant", help="only this tenant")
+    run_parser.add_argument("--dry-run", action="store_true", help="count what would be done; change nothing")
+    retention_parser.set_defaults(run=retention)
 
     db_parser = commands.add_parser("db", help="the database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])

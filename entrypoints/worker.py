@@ -15,11 +15,12 @@ from adapters.arq.job_queue import ArqJobQueue
 from application.jobs import EMBED_PENDING
 from config.container import Container, resolved, settle
 from config.settings import Settings
-from entrypoints.background import embed_pending, sweep_forever
+from entrypoints.background import embed_pending, retention_if_due, sweep_forever
 
 logger = logging.getLogger(__name__)
 
 JOB_TIMEOUT_SECONDS = 600
+RETENTION_TIMEOUT_SECONDS = 6 * 3600  # a first run over a large store is long; it resumes if cut short
 POLL_SECONDS = 0.05  # how often an idle worker asks Redis for jobs (arq's default is 0.5)
 
 
@@ -33,6 +34,7 @@ async def start_worker_services(container: Container) -> None:
 
 async def run_worker(settings: Settings) -> None:
     from arq.connections import RedisSettings
+    from arq.cron import cron
     from arq.worker import Worker, func
 
     container = Container(settings=settings)
@@ -59,6 +61,16 @@ async def run_worker(settings: Settings) -> None:
         await queue.taken(EMBED_PENDING)
         return await embed_pending(container)
 
+    async def retention_job(ctx: dict[str, Any]) -> None:
+        await retention_if_due(container)
+
+    # Every minute (and at start) each worker asks whether a run is due; the lock and the
+    # record of runs make one of them run it, once per MEMORY_RETENTION_SCHEDULE_SECONDS.
+    cron_jobs = (
+        [cron(retention_job, name="retention", run_at_startup=True, timeout=RETENTION_TIMEOUT_SECONDS)]
+        if settings.retention_schedule_seconds > 0
+        else []
+    )
     worker = Worker(
         functions=[
             func(
@@ -69,6 +81,7 @@ async def run_worker(settings: Settings) -> None:
                 timeout=settings.embedding_lease_seconds,
             )
         ],
+        cron_jobs=cron_jobs,
         queue_name=settings.queue_name,
         redis_settings=RedisSettings.from_dsn(settings.redis_url or ""),  # required with MEMORY_QUEUE=arq
         on_startup=startup,

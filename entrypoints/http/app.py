@@ -14,7 +14,7 @@ from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 from application.ports import CreatedApiKey
 from config.container import Container, resolved, settle
 from entrypoints.background import run_background
-from entrypoints.http import admin, api_keys, auth, messages, queue, search, tenants
+from entrypoints.http import admin, api_keys, auth, conversations, messages, queue, retention, search, tenants
 from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
 from entrypoints.http.errors import register_error_handlers
 from entrypoints.http.request import api_request_class
@@ -69,7 +69,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
     )
     register_error_handlers(app)
     app.after_request(add_rate_limit_headers)
-    blueprints = (admin, queue, api_keys, tenants, messages, search)
+    blueprints = (admin, queue, retention, api_keys, tenants, messages, conversations, search)
     for module in blueprints:
         app.register_blueprint(module.blueprint)
     container.wire(modules=[auth, *blueprints])

@@ -27,6 +27,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "forbidden": 403,
     "not_found": 404,
     "idempotency_conflict": 409,
+    "retention_running": 409,
     "rate_limited": 429,
     "rate_limiter_unavailable": 503,
     "storage_unavailable": 503,

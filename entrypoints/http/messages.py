@@ -8,14 +8,26 @@ from quart import Blueprint, request
 from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_request, validate_response
 from werkzeug.datastructures import Headers
 
+from application.delete_messages import DeleteMessage
 from application.get_message import GetMessage
+from application.restore_message import RestoreMessage
 from application.store_messages import StoredMessage, StoreMessageCommand, StoreMessages
+from application.update_message import MessagePatch, UpdateMessage
 from application.wait_for_embedding import WaitForEmbedding
 from config.settings import Settings
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import EmbeddingStatus
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
-from entrypoints.http.schemas import BatchIn, BatchOut, MessageIn, MessageOut, Problem, StoreArgs, TenantArgs
+from entrypoints.http.schemas import (
+    BatchIn,
+    BatchOut,
+    MessageIn,
+    MessageOut,
+    MessagePatchIn,
+    Problem,
+    StoreArgs,
+    TenantArgs,
+)
 
 blueprint = Blueprint("messages", __name__, url_prefix="/v1/messages")
 blueprint.before_request(authenticate)
@@ -35,6 +47,7 @@ def command(data: MessageIn, client_message_id: str | None = None) -> StoreMessa
         importance=data.importance,
         created_at=data.created_at,
         client_message_id=client_message_id or data.client_message_id,
+        pinned=data.pinned,
     )
 
 
@@ -133,3 +146,63 @@ async def get_message(
     """One message by id, inside the tenant named by tenant_id."""
     await limit_tenant(query_args.tenant_id)
     return MessageOut.of(await get(current_principal(), query_args.tenant_id, message_id))
+
+
+@blueprint.patch("/<uuid:message_id>")
+@tag(["messages"])
+@validate_request(MessagePatchIn)
+@validate_querystring(TenantArgs)
+@validate_response(MessageOut, 200)
+@validate_response(Problem, 404)
+@validate_response(Problem, 422)
+@inject
+async def update_message(
+    message_id: uuid.UUID,
+    data: MessagePatchIn,
+    query_args: TenantArgs,
+    update: UpdateMessage = Provide["update_message"],
+) -> MessageOut:
+    """Change metadata (replaced whole), importance, pinned, or content. New content is embedded
+    again: the message answers searches once that is done (embedding_status says when)."""
+    await limit_tenant(query_args.tenant_id)
+    sent = data.model_fields_set
+    patch = MessagePatch(
+        content=data.content,
+        metadata={} if "metadata" in sent and data.metadata is None else data.metadata,
+        importance=data.importance,
+        clear_importance="importance" in sent and data.importance is None,
+        pinned=data.pinned,
+    )
+    if "content" in sent and data.content is None:
+        raise ValidationFailed([FieldProblem("content", "must not be null")])
+    if "pinned" in sent and data.pinned is None:
+        raise ValidationFailed([FieldProblem("pinned", "must be true or false")])
+    return MessageOut.of(await update(current_principal(), query_args.tenant_id, message_id, patch))
+
+
+@blueprint.delete("/<uuid:message_id>")
+@tag(["messages"])
+@validate_querystring(TenantArgs)
+@validate_response(Problem, 404)
+@inject
+async def delete_message(
+    message_id: uuid.UUID, query_args: TenantArgs, delete: DeleteMessage = Provide["delete_message"]
+) -> tuple[str, int]:
+    """Delete a message: its row and its vector are gone."""
+    await limit_tenant(query_args.tenant_id)
+    await delete(current_principal(), query_args.tenant_id, message_id)
+    return "", 204
+
+
+@blueprint.post("/<uuid:message_id>/restore")
+@tag(["messages"])
+@validate_querystring(TenantArgs)
+@validate_response(MessageOut, 200)
+@validate_response(Problem, 404)
+@inject
+async def restore_message(
+    message_id: uuid.UUID, query_args: TenantArgs, restore: RestoreMessage = Provide["restore_message"]
+) -> MessageOut:
+    """Bring an archived message back into search; retention counts its age from now."""
+    await limit_tenant(query_args.tenant_id)
+    return MessageOut.of(await restore(current_principal(), query_args.tenant_id, message_id))

@@ -29,6 +29,7 @@ class MessageIn(BaseModel):
         None,
         description="Your id for this message: sent again, the message is stored once (same as Idempotency-Key)",
     )
+    pinned: bool = Field(False, description="Retention always keeps a pinned message")
 
 
 class BatchIn(BaseModel):
@@ -57,8 +58,10 @@ class MessageOut(BaseModel):
     )
     embedding_error: str | None
     client_message_id: str | None
+    pinned: bool = Field(description="Retention always keeps it (so does an explicit importance of 1.0)")
     created_at: datetime
-    archived_at: datetime | None
+    archived_at: datetime | None = Field(description="Set while archived: readable, not searched")
+    restored_at: datetime | None = Field(description="When it last came back from the archive")
 
     @classmethod
     def of(cls, message: Message) -> MessageOut:
@@ -74,8 +77,10 @@ class MessageOut(BaseModel):
             embedding_status=message.embedding_status.value,
             embedding_error=message.embedding_error,
             client_message_id=message.client_message_id,
+            pinned=message.pinned,
             created_at=message.created_at,
             archived_at=message.archived_at,
+            restored_at=message.restored_at,
         )
 
 
@@ -85,6 +90,93 @@ class BatchOut(BaseModel):
 
 class TenantArgs(BaseModel):
     tenant_id: str
+
+
+class MessagePatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = Field(None, description="New text; the message is embedded again")
+    metadata: dict[str, Any] | None = Field(None, description="Replaces the stored object; null clears it")
+    importance: float | None = Field(
+        None, ge=0, le=1, description="Explicit importance; null goes back to the computed score"
+    )
+    pinned: bool | None = Field(None, description="Retention always keeps a pinned message")
+
+
+class ConversationArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str
+    limit: int = Field(50, description="Messages per page, 1-200")
+    cursor: str | None = Field(None, description="next_cursor of the previous page")
+    include_archived: bool = Field(False, description="Include archived messages")
+
+
+class ConversationOut(BaseModel):
+    messages: list[MessageOut] = Field(description="Oldest first")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
+
+
+class ErasureOut(BaseModel):
+    tenant_id: str
+    conversation_id: str | None
+    deleted: dict[str, int] = Field(
+        description="What was deleted, per table and index: messages, vectors (and, for a tenant, "
+        "tenant_retention and tenant_limits)"
+    )
+
+
+class RetentionPolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    archive_after_days: float | None = Field(
+        None, description="Archive unimportant messages older than this; null: never"
+    )
+    delete_after_days: float | None = Field(
+        None, description="Delete unimportant messages older than this; null: never"
+    )
+    importance_threshold: float | None = Field(None, description="Messages at or above it are kept")
+    protected_roles: list[RoleName] | None = Field(None, description="Roles whose messages are always kept")
+
+
+class RetentionPolicyOut(BaseModel):
+    archive_after_days: float | None
+    delete_after_days: float | None
+    importance_threshold: float
+    protected_roles: list[str]
+
+
+class TenantRetentionOut(BaseModel):
+    tenant_id: str
+    overrides: dict[str, Any] = Field(description="The fields this tenant sets; the others follow the service default")
+    policy: RetentionPolicyOut = Field(description="The policy that applies to the tenant")
+
+
+class RetentionRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str | None = Field(None, description="Only this tenant; every tenant when absent")
+    dry_run: bool = Field(False, description="Count what would be archived and deleted, and change nothing")
+
+
+class RetentionCountsOut(BaseModel):
+    examined: int = Field(description="Messages old and unimportant enough for the policy to look at")
+    archived: int
+    deleted: int
+
+
+class RetentionRunOut(BaseModel):
+    run_id: uuid.UUID
+    trigger: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None
+    totals: RetentionCountsOut
+    tenants: dict[str, RetentionCountsOut] = Field(description="Per tenant the run acted on (or would have)")
+
+
+class RetentionRunsOut(BaseModel):
+    runs: list[RetentionRunOut]
 
 
 class SearchArgs(BaseModel):

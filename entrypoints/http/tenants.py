@@ -6,9 +6,20 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import security_scheme_blueprint, tag, validate_request, validate_response
 
+from application.delete_messages import EraseMessages, ErasureReceipt
+from application.retention import TenantRetention
 from application.tenant_limits import TenantLimits
+from domain.retention import RetentionPolicy
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import Problem, TenantLimitIn, TenantLimitOut
+from entrypoints.http.schemas import (
+    ErasureOut,
+    Problem,
+    RetentionPolicyIn,
+    RetentionPolicyOut,
+    TenantLimitIn,
+    TenantLimitOut,
+    TenantRetentionOut,
+)
 
 blueprint = Blueprint("tenants", __name__, url_prefix="/v1/admin/tenants")
 blueprint.before_request(authenticate)
@@ -17,6 +28,19 @@ security_scheme_blueprint(blueprint, [{"apiKey": []}])
 
 def text(rate: object | None) -> str | None:
     return None if rate is None else str(rate)
+
+
+def erasure_out(receipt: ErasureReceipt) -> ErasureOut:
+    deleted = {"messages": receipt.messages, "vectors": receipt.vectors}
+    if receipt.conversation_id is None:
+        deleted |= {"tenant_retention": receipt.tenant_retention, "tenant_limits": receipt.tenant_limits}
+    return ErasureOut(tenant_id=receipt.tenant_id, conversation_id=receipt.conversation_id, deleted=deleted)
+
+
+def retention_out(tenant_id: str, overrides: dict[str, object], policy: RetentionPolicy) -> TenantRetentionOut:
+    return TenantRetentionOut(
+        tenant_id=tenant_id, overrides=overrides, policy=RetentionPolicyOut.model_validate(policy.describe())
+    )
 
 
 @blueprint.put("/<tenant_id>/limits")
@@ -45,3 +69,42 @@ async def get_limits(tenant_id: str, limits: TenantLimits = Provide["tenant_limi
     """This tenant's own rate limit, if any, and the default."""
     rate, default = await limits.get(current_principal(), tenant_id)
     return TenantLimitOut(tenant_id=tenant_id, rate_limit=text(rate), default=text(default))
+
+
+@blueprint.get("/<tenant_id>/retention")
+@tag(["admin"])
+@validate_response(TenantRetentionOut, 200)
+@validate_response(Problem, 403)
+@inject
+async def get_retention(tenant_id: str, retention: TenantRetention = Provide["tenant_retention"]) -> TenantRetentionOut:
+    """The tenant's retention overrides and the policy that applies to it."""
+    overrides, policy = await retention.get(current_principal(), tenant_id)
+    return retention_out(tenant_id, overrides, policy)
+
+
+@blueprint.put("/<tenant_id>/retention")
+@tag(["admin"])
+@validate_request(RetentionPolicyIn)
+@validate_response(TenantRetentionOut, 200)
+@validate_response(Problem, 403)
+@validate_response(Problem, 422)
+@inject
+async def put_retention(
+    tenant_id: str, data: RetentionPolicyIn, retention: TenantRetention = Provide["tenant_retention"]
+) -> TenantRetentionOut:
+    """Replace the tenant's overrides: the fields sent (null days mean never); the others follow
+    the service default. An empty object clears them."""
+    overrides = {name: getattr(data, name) for name in sorted(data.model_fields_set)}
+    kept, policy = await retention.put(current_principal(), tenant_id, overrides)
+    return retention_out(tenant_id, kept, policy)
+
+
+@blueprint.delete("/<tenant_id>")
+@tag(["admin"])
+@validate_response(ErasureOut, 200)
+@validate_response(Problem, 403)
+@validate_response(Problem, 422)
+@inject
+async def erase_tenant(tenant_id: str, erase: EraseMessages = Provide["erase_messages"]) -> ErasureOut:
+    """Erase everything the tenant has: messages, vectors, retention and rate-limit settings."""
+    return erasure_out(await erase.tenant(current_principal(), tenant_id))

@@ -9,6 +9,7 @@ from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.api_keys import InMemoryApiKeyStore
 from adapters.memory.message_repository import InMemoryMessageRepository
+from adapters.memory.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
 from adapters.memory.tenant_limits import InMemoryTenantLimitStore
 from adapters.memory.transactions import InMemoryTransactions
 from adapters.memory.vector_index import InMemoryVectorIndex
@@ -53,6 +54,21 @@ def tenant_limit_store() -> InMemoryTenantLimitStore:
 
 
 @pytest.fixture
+def retention_policies() -> InMemoryRetentionPolicyStore:
+    return InMemoryRetentionPolicyStore()
+
+
+@pytest.fixture
+def retention_runs() -> InMemoryRetentionRuns:
+    return InMemoryRetentionRuns()
+
+
+@pytest.fixture
+def locks() -> InMemoryLocks:
+    return InMemoryLocks()
+
+
+@pytest.fixture
 def settings() -> Settings:
     return Settings(
         _env_file=None,
@@ -61,6 +77,7 @@ def settings() -> Settings:
         max_body_bytes=64 * 1024,
         max_content_chars=1000,
         max_query_chars=200,
+        retention_schedule_seconds=0,  # runs by hand only: a scheduled run must not race the tests
     )
 
 
@@ -73,6 +90,9 @@ async def client(
     clock: FixedClock,
     transactions: InMemoryTransactions,
     tenant_limit_store: InMemoryTenantLimitStore,
+    retention_policies: InMemoryRetentionPolicyStore,
+    retention_runs: InMemoryRetentionRuns,
+    locks: InMemoryLocks,
 ) -> AsyncIterator[TestClientProtocol]:
     """The real HTTP app over in-memory adapters: for the HTTP edge, not for storage."""
     container = Container(settings=settings)
@@ -84,6 +104,9 @@ async def client(
     container.key_store.override(providers.Singleton(InMemoryApiKeyStore))
     container.tenant_limit_store.override(providers.Object(tenant_limit_store))
     container.clock.override(providers.Object(clock))
+    container.retention_policies.override(providers.Object(retention_policies))
+    container.retention_runs.override(providers.Object(retention_runs))
+    container.locks.override(providers.Object(locks))
     app = create_app(container)
     async with app.test_app() as test_app:
         yield test_app.test_client()

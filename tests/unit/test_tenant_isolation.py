@@ -65,7 +65,12 @@ async def victim(client) -> dict:
 
 async def test_no_route_lets_a_tenant_reach_another(client, victim, repository):
     app = client.app
-    path_samples = {"message_id": victim["id"], "tenant_id": "globex", "key_id": str(uuid.uuid4())}
+    path_samples = {
+        "message_id": victim["id"],
+        "tenant_id": "globex",
+        "conversation_id": SECRET_CONVERSATION,
+        "key_id": str(uuid.uuid4()),
+    }
     probed = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/v1") or rule.rule in PUBLIC:

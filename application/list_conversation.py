@@ -1,0 +1,44 @@
+"""A conversation's messages in the order they were said, a page at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.ports import MessageRepository, Position
+from domain.access import Principal
+from domain.errors import FieldProblem, ValidationFailed
+from domain.message import Message, check_id
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    messages: list[Message]
+    next: Position | None  # where the next page starts; None on the last page
+
+
+class ListConversation:
+    def __init__(self, messages: MessageRepository) -> None:
+        self._messages = messages
+
+    async def __call__(
+        self,
+        principal: Principal,
+        tenant_id: str,
+        conversation_id: str,
+        *,
+        after: Position | None = None,
+        limit: int = 50,
+        include_archived: bool = False,
+    ) -> ConversationPage:
+        check_id("tenant_id", tenant_id)
+        check_id("conversation_id", conversation_id)
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationFailed([FieldProblem("limit", f"must be between 1 and {MAX_PAGE}")])
+        principal.require_tenant(tenant_id)
+        # One more than asked tells whether another page follows, without a count.
+        found = await self._messages.conversation_page(tenant_id, conversation_id, after, limit + 1, include_archived)
+        page = found[:limit]
+        more = len(found) > limit
+        return ConversationPage(page, Position(page[-1].created_at, page[-1].id) if more else None)

@@ -1,0 +1,32 @@
+"""Bring an archived message back: searchable again, its retention age counted from now."""
+
+from __future__ import annotations
+
+import uuid
+
+from application.errors import NotFound
+from application.ports import Clock, MessageRepository, Transactions, VectorIndex
+from domain.access import Principal
+from domain.message import Message, check_id
+
+
+class RestoreMessage:
+    def __init__(
+        self, messages: MessageRepository, index: VectorIndex, transactions: Transactions, clock: Clock
+    ) -> None:
+        self._messages = messages
+        self._index = index
+        self._transactions = transactions
+        self._clock = clock
+
+    async def __call__(self, principal: Principal, tenant_id: str, message_id: uuid.UUID) -> Message:
+        """Idempotent: restoring a message that is not archived changes nothing."""
+        check_id("tenant_id", tenant_id)
+        principal.require_tenant(tenant_id)
+        async with self._transactions.begin():
+            await self._index.set_fields(tenant_id, [message_id], archived=False)
+            await self._messages.restore(tenant_id, [message_id], self._clock.now())
+            message = await self._messages.get(tenant_id, message_id)
+        if message is None:
+            raise NotFound(f"no message {message_id} in tenant '{tenant_id}'")
+        return message

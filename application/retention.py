@@ -1,0 +1,216 @@
+"""Retention: each tenant's policy, and the runs that apply it.
+
+A run walks each tenant's oldest messages in bounded batches; each batch is one
+transaction that forgets the vectors of the messages it deletes, deletes them, and
+archives the others the policy names. A run is idempotent (what it already did, it does
+not do again), so a run cut short is simply run again: the schedule sees no complete
+run since, and takes it up. One run at a time across every process, through a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from application.ports import (
+    Clock,
+    Locks,
+    MessageRepository,
+    Position,
+    RetentionPolicyStore,
+    RetentionRun,
+    RetentionRuns,
+    Transactions,
+    VectorIndex,
+)
+from domain.access import Principal
+from domain.errors import DomainError
+from domain.message import check_id
+from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
+
+logger = logging.getLogger(__name__)
+
+RETENTION_LOCK = "memorymesh:retention"
+
+
+class RetentionRunning(DomainError):
+    """Another retention run holds the lock."""
+
+    code = "retention_running"
+
+
+class TenantRetention:
+    """Each tenant's policy: the service default with the tenant's overrides, which admins set."""
+
+    def __init__(self, store: RetentionPolicyStore, default: RetentionPolicy) -> None:
+        self._store = store
+        self._default = default
+
+    @property
+    def default(self) -> RetentionPolicy:
+        return self._default
+
+    async def policy_for(self, tenant_id: str) -> RetentionPolicy:
+        overrides = await self._store.get(tenant_id)
+        return self._default.overridden(overrides) if overrides else self._default
+
+    async def get(self, principal: Principal, tenant_id: str) -> tuple[dict[str, Any], RetentionPolicy]:
+        """The tenant's overrides (possibly none) and the policy that applies to it."""
+        principal.require_admin()
+        check_id("tenant_id", tenant_id)
+        overrides = await self._store.get(tenant_id) or {}
+        return overrides, self._default.overridden(overrides)
+
+    async def put(
+        self, principal: Principal, tenant_id: str, overrides: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], RetentionPolicy]:
+        """Replace the tenant's overrides (None or {} clears them); refused when the result makes no sense."""
+        principal.require_admin()
+        check_id("tenant_id", tenant_id)
+        policy = self._default.overridden(overrides or {})  # raises, naming the field, before anything is kept
+        if overrides and "protected_roles" in overrides:
+            overrides = {**overrides, "protected_roles": sorted(r.value for r in policy.protected_roles)}
+        await self._store.put(tenant_id, overrides or None)
+        return overrides or {}, policy
+
+
+@dataclass(slots=True)
+class RetentionCounts:
+    examined: int = 0  # messages the policy could act on, looked at by the run
+    archived: int = 0
+    deleted: int = 0
+
+    def add(self, other: RetentionCounts) -> None:
+        self.examined += other.examined
+        self.archived += other.archived
+        self.deleted += other.deleted
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    run: RetentionRun
+    tenants: dict[str, RetentionCounts] = field(default_factory=dict)
+
+
+Progress = Callable[[str, RetentionCounts], None]  # tenant, what one batch did
+
+
+class RunRetention:
+    def __init__(
+        self,
+        messages: MessageRepository,
+        index: VectorIndex,
+        transactions: Transactions,
+        policies: TenantRetention,
+        runs: RetentionRuns,
+        locks: Locks,
+        clock: Clock,
+        batch_size: int,
+    ) -> None:
+        self._messages = messages
+        self._index = index
+        self._transactions = transactions
+        self._policies = policies
+        self._runs = runs
+        self._locks = locks
+        self._clock = clock
+        self._batch_size = batch_size
+
+    async def __call__(
+        self,
+        tenant_id: str | None = None,
+        *,
+        dry_run: bool = False,
+        trigger: str = "admin",
+        progress: Progress | None = None,
+    ) -> RetentionReport:
+        """Run now (over one tenant, or all); refused while another run holds the lock."""
+        if tenant_id is not None:
+            check_id("tenant_id", tenant_id)
+        async with self._locks.try_hold(RETENTION_LOCK) as held:
+            if not held:
+                raise RetentionRunning("a retention run is in progress; try again once it ends")
+            return await self._run(tenant_id, dry_run, trigger, progress)
+
+    async def run_if_due(self, every: timedelta) -> RetentionReport | None:
+        """The scheduled run: over every tenant, when no complete run started within `every`
+        and no other process is running one. None when it did not run."""
+        async with self._locks.try_hold(RETENTION_LOCK) as held:
+            if not held:
+                return None
+            last = await self._runs.last_complete_start()
+            if last is not None and self._clock.now() - last < every:
+                return None
+            return await self._run(None, False, "schedule", None)
+
+    async def planned(self, tenant_id: str | None = None) -> int:
+        """How many messages a run would look at now (for a progress bar)."""
+        now = self._clock.now()
+        total = 0
+        for tenant in await self._tenants(tenant_id):
+            policy = await self._policies.policy_for(tenant)
+            total += await self._messages.count_retention_candidates(tenant, policy, now)
+        return total
+
+    async def _tenants(self, tenant_id: str | None) -> list[str]:
+        return [tenant_id] if tenant_id is not None else await self._messages.tenants()
+
+    async def _run(
+        self, tenant_id: str | None, dry_run: bool, trigger: str, progress: Progress | None
+    ) -> RetentionReport:
+        now = self._clock.now()
+        run = RetentionRun(id=uuid.uuid4(), trigger=trigger, tenant_id=tenant_id, dry_run=dry_run, started_at=now)
+        await self._runs.start(run)
+        report: dict[str, RetentionCounts] = {}
+        for tenant in await self._tenants(tenant_id):
+            policy = await self._policies.policy_for(tenant)
+            counts = report.setdefault(tenant, RetentionCounts())
+            after: Position | None = None
+            while True:
+                batch = await self._messages.retention_candidates(tenant, policy, now, after, self._batch_size)
+                if not batch:
+                    break
+                after = Position(batch[-1].created_at, batch[-1].message_id)
+                done = await self._apply(tenant, policy, batch, now, dry_run)
+                counts.add(done)
+                if progress is not None:
+                    progress(tenant, done)
+                if len(batch) < self._batch_size:
+                    break
+        totals = RetentionCounts()
+        for counts in report.values():
+            totals.add(counts)
+        finished = replace(
+            run,
+            finished_at=self._clock.now(),
+            examined=totals.examined,
+            archived=totals.archived,
+            deleted=totals.deleted,
+        )
+        await self._runs.finish(finished)
+        logger.info(
+            "retention run finished",
+            extra={"trigger": trigger, "dry_run": dry_run, "archived": totals.archived, "deleted": totals.deleted},
+        )
+        return RetentionReport(finished, {t: c for t, c in report.items() if c.examined})
+
+    async def _apply(
+        self, tenant: str, policy: RetentionPolicy, batch: list[RetentionFacts], now: datetime, dry_run: bool
+    ) -> RetentionCounts:
+        decisions = [(facts.message_id, decide(policy, facts, now).action) for facts in batch]
+        to_archive = [i for i, action in decisions if action == RetentionAction.ARCHIVE]
+        to_delete = [i for i, action in decisions if action == RetentionAction.DELETE]
+        if dry_run:
+            return RetentionCounts(len(batch), len(to_archive), len(to_delete))
+        async with self._transactions.begin():
+            # Vectors first: should the rows' transaction fail after an index (Qdrant) has
+            # already acted, the next run acts again, and both steps are idempotent.
+            await self._index.delete(tenant, to_delete)
+            deleted = await self._messages.delete(tenant, to_delete)
+            await self._index.set_fields(tenant, to_archive, archived=True)
+            archived = await self._messages.archive(tenant, to_archive, now)
+        return RetentionCounts(len(batch), len(archived), len(deleted))

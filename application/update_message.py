@@ -1,0 +1,107 @@
+"""Change a stored message: metadata, importance, pinned, or its content (which re-embeds it)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from application.errors import NotFound
+from application.jobs import EMBED_PENDING
+from application.ports import Embedder, JobQueue, MessageRepository, Transactions, VectorIndex
+from application.store_messages import EmbeddingMode, StoreSettings, embedding_text, vector_record
+from domain.access import Principal
+from domain.errors import FieldProblem, ValidationFailed
+from domain.importance import score_importance
+from domain.message import EmbeddingStatus, Message, NewMessage, check_id
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePatch:
+    """None leaves a field as it is; clear_importance drops an explicit importance (the
+    computed score applies again)."""
+
+    content: str | None = None
+    metadata: dict[str, Any] | None = None
+    importance: float | None = None
+    clear_importance: bool = False
+    pinned: bool | None = None
+
+    def is_empty(self) -> bool:
+        return self == MessagePatch()
+
+
+class UpdateMessage:
+    def __init__(
+        self,
+        messages: MessageRepository,
+        index: VectorIndex,
+        embedder: Embedder,
+        transactions: Transactions,
+        queue: JobQueue,
+        settings: StoreSettings,
+    ) -> None:
+        self._messages = messages
+        self._index = index
+        self._embedder = embedder
+        self._transactions = transactions
+        self._queue = queue
+        self._settings = settings
+
+    async def __call__(
+        self, principal: Principal, tenant_id: str, message_id: uuid.UUID, patch: MessagePatch
+    ) -> Message:
+        check_id("tenant_id", tenant_id)
+        principal.require_tenant(tenant_id)
+        if patch.is_empty():
+            raise ValidationFailed([FieldProblem("body", "names nothing to change")])
+        if patch.clear_importance and patch.importance is not None:
+            raise ValidationFailed([FieldProblem("importance", "cannot be both set and cleared")])
+        current = await self._messages.get(tenant_id, message_id)
+        if current is None:
+            raise NotFound(f"no message {message_id} in tenant '{tenant_id}'")
+        changed = self._changed(current, patch)
+        reembed = changed.content != current.content
+        if not reembed:
+            return await self._write(changed, reembed=False, importance_moved=changed.importance != current.importance)
+        if self._settings.mode == EmbeddingMode.INLINE:
+            (vector,) = await self._embedder.embed_documents([embedding_text(changed)])
+            async with self._transactions.begin():
+                updated = await self._write(replace(changed, embedding_status=EmbeddingStatus.EMBEDDED), reembed=True)
+                await self._index.upsert([vector_record(updated, vector)])
+            return updated
+        updated = await self._write(replace(changed, embedding_status=EmbeddingStatus.PENDING), reembed=True)
+        self._queue.submit(EMBED_PENDING)
+        return updated
+
+    def _changed(self, current: Message, patch: MessagePatch) -> Message:
+        """The message with the patch applied, checked by the rules a new message must meet."""
+        explicit = None if patch.clear_importance else patch.importance
+        if explicit is None and not patch.clear_importance:
+            explicit = current.explicit_importance
+        checked = NewMessage.parse(
+            tenant_id=current.tenant_id,
+            conversation_id=current.conversation_id,
+            role=current.role.value,
+            content=current.content if patch.content is None else patch.content,
+            metadata=current.metadata if patch.metadata is None else patch.metadata,
+            explicit_importance=explicit,
+            limits=self._settings.limits,
+        )
+        return replace(
+            current,
+            content=checked.content,
+            metadata=checked.metadata,
+            explicit_importance=explicit,
+            importance=score_importance(checked.role, checked.content, explicit).value,
+            pinned=current.pinned if patch.pinned is None else patch.pinned,
+        )
+
+    async def _write(self, message: Message, *, reembed: bool, importance_moved: bool = False) -> Message:
+        if importance_moved and message.embedding_status == EmbeddingStatus.EMBEDDED:
+            # An index that keeps the filter fields beside the vector (Qdrant) learns the new importance.
+            await self._index.set_fields(message.tenant_id, [message.id], importance=message.importance)
+        updated = await self._messages.update(message, reembed=reembed)
+        if updated is None:  # deleted between the read and the write
+            raise NotFound(f"no message {message.id} in tenant '{message.tenant_id}'")
+        return updated

@@ -1,0 +1,84 @@
+"""A conversation as a whole: list its messages in order, or erase it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from dependency_injector.wiring import Provide, inject
+from quart import Blueprint
+from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_response
+
+from application.delete_messages import EraseMessages
+from application.list_conversation import ListConversation
+from application.ports import Position
+from domain.errors import FieldProblem, ValidationFailed
+from entrypoints.http.auth import authenticate, current_principal, limit_tenant
+from entrypoints.http.schemas import ConversationArgs, ConversationOut, ErasureOut, MessageOut, Problem, TenantArgs
+from entrypoints.http.tenants import erasure_out
+
+blueprint = Blueprint("conversations", __name__, url_prefix="/v1/conversations")
+blueprint.before_request(authenticate)
+security_scheme_blueprint(blueprint, [{"apiKey": []}])
+
+
+def encode_cursor(position: Position) -> str:
+    raw = json.dumps({"at": position.created_at.isoformat(), "id": str(position.message_id)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position a cursor names; a 422 naming `cursor` for anything this service did not hand out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        fields = json.loads(raw)
+        at = datetime.fromisoformat(fields["at"])
+        if at.tzinfo is None:
+            raise ValueError("naive time")
+        return Position(at, uuid.UUID(fields["id"]))
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise ValidationFailed(
+            [FieldProblem("cursor", "is not a cursor this service handed out: pass next_cursor as it came")]
+        ) from None
+
+
+@blueprint.get("/<conversation_id>/messages")
+@tag(["conversations"])
+@validate_querystring(ConversationArgs)
+@validate_response(ConversationOut, 200)
+@validate_response(Problem, 422)
+@inject
+async def list_messages(
+    conversation_id: str, query_args: ConversationArgs, listing: ListConversation = Provide["list_conversation"]
+) -> ConversationOut:
+    """The conversation's messages oldest first, a page at a time (archived ones with include_archived)."""
+    await limit_tenant(query_args.tenant_id)
+    page = await listing(
+        current_principal(),
+        query_args.tenant_id,
+        conversation_id,
+        after=None if query_args.cursor is None else decode_cursor(query_args.cursor),
+        limit=query_args.limit,
+        include_archived=query_args.include_archived,
+    )
+    return ConversationOut(
+        messages=[MessageOut.of(m) for m in page.messages],
+        next_cursor=None if page.next is None else encode_cursor(page.next),
+    )
+
+
+@blueprint.delete("/<conversation_id>")
+@tag(["conversations"])
+@validate_querystring(TenantArgs)
+@validate_response(ErasureOut, 200)
+@validate_response(Problem, 422)
+@inject
+async def erase_conversation(
+    conversation_id: str, query_args: TenantArgs, erase: EraseMessages = Provide["erase_messages"]
+) -> ErasureOut:
+    """Erase every message of the conversation, vectors included; the receipt counts what went."""
+    await limit_tenant(query_args.tenant_id)
+    return erasure_out(await erase.conversation(current_principal(), query_args.tenant_id, conversation_id))

@@ -1,0 +1,124 @@
+"""Retention runs over fakes: batches, the schedule, the lock, and a run cut short."""
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.memory.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
+from application.ports import StorageUnavailable
+from application.retention import RETENTION_LOCK, RetentionCounts, RetentionRunning, RunRetention, TenantRetention
+from application.store_messages import vector_record
+from domain.message import EmbeddingStatus
+from domain.retention import RetentionPolicy
+from tests.contract.test_message_repository import make
+from tests.unit.conftest import NOW
+
+DAY = timedelta(days=1)
+POLICY = RetentionPolicy(archive_after_days=30, delete_after_days=90, importance_threshold=0.35)
+
+
+@pytest.fixture
+def runs() -> InMemoryRetentionRuns:
+    return InMemoryRetentionRuns()
+
+
+@pytest.fixture
+def retention(repository, index, transactions, runs, clock) -> RunRetention:
+    policies = TenantRetention(InMemoryRetentionPolicyStore(), POLICY)
+    return RunRetention(repository, index, transactions, policies, runs, InMemoryLocks(), clock, batch_size=3)
+
+
+async def old_messages(repository, index, count: int, age_days: int, tenant: str = "acme") -> list:
+    messages = [
+        make(
+            tenant,
+            f"ok {i}",
+            importance=0.1,
+            created_at=NOW - age_days * DAY - i * timedelta(minutes=1),
+            embedding_status=EmbeddingStatus.EMBEDDED,
+        )
+        for i in range(count)
+    ]
+    await repository.add_many(messages)
+    await index.upsert([vector_record(m, [1.0] * 64) for m in messages])
+    return messages
+
+
+async def test_a_run_goes_in_bounded_batches_and_counts_per_tenant(retention, repository, index):
+    archived = await old_messages(repository, index, 7, 45)
+    deleted = await old_messages(repository, index, 2, 100, tenant="globex")
+    await old_messages(repository, index, 4, 5)  # recent: untouched
+    batches: list[tuple[str, int]] = []
+
+    report = await retention(progress=lambda tenant, done: batches.append((tenant, done.examined)))
+
+    assert batches == [("acme", 3), ("acme", 3), ("acme", 1), ("globex", 2)]
+    assert report.tenants == {"acme": RetentionCounts(7, 7, 0), "globex": RetentionCounts(2, 0, 2)}
+    assert (report.run.archived, report.run.deleted, report.run.finished_at) == (7, 2, NOW)
+    assert all(repository.rows[m.id].archived_at == NOW for m in archived)
+    assert index.archived == {m.id for m in archived}
+    assert not any(m.id in repository.rows or m.id in index.records for m in deleted)
+
+
+async def test_the_schedule_runs_when_due_and_not_again_until_the_next_time(retention, repository, index, clock):
+    await old_messages(repository, index, 2, 45)
+    every = timedelta(hours=24)
+
+    first = await retention.run_if_due(every)
+    assert first is not None and first.run.archived == 2 and first.run.trigger == "schedule"
+    clock.current = NOW + timedelta(hours=23)
+    assert await retention.run_if_due(every) is None
+    clock.current = NOW + timedelta(hours=24)
+    assert await retention.run_if_due(every) is not None
+
+
+async def test_dry_runs_and_single_tenant_runs_do_not_count_as_the_scheduled_run(retention, repository, index):
+    await old_messages(repository, index, 1, 45)
+    await retention(dry_run=True)
+    await retention("acme")
+    assert await retention.run_if_due(timedelta(hours=24)) is not None
+
+
+async def test_a_run_cut_short_is_taken_up_by_the_next_scheduled_run(retention, repository, index, runs, monkeypatch):
+    messages = await old_messages(repository, index, 7, 45)
+    archive = repository.archive
+    calls = 0
+
+    async def failing_second_batch(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise StorageUnavailable("the database went away")
+        return await archive(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "archive", failing_second_batch)
+    with pytest.raises(StorageUnavailable):
+        await retention.run_if_due(timedelta(hours=24))
+    (cut_short,) = runs.runs.values()
+    assert cut_short.finished_at is None
+    assert sum(1 for m in messages if repository.rows[m.id].archived_at) == 3  # the first batch committed
+    assert sum(1 for m in messages if m.id in index.archived) == 3  # the failed batch's flags were rolled back
+
+    taken_up = await retention.run_if_due(timedelta(hours=24))
+
+    assert taken_up is not None and taken_up.run.archived == 4  # the rest, and nothing twice
+    assert all(repository.rows[m.id].archived_at is not None for m in messages)
+
+
+async def test_one_run_at_a_time(repository, index, transactions, runs, clock):
+    locks = InMemoryLocks()
+    retention = RunRetention(
+        repository, index, transactions, TenantRetention(InMemoryRetentionPolicyStore(), POLICY), runs, locks, clock, 3
+    )
+    async with locks.try_hold(RETENTION_LOCK):
+        with pytest.raises(RetentionRunning):
+            await retention()
+        assert await retention.run_if_due(timedelta(hours=24)) is None
+    assert runs.runs == {}
+
+
+async def test_planned_counts_what_a_run_will_look_at(retention, repository, index):
+    await old_messages(repository, index, 5, 45)
+    await old_messages(repository, index, 3, 5)
+    assert await retention.planned() == 5
+    assert await retention.planned("globex") == 0
