@@ -1,0 +1,234 @@
+"""Retention, deletion and erasure on the real PostgreSQL (pgvector) and Qdrant (local mode).
+
+A fixed clock, messages imported with past created_at; what is gone is checked where it
+was kept (SQL on the table, the Qdrant collection), not only through the use cases.
+"""
+
+import asyncio
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from qdrant_client import AsyncQdrantClient
+
+from adapters.clock import FixedClock
+from adapters.postgres.database import PgTransactions
+from adapters.postgres.locks import PgLocks
+from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
+from adapters.postgres.tenant_limits import PgTenantLimitStore
+from adapters.postgres.vector_index import PgVectorIndex
+from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
+from application.delete_messages import DeleteMessage, EraseMessages
+from application.ports import SearchFilters
+from application.retention import RETENTION_LOCK, RetentionRunning, RunRetention, TenantRetention
+from application.store_messages import vector_record
+from domain.access import Principal
+from domain.message import EmbeddingStatus, Role
+from domain.rate_limit import RateLimit
+from domain.retention import RetentionPolicy
+from tests.conftest import DIMENSIONS
+from tests.contract.test_message_repository import make, tenant
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+POLICY = RetentionPolicy(
+    archive_after_days=30, delete_after_days=90, importance_threshold=0.35, protected_roles=frozenset({Role.SYSTEM})
+)
+ADMIN = Principal("admin", frozenset(), admin=True)
+
+
+def unit_vector(seed: int) -> list[float]:
+    rng = random.Random(seed)
+    values = [rng.gauss(0, 1) for _ in range(DIMENSIONS)]
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+@pytest.fixture(params=["pgvector", "qdrant"])
+async def index(request, database, tmp_path):
+    if request.param == "pgvector":
+        yield PgVectorIndex(database)
+        return
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    await prepare_collection(client, "messages", DIMENSIONS)
+    yield QdrantVectorIndex(client, "messages")
+    await client.close()
+
+
+async def imported(database, index, t: str, ages_and_importance: list[tuple[int, float]], **fields) -> list:
+    """Messages said `age` days before NOW, embedded, with their vectors in the index."""
+    messages = [
+        make(
+            t,
+            f"message {i}",
+            created_at=NOW - timedelta(days=age, minutes=i),
+            importance=importance,
+            embedding_status=EmbeddingStatus.EMBEDDED,
+            **fields,
+        )
+        for i, (age, importance) in enumerate(ages_and_importance)
+    ]
+    await PgMessageRepository(database).add_many(messages)
+    await index.upsert([vector_record(m, unit_vector(i)) for i, m in enumerate(messages)])
+    return messages
+
+
+def run_retention(database, index, batch_size: int = 2, repository=None) -> RunRetention:
+    return RunRetention(
+        repository or PgMessageRepository(database),
+        index,
+        PgTransactions(database),
+        TenantRetention(PgRetentionPolicyStore(database), POLICY),
+        PgRetentionRuns(database),
+        PgLocks(database),
+        FixedClock(NOW),
+        batch_size=batch_size,
+    )
+
+
+async def rows(database, ids) -> dict:
+    found = await database.pool.fetch(
+        "SELECT id, archived_at, embedding IS NOT NULL AS has_vector FROM messages WHERE id = ANY($1::uuid[])",
+        [m.id for m in ids],
+    )
+    return {r["id"]: r for r in found}
+
+
+async def test_a_run_archives_and_deletes_in_the_table_and_the_index(database, index):
+    t = tenant()
+    recent = await imported(database, index, t, [(5, 0.1), (200, 0.9)])
+    to_archive = await imported(database, index, t, [(45, 0.1), (60, 0.2), (89, 0.3)])
+    to_delete = await imported(database, index, t, [(91, 0.1), (365, 0.0), (120, 0.2)])
+    protected = await imported(database, index, t, [(400, 0.1)], role=Role.SYSTEM)
+    theirs = await imported(database, index, tenant(), [(400, 0.0)])
+
+    report = await run_retention(database, index)(t)
+
+    assert (report.run.examined, report.run.archived, report.run.deleted) == (6, 3, 3)
+    left = await rows(database, [*recent, *to_archive, *to_delete, *protected, *theirs])
+    assert not any(m.id in left for m in to_delete)
+    assert all(left[m.id]["archived_at"] == NOW for m in to_archive)
+    assert all(left[m.id]["archived_at"] is None for m in [*recent, *protected, *theirs])
+    indexed = await index.ids(t)
+    assert not indexed & {m.id for m in to_delete}
+    hits = await index.search(t, unit_vector(0), 50, SearchFilters())
+    assert {h.message_id for h in hits} == {m.id for m in [*recent, *protected]}
+    stored = await database.pool.fetchrow("SELECT * FROM retention_runs WHERE id = $1", report.run.id)
+    assert (stored["finished_at"], stored["archived"], stored["deleted"]) == (NOW, 3, 3)
+
+    again = await run_retention(database, index)(t)
+    assert (again.run.archived, again.run.deleted) == (0, 0)
+
+
+async def test_a_tenant_override_is_read_from_the_database(database, index):
+    t = tenant()
+    messages = await imported(database, index, t, [(45, 0.1)])
+    await PgRetentionPolicyStore(database).put(t, {"archive_after_days": None, "delete_after_days": 40})
+    report = await run_retention(database, index)(t)
+    assert report.run.deleted == 1 and await rows(database, messages) == {}
+
+
+async def test_only_one_run_at_a_time_across_connections(database):
+    index = PgVectorIndex(database)
+    other_holder = PgLocks(database)
+    async with other_holder.try_hold(RETENTION_LOCK) as held:
+        assert held
+        with pytest.raises(RetentionRunning):
+            await run_retention(database, index)(tenant())
+        assert await run_retention(database, index).run_if_due(timedelta(days=1)) is None
+
+
+async def test_a_lock_whose_holder_dies_is_free_again(database, pg_dsn):
+    conn = await asyncpg.connect(pg_dsn)
+    assert await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", RETENTION_LOCK)
+    async with PgLocks(database).try_hold(RETENTION_LOCK) as held:
+        assert not held
+    conn.terminate()  # the holder's connection goes, as with a process killed mid-run
+    for _ in range(100):
+        async with PgLocks(database).try_hold(RETENTION_LOCK) as held:
+            if held:
+                break
+        await asyncio.sleep(0.02)
+    assert held
+
+
+async def test_two_concurrent_runs_one_runs_one_is_refused(database):
+    index = PgVectorIndex(database)
+    t = tenant()
+    await imported(database, index, t, [(45, 0.1)] * 30)
+    results = await asyncio.gather(
+        run_retention(database, index, 1)(t), run_retention(database, index, 1)(t), return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in results) == ["RetentionReport", "RetentionRunning"]
+    (report,) = [r for r in results if not isinstance(r, Exception)]
+    assert report.run.archived == 30
+
+
+def eraser(database, index) -> EraseMessages:
+    return EraseMessages(
+        PgMessageRepository(database),
+        index,
+        PgTransactions(database),
+        PgRetentionPolicyStore(database),
+        PgTenantLimitStore(database),
+        batch_size=3,
+    )
+
+
+async def test_erasing_a_conversation_and_a_tenant_leaves_nothing_behind(database, index):
+    t, other = tenant(), tenant()
+    conversation = await imported(database, index, t, [(1, 0.5)] * 4, conversation_id="gone")
+    rest = await imported(database, index, t, [(1, 0.5)] * 2, conversation_id="kept")
+    theirs = await imported(database, index, other, [(1, 0.5)] * 2, conversation_id="gone")
+
+    receipt = await eraser(database, index).conversation(ADMIN, t, "gone")
+
+    assert (receipt.messages, receipt.vectors) == (4, 4)
+    assert set(await rows(database, [*conversation, *rest, *theirs])) == {m.id for m in [*rest, *theirs]}
+    assert await index.ids(t) == {m.id for m in rest}
+
+    await PgRetentionPolicyStore(database).put(t, {"delete_after_days": 100})
+    await PgTenantLimitStore(database).put(t, RateLimit.parse("5/minute"))
+    receipt = await eraser(database, index).tenant(ADMIN, t)
+
+    assert (receipt.messages, receipt.vectors, receipt.tenant_retention, receipt.tenant_limits) == (2, 2, 1, 1)
+    assert await database.pool.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", t) == 0
+    assert await database.pool.fetchval("SELECT count(*) FROM tenant_retention WHERE tenant_id = $1", t) == 0
+    assert await database.pool.fetchval("SELECT count(*) FROM tenant_limits WHERE tenant_id = $1", t) == 0
+    assert await index.ids(t) == set()
+    assert await index.ids(other) == {m.id for m in theirs}
+
+
+async def test_deleting_one_message_takes_its_vector(database, index):
+    t = tenant()
+    gone, kept = await imported(database, index, t, [(1, 0.5), (1, 0.5)])
+    await DeleteMessage(PgMessageRepository(database), index, PgTransactions(database))(ADMIN, t, gone.id)
+    assert set(await rows(database, [gone, kept])) == {kept.id}
+    assert await index.ids(t) == {kept.id}
+
+
+async def test_a_failed_batch_leaves_its_rows(database, monkeypatch):
+    """Rows and (pgvector) vectors of one batch commit together or not at all."""
+    index = PgVectorIndex(database)
+    t = tenant()
+    messages = await imported(database, index, t, [(100, 0.1)] * 4)
+    repository = PgMessageRepository(database)
+    calls = 0
+    archive = repository.archive
+
+    async def failing(*args, **kwargs):  # after the batch's DELETE ran
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("injected")
+        return await archive(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "archive", failing)
+    with pytest.raises(RuntimeError):
+        await run_retention(database, index, repository=repository)(t)
+    left = await rows(database, messages)
+    assert len(left) == 2  # the first batch of two went; the second batch's DELETE was rolled back
+    assert all(r["has_vector"] for r in left.values())
+    assert await index.ids(t) == set(left)
