@@ -1,8 +1,10 @@
 """Delete one message, erase a conversation, erase a tenant: rows and vectors, with a receipt.
 
-Each goes in bounded batches; each batch forgets the vectors and deletes the rows in one
-transaction (vectors first: see application/retention.py). What arrives while an
-erasure runs is erased too, up to the moment it finds nothing left.
+Each goes in bounded batches; each batch locks its rows, forgets their vectors and deletes
+the rows in one transaction. The lock comes first: an embedding worker that is writing a
+vector for one of them (Qdrant) finishes before, and one that comes after finds the row
+gone and writes nothing. What arrives while an erasure runs is erased too, up to the
+moment it finds nothing left.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ class DeleteMessage:
         check_id("tenant_id", tenant_id)
         principal.require_tenant(tenant_id)
         async with self._transactions.begin():
+            if not await self._messages.lock(tenant_id, [message_id]):
+                raise NotFound(f"no message {message_id} in tenant '{tenant_id}'")
             await self._index.delete(tenant_id, [message_id])
-            deleted = await self._messages.delete(tenant_id, [message_id])
-        if not deleted:
-            raise NotFound(f"no message {message_id} in tenant '{tenant_id}'")
+            await self._messages.delete(tenant_id, [message_id])
 
 
 class EraseMessages:
@@ -84,6 +86,7 @@ class EraseMessages:
         messages = vectors = 0
         while ids := await self._messages.message_ids(tenant_id, conversation_id, self._batch_size):
             async with self._transactions.begin():
-                vectors += await self._index.delete(tenant_id, ids)
-                messages += len(await self._messages.delete(tenant_id, ids))
+                locked = [m.id for m in await self._messages.lock(tenant_id, ids)]
+                vectors += await self._index.delete(tenant_id, locked)
+                messages += len(await self._messages.delete(tenant_id, locked))
         return messages, vectors

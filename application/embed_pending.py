@@ -137,9 +137,12 @@ class EmbedPendingMessages:
     async def _complete(self, claim: EmbeddingClaim, embedded: list[tuple[ClaimedMessage, list[float]]]) -> int:
         if not embedded:
             return 0
+        vectors = {c.message.id: v for c, v in embedded}
         async with self._transactions.begin():
-            held = set(await self._messages.complete_embedding(claim.id, [c.message.id for c, _ in embedded]))
-            await self._index.upsert([vector_record(c.message, v) for c, v in embedded if c.message.id in held])
+            # The rows as they are now, not as claimed: a PATCH or an archive may have changed
+            # the fields the index filters on meanwhile (they wait on this transaction's locks).
+            held = await self._messages.complete_embedding(claim.id, list(vectors))
+            await self._index.upsert([vector_record(m, vectors[m.id]) for m in held])
         self._counters.batches += 1
         self._counters.embedded += len(held)
         self._counters.lost_claims += len(embedded) - len(held)

@@ -129,6 +129,12 @@ class MessageRepository(Protocol):
 
     async def mark_embedded(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None: ...
 
+    async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
+        """The tenant's messages among message_ids, locked against every other writer until the
+        current transaction ends (call it inside Transactions.begin()): what a change decides
+        on them cannot be overtaken by a concurrent PATCH, restore, retention run or worker."""
+        ...
+
     async def update(self, message: Message, *, reembed: bool) -> Message | None:
         """Write the message's content, metadata, importance and pinned flag (and its embedding
         status); with `reembed`, its embedding starts afresh (any claim on it is void, so a
@@ -174,8 +180,9 @@ class MessageRepository(Protocol):
         """
         ...
 
-    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-        """Mark embedded those of message_ids this claim still holds; return their ids."""
+    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[Message]:
+        """Mark embedded those of message_ids this claim still holds; return them as they are now
+        (a PATCH or an archive may have changed their filter fields since the claim)."""
         ...
 
     async def retry_embedding(self, claim_id: uuid.UUID, retries: Sequence[EmbeddingRetry], reason: str) -> None:

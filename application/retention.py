@@ -9,6 +9,7 @@ run since, and takes it up. One run at a time across every process, through a lo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from application.ports import (
     VectorIndex,
 )
 from domain.access import Principal
-from domain.errors import DomainError
+from domain.errors import DomainError, ValidationFailed
 from domain.message import check_id
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
 
@@ -41,6 +42,13 @@ class RetentionRunning(DomainError):
     """Another retention run holds the lock."""
 
     code = "retention_running"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPolicy:
+    overrides: dict[str, Any]  # the fields the tenant sets
+    policy: RetentionPolicy | None  # what applies; None when the overrides no longer fit the default
+    problem: str | None = None  # why they do not (runs skip the tenant until an admin fixes them)
 
 
 class TenantRetention:
@@ -58,16 +66,17 @@ class TenantRetention:
         overrides = await self._store.get(tenant_id)
         return self._default.overridden(overrides) if overrides else self._default
 
-    async def get(self, principal: Principal, tenant_id: str) -> tuple[dict[str, Any], RetentionPolicy]:
+    async def get(self, principal: Principal, tenant_id: str) -> TenantPolicy:
         """The tenant's overrides (possibly none) and the policy that applies to it."""
         principal.require_admin()
         check_id("tenant_id", tenant_id)
         overrides = await self._store.get(tenant_id) or {}
-        return overrides, self._default.overridden(overrides)
+        try:
+            return TenantPolicy(overrides, self._default.overridden(overrides))
+        except ValidationFailed as error:  # the default moved since the overrides were set
+            return TenantPolicy(overrides, None, error.detail)
 
-    async def put(
-        self, principal: Principal, tenant_id: str, overrides: dict[str, Any] | None
-    ) -> tuple[dict[str, Any], RetentionPolicy]:
+    async def put(self, principal: Principal, tenant_id: str, overrides: dict[str, Any] | None) -> TenantPolicy:
         """Replace the tenant's overrides (None or {} clears them); refused when the result makes no sense."""
         principal.require_admin()
         check_id("tenant_id", tenant_id)
@@ -75,7 +84,7 @@ class TenantRetention:
         if overrides and "protected_roles" in overrides:
             overrides = {**overrides, "protected_roles": sorted(r.value for r in policy.protected_roles)}
         await self._store.put(tenant_id, overrides or None)
-        return overrides or {}, policy
+        return TenantPolicy(overrides or {}, policy)
 
 
 @dataclass(slots=True)
@@ -94,6 +103,7 @@ class RetentionCounts:
 class RetentionReport:
     run: RetentionRun
     tenants: dict[str, RetentionCounts] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # tenant: why its policy could not apply
 
 
 Progress = Callable[[str, RetentionCounts], None]  # tenant, what one batch did
@@ -152,8 +162,9 @@ class RunRetention:
         now = self._clock.now()
         total = 0
         for tenant in await self._tenants(tenant_id):
-            policy = await self._policies.policy_for(tenant)
-            total += await self._messages.count_retention_candidates(tenant, policy, now)
+            with contextlib.suppress(ValidationFailed):  # a tenant the run will skip
+                policy = await self._policies.policy_for(tenant)
+                total += await self._messages.count_retention_candidates(tenant, policy, now)
         return total
 
     async def _tenants(self, tenant_id: str | None) -> list[str]:
@@ -166,8 +177,14 @@ class RunRetention:
         run = RetentionRun(id=uuid.uuid4(), trigger=trigger, tenant_id=tenant_id, dry_run=dry_run, started_at=now)
         await self._runs.start(run)
         report: dict[str, RetentionCounts] = {}
+        skipped: dict[str, str] = {}
         for tenant in await self._tenants(tenant_id):
-            policy = await self._policies.policy_for(tenant)
+            try:
+                policy = await self._policies.policy_for(tenant)
+            except ValidationFailed as error:  # its overrides no longer fit the default: the others go on
+                skipped[tenant] = f"its retention overrides no longer fit the default: {error.detail}"
+                logger.warning("retention skipped a tenant", extra={"tenant": tenant, "reason": skipped[tenant]})
+                continue
             counts = report.setdefault(tenant, RetentionCounts())
             after: Position | None = None
             while True:
@@ -196,19 +213,26 @@ class RunRetention:
             "retention run finished",
             extra={"trigger": trigger, "dry_run": dry_run, "archived": totals.archived, "deleted": totals.deleted},
         )
-        return RetentionReport(finished, {t: c for t, c in report.items() if c.examined})
+        return RetentionReport(finished, {t: c for t, c in report.items() if c.examined}, skipped)
 
     async def _apply(
         self, tenant: str, policy: RetentionPolicy, batch: list[RetentionFacts], now: datetime, dry_run: bool
     ) -> RetentionCounts:
-        decisions = [(facts.message_id, decide(policy, facts, now).action) for facts in batch]
-        to_archive = [i for i, action in decisions if action == RetentionAction.ARCHIVE]
-        to_delete = [i for i, action in decisions if action == RetentionAction.DELETE]
         if dry_run:
-            return RetentionCounts(len(batch), len(to_archive), len(to_delete))
+            actions = [decide(policy, facts, now).action for facts in batch]
+            return RetentionCounts(
+                len(batch), actions.count(RetentionAction.ARCHIVE), actions.count(RetentionAction.DELETE)
+            )
         async with self._transactions.begin():
-            # Vectors first: should the rows' transaction fail after an index (Qdrant) has
-            # already acted, the next run acts again, and both steps are idempotent.
+            # Decide again on the rows as they are now, locked: a message pinned, restored or
+            # changed since the walk read it is judged by what it is, not by what it was.
+            locked = await self._messages.lock(tenant, [facts.message_id for facts in batch])
+            decisions = [(m.id, decide(policy, RetentionFacts.of(m), now).action) for m in locked]
+            to_archive = [i for i, action in decisions if action == RetentionAction.ARCHIVE]
+            to_delete = [i for i, action in decisions if action == RetentionAction.DELETE]
+            # The rows are locked, so no worker can write a vector for them meanwhile; and
+            # should an index (Qdrant) have acted before a failure rolls the rows back, the
+            # next run acts again: both steps are idempotent.
             await self._index.delete(tenant, to_delete)
             deleted = await self._messages.delete(tenant, to_delete)
             await self._index.set_fields(tenant, to_archive, archived=True)

@@ -57,21 +57,29 @@ class UpdateMessage:
             raise ValidationFailed([FieldProblem("body", "names nothing to change")])
         if patch.clear_importance and patch.importance is not None:
             raise ValidationFailed([FieldProblem("importance", "cannot be both set and cleared")])
-        current = await self._messages.get(tenant_id, message_id)
-        if current is None:
-            raise NotFound(f"no message {message_id} in tenant '{tenant_id}'")
-        changed = self._changed(current, patch)
-        reembed = changed.content != current.content
-        if not reembed:
-            return await self._write(changed, reembed=False, importance_moved=changed.importance != current.importance)
-        if self._settings.mode == EmbeddingMode.INLINE:
-            (vector,) = await self._embedder.embed_documents([embedding_text(changed)])
-            async with self._transactions.begin():
+        inline = self._settings.mode == EmbeddingMode.INLINE
+        # Read and write under the row's lock: a concurrent PATCH, restore, retention run or
+        # embedding worker waits, so none of their changes is written over with a stale copy.
+        async with self._transactions.begin():
+            found = await self._messages.lock(tenant_id, [message_id])
+            if not found:
+                raise NotFound(f"no message {message_id} in tenant '{tenant_id}'")
+            current = found[0]
+            changed = self._changed(current, patch)
+            reembed = changed.content != current.content
+            if not reembed:
+                if changed.importance != current.importance and current.embedding_status == EmbeddingStatus.EMBEDDED:
+                    # An index that keeps filter fields beside the vector (Qdrant) learns the new importance.
+                    await self._index.set_fields(tenant_id, [message_id], importance=changed.importance)
+                updated = await self._write(changed, reembed=False)
+            elif inline:
+                (vector,) = await self._embedder.embed_documents([embedding_text(changed)])
                 updated = await self._write(replace(changed, embedding_status=EmbeddingStatus.EMBEDDED), reembed=True)
                 await self._index.upsert([vector_record(updated, vector)])
-            return updated
-        updated = await self._write(replace(changed, embedding_status=EmbeddingStatus.PENDING), reembed=True)
-        self._queue.submit(EMBED_PENDING)
+            else:
+                updated = await self._write(replace(changed, embedding_status=EmbeddingStatus.PENDING), reembed=True)
+        if reembed and not inline:
+            self._queue.submit(EMBED_PENDING)  # after the commit, so a worker sees the new text
         return updated
 
     def _changed(self, current: Message, patch: MessagePatch) -> Message:
@@ -97,11 +105,7 @@ class UpdateMessage:
             pinned=current.pinned if patch.pinned is None else patch.pinned,
         )
 
-    async def _write(self, message: Message, *, reembed: bool, importance_moved: bool = False) -> Message:
-        if importance_moved and message.embedding_status == EmbeddingStatus.EMBEDDED:
-            # An index that keeps the filter fields beside the vector (Qdrant) learns the new importance.
-            await self._index.set_fields(message.tenant_id, [message.id], importance=message.importance)
+    async def _write(self, message: Message, *, reembed: bool) -> Message:
         updated = await self._messages.update(message, reembed=reembed)
-        if updated is None:  # deleted between the read and the write
-            raise NotFound(f"no message {message.id} in tenant '{message.tenant_id}'")
+        assert updated is not None  # the row is locked: it cannot have gone
         return updated

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     retention_delete_after_days: float | None = Field(None, gt=0)  # delete after; empty (default) = never
     retention_importance_threshold: float = Field(0.35, ge=0, le=1)  # messages at or above it are kept
     retention_protected_roles: str = "system"  # comma-separated roles always kept; empty = none
-    retention_schedule_seconds: float = Field(86_400.0, ge=0)  # how often a run is due; 0 = only by hand
+    retention_schedule_seconds: float = Field(86_400.0, ge=0, le=31_536_000)  # how often a run is due; 0 = only by hand
     retention_batch_size: int = Field(1_000, ge=1, le=100_000)  # messages per transaction (runs and erasures)
 
     # Logs

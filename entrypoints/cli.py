@@ -251,6 +251,8 @@ async def _retention_run(args: argparse.Namespace) -> None:
             report = await retention(args.tenant, dry_run=args.dry_run, trigger="cli", progress=progress)
         for tenant, counts in sorted(report.tenants.items()):
             print(f"{tenant}: {verb} {counts.archived} / {counts.deleted} of {counts.examined} examined")
+        for tenant, reason in sorted(report.skipped.items()):
+            print(f"{tenant}: skipped: {reason}")
         run = report.run
         print(f"total: {verb} {run.archived} / {run.deleted} of {run.examined} examined (run {run.id})")
     finally:

@@ -80,6 +80,9 @@ class InMemoryMessageRepository(MessageRepository):
             if message is not None and message.tenant_id == tenant_id:
                 self._set_embedded(message)
 
+    async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
+        return sorted(self._of_tenant(tenant_id, message_ids), key=lambda m: m.id)  # one process: nothing to lock
+
     async def update(self, message: Message, *, reembed: bool) -> Message | None:
         if await self.get(message.tenant_id, message.id) is None:
             return None
@@ -196,11 +199,11 @@ class InMemoryMessageRepository(MessageRepository):
                 held.append(message)
         return held
 
-    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[Message]:
         held = self._held(claim_id, message_ids)
         for message in held:
             self._set_embedded(message)
-        return [m.id for m in held]
+        return [self.rows[m.id] for m in held]
 
     async def retry_embedding(self, claim_id: uuid.UUID, retries: Sequence[EmbeddingRetry], reason: str) -> None:
         delays = {r.message_id: r.delay for r in retries}

@@ -1,7 +1,8 @@
 """Locks across every process that shares the database: PostgreSQL advisory locks.
 
-A session-level lock held on a connection of its own: if the holder dies, its
-connection closes and PostgreSQL releases the lock.
+A session-level lock held on a connection of its own, outside the pool (the holder's
+work needs the pool's connections, and a pool of one would otherwise wait for itself):
+if the holder dies, its connection closes and PostgreSQL releases the lock.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
+
 from adapters.postgres.database import Database
 from application.ports import Locks, StorageUnavailable
+
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class PgLocks(Locks):
@@ -20,15 +25,11 @@ class PgLocks(Locks):
     @asynccontextmanager
     async def try_hold(self, name: str) -> AsyncIterator[bool]:
         try:
-            conn = await self._database.pool.acquire()
+            conn = await asyncpg.connect(self._database.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+            held = await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", name)
         except Exception as error:
             raise StorageUnavailable(f"the database does not answer: {type(error).__name__}: {error}") from error
         try:
-            held = await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", name)
-            try:
-                yield bool(held)
-            finally:
-                if held:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
+            yield bool(held)
         finally:
-            await self._database.pool.release(conn)
+            conn.terminate()  # closing the session releases the lock, whatever state the connection is in

@@ -47,6 +47,20 @@ ON CONFLICT (tenant_id, client_message_id) WHERE client_message_id IS NOT NULL D
 RETURNING id
 """
 
+# MESSAGE_COLUMNS of the row aliased m (in an UPDATE ... FROM, a bare name may be ambiguous).
+M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+
+# Rows locked in id order, as lock() does, so that a worker and a retention run or an
+# erasure over overlapping rows wait for each other instead of deadlocking.
+COMPLETE_EMBEDDING = f"""
+UPDATE messages AS m
+SET embedding_status = 'embedded', embedding_claim = NULL, embedding_error = NULL
+FROM (SELECT id FROM messages WHERE embedding_claim = $1 AND id = ANY($2::uuid[]) AND embedding_status = 'pending'
+      ORDER BY id FOR UPDATE) AS held
+WHERE m.id = held.id
+RETURNING {M_COLUMNS}
+"""
+
 CLAIM_PENDING = f"""
 WITH picked AS (
     SELECT id FROM messages
@@ -58,7 +72,7 @@ WITH picked AS (
 UPDATE messages AS m
 SET embedding_claim = $2, embedding_ready_at = now() + $3::interval, embedding_attempts = m.embedding_attempts + 1
 FROM picked WHERE m.id = picked.id
-RETURNING {", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))}, m.embedding_attempts
+RETURNING {M_COLUMNS}, m.embedding_attempts
 """
 
 RETRY_EMBEDDING = """
@@ -227,6 +241,19 @@ class PgMessageRepository(MessageRepository):
         )
 
     @storage_errors
+    async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
+        if not message_ids:
+            return []
+        # In id order, so that two lockers of overlapping sets cannot deadlock.
+        rows = await self._database.executor().fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id = ANY($2::uuid[]) "
+            "ORDER BY id FOR UPDATE",
+            tenant_id,
+            list(message_ids),
+        )
+        return [to_message(r) for r in rows]
+
+    @storage_errors
     async def update(self, message: Message, *, reembed: bool) -> Message | None:
         row = await self._database.executor().fetchrow(
             UPDATE_MESSAGE,
@@ -375,14 +402,13 @@ class PgMessageRepository(MessageRepository):
         return EmbeddingClaim(claim_id, claimed)
 
     @storage_errors
-    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    async def complete_embedding(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[Message]:
         rows = await self._database.executor().fetch(
-            "UPDATE messages SET embedding_status = 'embedded', embedding_claim = NULL, embedding_error = NULL "
-            "WHERE embedding_claim = $1 AND id = ANY($2::uuid[]) AND embedding_status = 'pending' RETURNING id",
+            COMPLETE_EMBEDDING,
             claim_id,
             list(message_ids),
         )
-        return [r["id"] for r in rows]
+        return [to_message(r) for r in rows]
 
     @storage_errors
     async def retry_embedding(self, claim_id: uuid.UUID, retries: Sequence[EmbeddingRetry], reason: str) -> None:

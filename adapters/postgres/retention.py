@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -81,11 +82,12 @@ class PgRetentionRuns(RetentionRuns):
         )
 
     @storage_errors
-    async def last_complete_start(self) -> Any:
-        return await self._database.executor().fetchval(
+    async def last_complete_start(self) -> datetime | None:
+        started: datetime | None = await self._database.executor().fetchval(
             "SELECT max(started_at) FROM retention_runs "
             "WHERE finished_at IS NOT NULL AND tenant_id IS NULL AND NOT dry_run"
         )
+        return started
 
     @storage_errors
     async def recent(self, limit: int) -> list[RetentionRun]:

@@ -22,7 +22,9 @@ def counts_out(counts: RetentionCounts | RetentionRun) -> RetentionCountsOut:
     return RetentionCountsOut(examined=counts.examined, archived=counts.archived, deleted=counts.deleted)
 
 
-def run_out(run: RetentionRun, tenants: dict[str, RetentionCounts] | None = None) -> RetentionRunOut:
+def run_out(
+    run: RetentionRun, tenants: dict[str, RetentionCounts] | None = None, skipped: dict[str, str] | None = None
+) -> RetentionRunOut:
     return RetentionRunOut(
         run_id=run.id,
         trigger=run.trigger,
@@ -31,6 +33,7 @@ def run_out(run: RetentionRun, tenants: dict[str, RetentionCounts] | None = None
         finished_at=run.finished_at,
         totals=counts_out(run),
         tenants={t: counts_out(c) for t, c in (tenants or {}).items()},
+        skipped=skipped or {},
     )
 
 
@@ -48,7 +51,7 @@ async def run(data: RetentionRunIn, retention: RunRetention = Provide["run_reten
     `memorymesh retention run`, which shows its progress."""
     current_principal().require_admin()
     report: RetentionReport = await retention(data.tenant_id, dry_run=data.dry_run, trigger="admin")
-    return run_out(report.run, report.tenants)
+    return run_out(report.run, report.tenants, report.skipped)
 
 
 @blueprint.get("/runs")

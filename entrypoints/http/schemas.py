@@ -149,7 +149,10 @@ class RetentionPolicyOut(BaseModel):
 class TenantRetentionOut(BaseModel):
     tenant_id: str
     overrides: dict[str, Any] = Field(description="The fields this tenant sets; the others follow the service default")
-    policy: RetentionPolicyOut = Field(description="The policy that applies to the tenant")
+    policy: RetentionPolicyOut | None = Field(
+        description="The policy that applies to the tenant; null when its overrides no longer fit the default"
+    )
+    problem: str | None = Field(None, description="Why the overrides no longer fit (runs skip the tenant meanwhile)")
 
 
 class RetentionRunIn(BaseModel):
@@ -173,6 +176,9 @@ class RetentionRunOut(BaseModel):
     finished_at: datetime | None
     totals: RetentionCountsOut
     tenants: dict[str, RetentionCountsOut] = Field(description="Per tenant the run acted on (or would have)")
+    skipped: dict[str, str] = Field(
+        default_factory=dict, description="Tenants whose overrides no longer fit the default, and why"
+    )
 
 
 class RetentionRunsOut(BaseModel):

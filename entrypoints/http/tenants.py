@@ -7,9 +7,8 @@ from quart import Blueprint
 from quart_schema import security_scheme_blueprint, tag, validate_request, validate_response
 
 from application.delete_messages import EraseMessages, ErasureReceipt
-from application.retention import TenantRetention
+from application.retention import TenantPolicy, TenantRetention
 from application.tenant_limits import TenantLimits
-from domain.retention import RetentionPolicy
 from entrypoints.http.auth import authenticate, current_principal
 from entrypoints.http.schemas import (
     ErasureOut,
@@ -37,9 +36,12 @@ def erasure_out(receipt: ErasureReceipt) -> ErasureOut:
     return ErasureOut(tenant_id=receipt.tenant_id, conversation_id=receipt.conversation_id, deleted=deleted)
 
 
-def retention_out(tenant_id: str, overrides: dict[str, object], policy: RetentionPolicy) -> TenantRetentionOut:
+def retention_out(tenant_id: str, found: TenantPolicy) -> TenantRetentionOut:
     return TenantRetentionOut(
-        tenant_id=tenant_id, overrides=overrides, policy=RetentionPolicyOut.model_validate(policy.describe())
+        tenant_id=tenant_id,
+        overrides=found.overrides,
+        policy=None if found.policy is None else RetentionPolicyOut.model_validate(found.policy.describe()),
+        problem=found.problem,
     )
 
 
@@ -78,8 +80,7 @@ async def get_limits(tenant_id: str, limits: TenantLimits = Provide["tenant_limi
 @inject
 async def get_retention(tenant_id: str, retention: TenantRetention = Provide["tenant_retention"]) -> TenantRetentionOut:
     """The tenant's retention overrides and the policy that applies to it."""
-    overrides, policy = await retention.get(current_principal(), tenant_id)
-    return retention_out(tenant_id, overrides, policy)
+    return retention_out(tenant_id, await retention.get(current_principal(), tenant_id))
 
 
 @blueprint.put("/<tenant_id>/retention")
@@ -95,8 +96,7 @@ async def put_retention(
     """Replace the tenant's overrides: the fields sent (null days mean never); the others follow
     the service default. An empty object clears them."""
     overrides = {name: getattr(data, name) for name in sorted(data.model_fields_set)}
-    kept, policy = await retention.put(current_principal(), tenant_id, overrides)
-    return retention_out(tenant_id, kept, policy)
+    return retention_out(tenant_id, await retention.put(current_principal(), tenant_id, overrides))
 
 
 @blueprint.delete("/<tenant_id>")

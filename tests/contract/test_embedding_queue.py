@@ -74,7 +74,7 @@ async def test_completing_marks_embedded_only_what_the_claim_holds(queue_backend
     claim = await messages.claim_pending(1, LEASE)
 
     assert await messages.complete_embedding(uuid.uuid4(), [held.id]) == []
-    assert await messages.complete_embedding(claim.id, [held.id, other.id]) == [held.id]
+    assert [m.id for m in await messages.complete_embedding(claim.id, [held.id, other.id])] == [held.id]
     assert (await messages.get(t, held.id)).embedding_status is EmbeddingStatus.EMBEDDED
     assert (await messages.get(t, other.id)).embedding_status is EmbeddingStatus.PENDING
 
@@ -90,7 +90,7 @@ async def test_a_lapsed_lease_hands_the_messages_to_the_next_claim(queue_backend
     assert [c.message.id for c in fresh.messages] == [message.id]
     assert fresh.messages[0].attempts == 2
     assert await messages.complete_embedding(stale.id, [message.id]) == []  # the old holder lost it
-    assert await messages.complete_embedding(fresh.id, [message.id]) == [message.id]
+    assert [m.id for m in await messages.complete_embedding(fresh.id, [message.id])] == [message.id]
 
 
 async def test_a_retry_waits_its_delay_and_the_last_one_fails_with_the_reason(queue_backend):

@@ -5,6 +5,7 @@ was kept (SQL on the table, the Qdrant collection), not only through the use cas
 """
 
 import asyncio
+import contextvars
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,8 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from adapters.clock import FixedClock
+from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.job_queue import InMemoryJobQueue
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
@@ -24,7 +27,8 @@ from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.delete_messages import DeleteMessage, EraseMessages
 from application.ports import SearchFilters
 from application.retention import RETENTION_LOCK, RetentionRunning, RunRetention, TenantRetention
-from application.store_messages import vector_record
+from application.store_messages import StoreSettings, vector_record
+from application.update_message import MessagePatch, UpdateMessage
 from domain.access import Principal
 from domain.message import EmbeddingStatus, Role
 from domain.rate_limit import RateLimit
@@ -232,3 +236,85 @@ async def test_a_failed_batch_leaves_its_rows(database, monkeypatch):
     assert len(left) == 2  # the first batch of two went; the second batch's DELETE was rolled back
     assert all(r["has_vector"] for r in left.values())
     assert await index.ids(t) == set(left)
+
+
+async def blocked_on_a_lock(database) -> None:
+    """Poll until some session waits for a row lock (the task under test has reached it)."""
+    for _ in range(500):
+        if await database.pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("nothing ever waited for the lock")
+
+
+async def test_a_patch_waits_for_a_concurrent_writer_instead_of_writing_over_it(database, pg_dsn):
+    index = PgVectorIndex(database)
+    t = tenant()
+    (message,) = await imported(database, index, t, [(1, 0.5)])
+    update = UpdateMessage(
+        PgMessageRepository(database),
+        index,
+        DeterministicEmbedder(DIMENSIONS),
+        PgTransactions(database),
+        InMemoryJobQueue(),
+        StoreSettings(),
+    )
+    other = await asyncpg.connect(pg_dsn)
+    try:
+        writer = other.transaction()
+        await writer.start()
+        await other.execute("UPDATE messages SET content = 'changed meanwhile' WHERE id = $1", message.id)
+        patched = asyncio.create_task(update(ADMIN, t, message.id, MessagePatch(metadata={"tag": "x"})))
+        await blocked_on_a_lock(database)
+        await writer.commit()
+        result = await patched
+    finally:
+        await other.close()
+    assert (result.content, result.metadata) == ("changed meanwhile", {"tag": "x"})
+
+
+async def test_a_run_judges_each_message_as_it_is_when_it_acts(database):
+    """Pinned after the run read its batch, before the batch's transaction: kept."""
+    index = PgVectorIndex(database)
+    t = tenant()
+    pinned_late, deleted = await imported(database, index, t, [(120, 0.1), (120, 0.1)])
+    stale = await PgMessageRepository(database).retention_candidates(t, POLICY, NOW, None, 10)
+    await database.pool.execute("UPDATE messages SET pinned = true WHERE id = $1", pinned_late.id)
+
+    class ReadBeforeThePin(PgMessageRepository):
+        async def retention_candidates(self, tenant_id, policy, now, after, limit):
+            return stale if after is None else []
+
+    report = await run_retention(database, index, batch_size=10, repository=ReadBeforeThePin(database))(t)
+
+    assert (report.run.examined, report.run.deleted) == (2, 1)
+    assert set(await rows(database, [pinned_late, deleted])) == {pinned_late.id}
+
+
+async def test_a_delete_racing_an_embedding_worker_leaves_no_vector_in_qdrant(database, tmp_path):
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    await prepare_collection(client, "messages", DIMENSIONS)
+    index = QdrantVectorIndex(client, "messages")
+    repository = PgMessageRepository(database)
+    t = tenant()
+    message = make(t, "being embedded")
+    await repository.add(message)
+    claim = await repository.claim_pending(1, timedelta(minutes=1))
+    while claim is not None and message.id not in [c.message.id for c in claim.messages]:
+        claim = await repository.claim_pending(1, timedelta(minutes=1))  # other tests' pending rows
+    assert claim is not None
+    deleting: asyncio.Task | None = None
+    try:
+        async with database.transaction():  # as EmbedPendingMessages completes a claim
+            held = await repository.complete_embedding(claim.id, [message.id])
+            deleting = asyncio.create_task(
+                DeleteMessage(PgMessageRepository(database), index, PgTransactions(database))(ADMIN, t, message.id),
+                context=contextvars.Context(),  # outside the worker's transaction, as another request is
+            )
+            await blocked_on_a_lock(database)
+            await index.upsert([vector_record(m, unit_vector(1)) for m in held])
+        await deleting
+        assert await index.ids(t) == set()
+        assert await rows(database, [message]) == {}
+    finally:
+        await client.close()

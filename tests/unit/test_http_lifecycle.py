@@ -1,6 +1,8 @@
 """The lifecycle routes over in-memory adapters: update, delete, restore, list, erase, retention."""
 
 import asyncio
+import base64
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -10,6 +12,12 @@ from tests.unit.conftest import ADMIN_KEY, NOW
 from tests.unit.test_http_api import ACME, message, problem_of
 
 ADMIN = {"x-api-key": ADMIN_KEY}
+
+
+def cursor_of(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
 OLD = (NOW - timedelta(days=45)).isoformat()  # past the default 30 days
 
 
@@ -218,7 +226,17 @@ async def test_a_conversation_pages_with_a_cursor(client):
 
 @pytest.mark.parametrize(
     ("query", "named"),
-    [("limit=0", "limit"), ("limit=201", "limit"), ("cursor=nonsense", "cursor"), ("cursor=e30", "cursor")],
+    [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=nonsense", "cursor"),
+        ("cursor=e30", "cursor"),  # {}
+        (f"cursor={cursor_of({'at': '2026-01-01T00:00:00+00:00', 'id': 5})}", "cursor"),
+        (f"cursor={cursor_of({'at': '2026-01-01T00:00:00', 'id': str(uuid.uuid4())})}", "cursor"),  # no offset
+        (f"cursor={cursor_of({'at': '0001-01-01T00:00:00+14:00', 'id': str(uuid.uuid4())})}", "cursor"),
+        ("cursor=" + "W" * 2000, "cursor"),
+        ("cursor=" + base64.urlsafe_b64encode(b"[" * 1100 + b"]" * 1100).decode(), "cursor"),  # deep JSON
+    ],
 )
 async def test_bad_listing_parameters_are_422_naming_them(client, query, named):
     problem = await problem_of(
@@ -255,3 +273,19 @@ async def test_erasing_a_tenant_takes_everything_of_it_and_is_admin_only(client,
     assert policy["overrides"] == {}
     again = await (await client.delete("/v1/admin/tenants/acme", headers=ADMIN)).get_json()
     assert again["deleted"] == {"messages": 0, "vectors": 0, "tenant_retention": 0, "tenant_limits": 0}
+
+
+async def test_overrides_that_no_longer_fit_the_default_skip_only_that_tenant(client, retention_policies):
+    # Set when the default archived after 30 days; an operator has since moved it past 60.
+    await retention_policies.put("acme", {"archive_after_days": 100, "delete_after_days": 60})
+    await store(client, content="ok", created_at=OLD)
+    theirs = message(tenant_id="globex", content="ok", created_at=OLD)
+    await client.post("/v1/messages?wait=true", json=theirs, headers=ADMIN)
+
+    report = await (await client.post("/v1/admin/retention/run", json={}, headers=ADMIN)).get_json()
+
+    assert report["tenants"] == {"globex": {"examined": 1, "archived": 1, "deleted": 0}}
+    assert "delete_after_days" in report["skipped"]["acme"]
+    shown = await (await client.get("/v1/admin/tenants/acme/retention", headers=ADMIN)).get_json()
+    assert shown["policy"] is None and "delete_after_days" in shown["problem"]
+    assert shown["overrides"] == {"archive_after_days": 100, "delete_after_days": 60}
