@@ -46,10 +46,11 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
-bench: $(STAMP)  # about 25 minutes: bench/search.py grows a corpus to 100,000 messages
+bench: $(STAMP)  # about 32 minutes: bench/search.py grows a corpus to 100,000 messages
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/retention.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
