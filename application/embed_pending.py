@@ -25,6 +25,7 @@ from application.ports import (
     EmbeddingRetry,
     JobQueue,
     MessageRepository,
+    Metrics,
     StorageUnavailable,
     Transactions,
     VectorIndex,
@@ -66,6 +67,7 @@ class EmbedPendingMessages:
         queue: JobQueue,
         settings: EmbeddingWorkSettings,
         counters: EmbeddingCounters,
+        metrics: Metrics,
     ) -> None:
         self._messages = messages
         self._index = index
@@ -74,6 +76,7 @@ class EmbedPendingMessages:
         self._queue = queue
         self._settings = settings
         self._counters = counters
+        self._metrics = metrics
 
     async def __call__(self) -> int:
         """Embed one batch; return how many messages this run made searchable."""
@@ -83,12 +86,15 @@ class EmbedPendingMessages:
         if len(claim.messages) == self._settings.batch_size:
             self._queue.submit(EMBED_PENDING)
         started = time.perf_counter()
+        failures_before = self._counters.retried + self._counters.failed
         heartbeat = asyncio.get_running_loop().create_task(self._keep_holding(claim))
         try:
             embedded = await self._embed(claim)
         finally:
             heartbeat.cancel()
         done = await self._complete(claim, embedded)
+        failures = self._counters.retried + self._counters.failed - failures_before
+        self._metrics.embedding_batch(len(claim.messages), time.perf_counter() - started, done, failures)
         logger.debug(
             "embedded a batch",
             extra={"messages": done, "claimed": len(claim.messages), "seconds": time.perf_counter() - started},

@@ -349,6 +349,31 @@ class Locks(Protocol):
         ...
 
 
+class Metrics(Protocol):
+    """What the use cases count and time for operators (exported at /metrics). Never a tenant,
+    an id or any content as a label: label values come from small fixed sets."""
+
+    def messages_stored(self, count: int, mode: str) -> None:
+        """New messages accepted (replays not counted); mode: async | inline."""
+        ...
+
+    def search_finished(self, mode: str, seconds: float) -> None: ...
+
+    def embedding_batch(self, size: int, seconds: float, embedded: int, failed: int) -> None:
+        """One claim embedded: how many it held, how long it took, how it ended."""
+        ...
+
+    def retention_applied(self, archived: int, deleted: int) -> None: ...
+
+    def rate_limited(self, scope: str) -> None:
+        """A request refused by a rate limit; scope: key | tenant."""
+        ...
+
+    def rate_limiter_unavailable(self, failure_mode: str) -> None:
+        """A decision the rate-limit store could not make; failure_mode: open (let through) | closed."""
+        ...
+
+
 class QueueUnavailable(DomainError):
     code = "queue_unavailable"
 

@@ -21,6 +21,7 @@ from application.ports import (
     Clock,
     Locks,
     MessageRepository,
+    Metrics,
     Position,
     RetentionPolicyStore,
     RetentionRun,
@@ -120,6 +121,7 @@ class RunRetention:
         locks: Locks,
         clock: Clock,
         batch_size: int,
+        metrics: Metrics,
     ) -> None:
         self._messages = messages
         self._index = index
@@ -129,6 +131,7 @@ class RunRetention:
         self._locks = locks
         self._clock = clock
         self._batch_size = batch_size
+        self._metrics = metrics
 
     async def __call__(
         self,
@@ -237,4 +240,5 @@ class RunRetention:
             deleted = await self._messages.delete(tenant, to_delete)
             await self._index.set_fields(tenant, to_archive, archived=True)
             archived = await self._messages.archive(tenant, to_archive, now)
+        self._metrics.retention_applied(len(archived), len(deleted))
         return RetentionCounts(len(batch), len(archived), len(deleted))

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from application.ports import Clock, Embedder, MessageRepository, SearchFilters, VectorIndex
+from opentelemetry import trace
+
+from application.ports import Clock, Embedder, MessageRepository, Metrics, SearchFilters, VectorIndex
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import EmbeddingStatus, Role, check_id, instant_problem
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
+SEMANTIC = "semantic"  # the one search mode so far
+
+# OpenTelemetry's API (a no-op until an entrypoint installs a tracer provider).
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +49,31 @@ class SearchMemory:
         embedder: Embedder,
         clock: Clock,
         settings: SearchSettings,
+        metrics: Metrics,
     ) -> None:
         self._messages = messages
         self._index = index
         self._embedder = embedder
         self._clock = clock
         self._settings = settings
+        self._metrics = metrics
 
     async def __call__(self, principal: Principal, query: SearchQuery) -> list[RankedMessage]:
         filters = self._validate(query)
         principal.require_tenant(query.tenant_id)
-        vector = await self._embedder.embed_query(query.query)
-        hits = await self._index.search(query.tenant_id, vector, max(query.top_k, self._settings.candidates), filters)
+        started = time.perf_counter()
+        ranked = await self._search(query, filters)
+        self._metrics.search_finished(SEMANTIC, time.perf_counter() - started)
+        return ranked
+
+    async def _search(self, query: SearchQuery, filters: SearchFilters) -> list[RankedMessage]:
+        with tracer.start_as_current_span("search.embed_query"):
+            vector = await self._embedder.embed_query(query.query)
+        with tracer.start_as_current_span("search.vector_index") as span:
+            hits = await self._index.search(
+                query.tenant_id, vector, max(query.top_k, self._settings.candidates), filters
+            )
+            span.set_attribute("memorymesh.hits", len(hits))
         if not hits:
             return []
         similarity = {hit.message_id: hit.similarity for hit in hits}

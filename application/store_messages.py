@@ -17,7 +17,16 @@ from typing import Any
 
 from application.errors import IdempotencyConflict
 from application.jobs import EMBED_PENDING
-from application.ports import Clock, Embedder, JobQueue, MessageRepository, Transactions, VectorIndex, VectorRecord
+from application.ports import (
+    Clock,
+    Embedder,
+    JobQueue,
+    MessageRepository,
+    Metrics,
+    Transactions,
+    VectorIndex,
+    VectorRecord,
+)
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.importance import score_importance
@@ -87,6 +96,7 @@ class StoreMessages:
         queue: JobQueue,
         clock: Clock,
         settings: StoreSettings,
+        metrics: Metrics,
     ) -> None:
         self._messages = messages
         self._index = index
@@ -95,6 +105,7 @@ class StoreMessages:
         self._queue = queue
         self._clock = clock
         self._settings = settings
+        self._metrics = metrics
 
     async def one(self, principal: Principal, command: StoreMessageCommand) -> StoredMessage:
         (stored,) = await self._store(principal, [self._parse(command)])
@@ -191,4 +202,5 @@ class StoreMessages:
             stored, fresh = await self._add(parsed, candidates)
         if not inline and any(fresh):
             self._queue.submit(EMBED_PENDING)  # after the commit, so a worker sees the rows
+        self._metrics.messages_stored(sum(fresh), self._settings.mode.value)
         return [StoredMessage(kept, replayed=not is_new) for kept, is_new in zip(stored, fresh, strict=True)]

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from application.ports import RateLimiter, RateLimiterUnavailable
+from application.ports import Metrics, RateLimiter, RateLimiterUnavailable
 from application.tenant_limits import CachedTenantLimits
 from domain.access import Principal
 from domain.errors import DomainError
@@ -61,11 +61,13 @@ class Throttle:
         overrides: CachedTenantLimits,
         settings: ThrottleSettings,
         counters: ThrottleCounters,
+        metrics: Metrics,
     ) -> None:
         self._limiter = limiter
         self._overrides = overrides
         self._settings = settings
         self._counters = counters
+        self._metrics = metrics
         self._last_logged = float("-inf")
 
     async def key(self, principal: Principal) -> RateDecision | None:
@@ -88,6 +90,7 @@ class Throttle:
             decision = await self._limiter.hit(bucket, rate)
         except RateLimiterUnavailable as error:
             self._counters.store_unavailable += 1
+            self._metrics.rate_limiter_unavailable(self._settings.failure_mode.value)
             now = time.monotonic()
             if now - self._last_logged >= self._settings.log_interval_seconds:
                 self._last_logged = now
@@ -103,6 +106,7 @@ class Throttle:
                 raise
             return None
         if not decision.allowed:
+            self._metrics.rate_limited(scope)
             raise RateLimited(decision, scope)
         return decision
 

@@ -79,6 +79,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.clock import FixedClock  # noqa: E402
+from adapters.memory.metrics import InMemoryMetrics  # noqa: E402
 from adapters.postgres.database import Database, DatabaseOptions, PgTransactions, open_database  # noqa: E402
 from adapters.postgres.locks import PgLocks  # noqa: E402
 from adapters.postgres.message_repository import (  # noqa: E402
@@ -454,6 +455,7 @@ def use_case(database: Database, batch_size: int, calls: dict[str, float]) -> Ru
         locks=PgLocks(database),
         clock=FixedClock(NOW),
         batch_size=batch_size,
+        metrics=InMemoryMetrics(),
     )
 
 

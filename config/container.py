@@ -26,6 +26,7 @@ from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.postgres.vector_index import PgVectorIndex
+from adapters.prometheus.metrics import PrometheusMetrics
 from application.api_keys import ManageApiKeys
 from application.bootstrap import EnsureAdminKey
 from application.delete_messages import DeleteMessage, EraseMessages
@@ -238,6 +239,7 @@ class Container(containers.DeclarativeContainer):
         arq=providers.Resource(open_arq_queue, settings=settings),
     )
     embedding_counters = providers.Singleton(EmbeddingCounters)
+    metrics = providers.Singleton(PrometheusMetrics)
 
     store_config = providers.Singleton(store_settings, settings)
     store_messages = providers.Factory(
@@ -249,6 +251,7 @@ class Container(containers.DeclarativeContainer):
         queue=job_queue,
         clock=clock,
         settings=store_config,
+        metrics=metrics,
     )
     update_message = providers.Factory(
         UpdateMessage,
@@ -276,6 +279,7 @@ class Container(containers.DeclarativeContainer):
         queue=job_queue,
         settings=providers.Singleton(embedding_work_settings, settings),
         counters=embedding_counters,
+        metrics=metrics,
     )
     sweep_embeddings = providers.Factory(
         SweepEmbeddings,
@@ -303,6 +307,7 @@ class Container(containers.DeclarativeContainer):
         embedder=embedder,
         clock=clock,
         settings=providers.Singleton(search_settings, settings),
+        metrics=metrics,
     )
     manage_api_keys = providers.Factory(ManageApiKeys, store=key_store)
 
@@ -322,6 +327,7 @@ class Container(containers.DeclarativeContainer):
         overrides=tenant_limit_overrides,
         settings=throttle_config,
         counters=providers.Singleton(ThrottleCounters),
+        metrics=metrics,
     )
     tenant_limits = providers.Factory(
         TenantLimits,
@@ -346,6 +352,7 @@ class Container(containers.DeclarativeContainer):
         locks=locks,
         clock=clock,
         batch_size=settings.provided.retention_batch_size,
+        metrics=metrics,
     )
     erase_messages = providers.Factory(
         EraseMessages,

@@ -115,10 +115,17 @@ class Settings(BaseSettings):
     retention_schedule_seconds: float = Field(86_400.0, ge=0, le=31_536_000)  # how often a run is due; 0 = only by hand
     retention_batch_size: int = Field(1_000, ge=1, le=100_000)  # messages per transaction (runs and erasures)
 
+    # Metrics and traces. /metrics is served on the API's port; a worker serves its own here (unset: none).
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+    # The standard OpenTelemetry variables (no MEMORY_ prefix). Traces are off unless one is set.
+    otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_traces_exporter: Literal["", "otlp", "console", "none"] = Field("", validation_alias="OTEL_TRACES_EXPORTER")
+    otel_service_name: str | None = Field(None, validation_alias="OTEL_SERVICE_NAME")
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("database_url", "redis_url", "qdrant_url", "qdrant_api_key")
+    @field_validator("database_url", "redis_url", "qdrant_url", "qdrant_api_key", "otel_exporter_otlp_endpoint")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -12,6 +12,8 @@ import logging
 from dataclasses import asdict
 from datetime import timedelta
 
+from opentelemetry import propagate, trace
+
 from adapters.memory.job_queue import InMemoryJobQueue
 from application.jobs import EMBED_PENDING
 from config.container import Container, resolved
@@ -19,10 +21,18 @@ from config.container import Container, resolved
 logger = logging.getLogger(__name__)
 
 
-async def embed_pending(container: Container) -> int:
-    use_case = await resolved(container.embed_pending())
-    count: int = await use_case()
-    return count
+tracer = trace.get_tracer(__name__)
+
+
+async def embed_pending(container: Container, trace_context: dict[str, str] | None = None) -> int:
+    """One run of the embedding job, traced as a span that continues the submitter's trace
+    when one came with the job (arq), or starts its own (in-process)."""
+    parent = propagate.extract(trace_context) if trace_context else None
+    with tracer.start_as_current_span(f"job {EMBED_PENDING}", context=parent, kind=trace.SpanKind.CONSUMER) as span:
+        use_case = await resolved(container.embed_pending())
+        count: int = await use_case()
+        span.set_attribute("memorymesh.embedded", count)
+        return count
 
 
 async def sweep_forever(container: Container) -> None:

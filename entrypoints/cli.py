@@ -68,6 +68,17 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 async def _serve(settings: Settings) -> None:
+    from config.tracing import configure_tracing
+
+    tracing = configure_tracing(settings, "memorymesh-api")
+    try:
+        await _serve_api(settings)
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # sends what is still buffered
+
+
+async def _serve_api(settings: Settings) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
@@ -108,10 +119,16 @@ def worker(args: argparse.Namespace) -> None:
             "memorymesh: a worker takes its jobs from Redis: set MEMORY_QUEUE=arq (and MEMORY_REDIS_URL) "
             "for the API and its workers; with MEMORY_QUEUE=inprocess the API embeds by itself"
         )
+    from config.tracing import configure_tracing
+
+    tracing = configure_tracing(settings, "memorymesh-worker")
     try:
         asyncio.run(run_worker(settings))
     except startup_errors() as error:
         raise SystemExit(f"memorymesh: cannot start the worker: {error}") from None
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 async def _db_upgrade() -> list[str]:

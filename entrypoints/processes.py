@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 
 from adapters.postgres.database import reachable_server
 from config.container import database_options
@@ -24,9 +25,12 @@ logger = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 30.0
 
 
-def child_env(settings: Settings, url: str, processes: int) -> dict[str, str]:
+def child_env(settings: Settings, url: str, processes: int, metrics_dir: str) -> dict[str, str]:
     env = {
         **os.environ,
+        # prometheus-client's multiprocess mode: each copy writes its metrics here, and the
+        # copy that serves a scrape answers for all of them.
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         "MEMORY_HOST": settings.host,
         "MEMORY_PORT": str(settings.port),
         "MEMORY_PROCESSES": "1",
@@ -50,8 +54,13 @@ async def supervise(settings: Settings) -> int:
             extra={"processes": settings.processes},
         )
     stop = asyncio.Event()
+    with tempfile.TemporaryDirectory(prefix="memorymesh-metrics-") as metrics_dir:
+        return await run_copies(settings, stop, metrics_dir)
+
+
+async def run_copies(settings: Settings, stop: asyncio.Event, metrics_dir: str) -> int:
     async with reachable_server(database_options(settings)) as url:
-        env = child_env(settings, url, settings.processes)
+        env = child_env(settings, url, settings.processes, metrics_dir)
         children = [
             await asyncio.create_subprocess_exec(sys.executable, "-m", "entrypoints.cli", "serve", env=env)
             for _ in range(settings.processes)

@@ -44,6 +44,10 @@ async def run_worker(settings: Settings) -> None:
         nonlocal sweeper
         await start_worker_services(container)
         sweeper = asyncio.get_running_loop().create_task(sweep_forever(container))
+        if settings.worker_metrics_port:  # this worker's embedding and retention metrics, for Prometheus
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.worker_metrics_port, registry=container.metrics().registry)
         logger.info("memorymesh worker ready", extra={"queue": settings.queue_name})
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -55,11 +59,11 @@ async def run_worker(settings: Settings) -> None:
         logger.info("memorymesh worker stopped", extra={"embedded": counters.embedded, "failed": counters.failed})
         await resolved(container.shutdown_resources())
 
-    async def embed_pending_job(ctx: dict[str, Any]) -> int:
+    async def embed_pending_job(ctx: dict[str, Any], trace_context: dict[str, str] | None = None) -> int:
         queue = container.job_queue()
         assert isinstance(queue, ArqJobQueue)  # `memorymesh worker` runs with MEMORY_QUEUE=arq
         await queue.taken(EMBED_PENDING)
-        return await embed_pending(container)
+        return await embed_pending(container, trace_context)
 
     async def retention_job(ctx: dict[str, Any]) -> None:
         await retention_if_due(container)

@@ -1,6 +1,7 @@
 """Helpers the test suites share."""
 
 from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.memory.metrics import InMemoryMetrics
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
 from domain.message import ContentLimits
 
@@ -15,6 +16,7 @@ def inline_store(repository, index, embedder, transactions, clock, limits=None):
         InMemoryJobQueue(),
         clock,
         StoreSettings(EmbeddingMode.INLINE, limits or ContentLimits()),
+        InMemoryMetrics(),
     )
 
     async def store(principal, command):

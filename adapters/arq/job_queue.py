@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from arq.connections import ArqRedis
+from opentelemetry import propagate
 
 from application.ports import JobQueue, QueueUnavailable
 
@@ -31,12 +32,14 @@ class ArqJobQueue(JobQueue):
     def __init__(self, redis: ArqRedis, queue_name: str) -> None:
         self._redis = redis
         self._queue_name = queue_name
-        self._wanted: set[str] = set()
+        self._wanted: dict[str, dict[str, str]] = {}  # job: the trace context of the submission that wants it
         self._sender: asyncio.Task[None] | None = None
         self.dropped = 0
 
     def submit(self, job: str) -> None:
-        self._wanted.add(job)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # the run continues the trace of the request that asked for it
+        self._wanted.setdefault(job, carrier)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send())
 
@@ -45,10 +48,10 @@ class ArqJobQueue(JobQueue):
 
     async def _send(self) -> None:
         while self._wanted:
-            job = self._wanted.pop()
+            job, carrier = self._wanted.popitem()
             try:
                 if await self._redis.set(self._flag(job), "1", nx=True, ex=WAITING_FLAG_SECONDS):
-                    await self._redis.enqueue_job(job, _queue_name=self._queue_name)
+                    await self._redis.enqueue_job(job, trace_context=carrier, _queue_name=self._queue_name)
             except Exception as error:  # Redis down: the sweeper makes up for it
                 self.dropped += 1
                 logger.warning("could not hand a job to Redis", extra={"job": job, "error": repr(error)})

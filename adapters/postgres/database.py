@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from opentelemetry import trace
 from pgvector.asyncpg import register_vector
 
 from adapters.postgres.migrations import SchemaError, applied_versions, available_migrations, upgrade, verify
@@ -27,6 +28,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 # What a lost or refused connection looks like to asyncpg; each becomes StorageUnavailable.
+tracer = trace.get_tracer(__name__)
+
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -38,14 +41,18 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def storage_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Report connection failures of an adapter method as the port's StorageUnavailable."""
+    """Report connection failures of an adapter method as the port's StorageUnavailable, and
+    trace each call as a database span (named by the method, never by its arguments)."""
+    span_name = f"db {method.__qualname__}"
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except CONNECTION_ERRORS as error:
-            raise StorageUnavailable(f"the database is unavailable: {type(error).__name__}") from error
+        with tracer.start_as_current_span(span_name, kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("db.system", "postgresql")
+            try:
+                return await method(*args, **kwargs)
+            except CONNECTION_ERRORS as error:
+                raise StorageUnavailable(f"the database is unavailable: {type(error).__name__}") from error
 
     return wrapper
 

@@ -8,13 +8,26 @@ import logging
 import sys
 from collections.abc import AsyncGenerator, Callable
 
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from quart import Quart
 from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 
 from application.ports import CreatedApiKey
 from config.container import Container, resolved, settle
 from entrypoints.background import run_background
-from entrypoints.http import admin, api_keys, auth, conversations, messages, queue, retention, search, tenants
+from entrypoints.http import (
+    admin,
+    api_keys,
+    auth,
+    conversations,
+    messages,
+    metrics,
+    observe,
+    queue,
+    retention,
+    search,
+    tenants,
+)
 from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
 from entrypoints.http.errors import register_error_handlers
 from entrypoints.http.request import api_request_class
@@ -68,11 +81,15 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         security_schemes={"apiKey": APIKeySecurityScheme(name=API_KEY_HEADER, in_="header")},
     )
     register_error_handlers(app)
+    observe.observe(app)
+    # A server span per request, continuing a caller's trace (traceparent); observe names it
+    # by the route template. A no-op unless an entrypoint installed a tracer provider.
+    app.asgi_app = OpenTelemetryMiddleware(app.asgi_app)  # type: ignore[method-assign,assignment]
     app.after_request(add_rate_limit_headers)
-    blueprints = (admin, queue, retention, api_keys, tenants, messages, conversations, search)
+    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search)
     for module in blueprints:
         app.register_blueprint(module.blueprint)
-    container.wire(modules=[auth, *blueprints])
+    container.wire(modules=[auth, observe, *blueprints])
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:

@@ -31,6 +31,7 @@ async def authenticate(api_keys: ApiKeys = Provide["api_keys"], throttle: Thrott
 @inject
 async def limit_tenant(tenant_id: str, throttle: Throttle = Provide["throttle"]) -> None:
     """Count this request against the tenant it acts on (call it in every route that names one)."""
+    g.tenant_id = tenant_id[:128]  # for the request's log line (checked later; bounded here)
     remember(await throttle.tenant(current_principal(), tenant_id))
 
 

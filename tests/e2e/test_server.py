@@ -206,6 +206,16 @@ def test_startup_refuses_a_database_without_pgvector(tmp_path: Path, processes: 
     assert "Traceback" not in server.output
 
 
+def posts_counted(metrics: str) -> float:
+    """POST /v1/messages requests in a scrape, whatever their status."""
+    prefix = "memorymesh_http_requests_total{"
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith(prefix) and 'method="POST"' in line and 'route="/v1/messages"' in line
+    )
+
+
 def test_several_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
     import psutil
 
@@ -222,6 +232,13 @@ def test_several_processes_share_the_port_and_stop_together(tmp_path: Path) -> N
             stored = [store(client, f"Process test message number {i} about sailing.") for i in range(6)]
             found = client.get("/v1/memory/search", params={"tenant_id": "acme", "query": "sailing", "top_k": 10})
             assert {r["message"]["id"] for r in found.json()["results"]} == {m["id"] for m in stored}
+        for i in range(20):  # a connection each: the kernel spreads them over both processes
+            with server.client(ADMIN_KEY) as client:
+                store(client, f"Spread message {i}")
+        # Whichever process answers a scrape, it answers for both (prometheus-client's multiprocess mode).
+        for _ in range(6):
+            with server.client() as client:
+                assert posts_counted(client.get("/metrics").text) == 26
     finally:
         assert server.stop() == 0, server.output
     assert not any(c.is_running() for c in children)

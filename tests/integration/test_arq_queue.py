@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from opentelemetry import context, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from adapters.arq.job_queue import ArqJobQueue
 from application.jobs import EMBED_PENDING
@@ -69,3 +71,15 @@ async def test_submitting_while_redis_is_away_never_fails_the_caller():
     with pytest.raises(QueueUnavailable):
         await queue.check()
     await pool.aclose()
+
+
+async def test_a_job_carries_the_trace_of_the_request_that_submitted_it(queue, redis):
+    caller = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False, TraceFlags(1))
+    token = context.attach(trace.set_span_in_context(NonRecordingSpan(caller)))
+    try:
+        queue.submit(EMBED_PENDING)
+    finally:
+        context.detach(token)
+    await queue.close()
+    (job,) = await redis.queued_jobs(queue_name=queue._queue_name)
+    assert job.kwargs["trace_context"]["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

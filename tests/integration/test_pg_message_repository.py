@@ -8,6 +8,7 @@ import pytest
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
@@ -64,6 +65,7 @@ async def test_concurrent_duplicate_submissions_store_one_message(database):
             InMemoryJobQueue(),
             FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
             StoreSettings(EmbeddingMode.ASYNC),
+            InMemoryMetrics(),
         )
 
     processes = [store() for _ in range(10)]

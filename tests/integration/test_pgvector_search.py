@@ -9,6 +9,7 @@ import asyncpg
 
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.vector_index import cosine
 from adapters.postgres.database import SEARCH_SETTINGS, Database, PgTransactions, init_connection
 from adapters.postgres.message_repository import PgMessageRepository
@@ -67,7 +68,9 @@ def tenant() -> str:
 def use_cases(database, embedder):
     repository, index, clock = PgMessageRepository(database), PgVectorIndex(database), FixedClock(NOW)
     store = inline_store(repository, index, embedder, PgTransactions(database), clock)
-    search = SearchMemory(repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=100))
+    search = SearchMemory(
+        repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=100), InMemoryMetrics()
+    )
     return store, search
 
 

@@ -17,6 +17,7 @@ from qdrant_client import AsyncQdrantClient
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
@@ -89,6 +90,7 @@ def run_retention(database, index, batch_size: int = 2, repository=None) -> RunR
         PgLocks(database),
         FixedClock(NOW),
         batch_size=batch_size,
+        metrics=InMemoryMetrics(),
     )
 
 

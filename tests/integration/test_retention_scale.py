@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from adapters.clock import FixedClock
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
@@ -82,6 +83,7 @@ async def test_a_run_over_100k_messages_keeps_transactions_and_memory_bounded(em
         PgLocks(database),
         FixedClock(NOW),
         batch_size=BATCH,
+        metrics=InMemoryMetrics(),
     )
     planned = await retention.planned()
 

@@ -8,6 +8,7 @@ import pytest
 from adapters.embeddings.deterministic import DeterministicEmbedder
 from adapters.memory.job_queue import InMemoryJobQueue
 from adapters.memory.message_repository import EmbeddingWork, InMemoryMessageRepository
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.transactions import InMemoryTransactions
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.errors import IdempotencyConflict
@@ -70,7 +71,7 @@ def counters() -> EmbeddingCounters:
 @pytest.fixture
 def store(repository, index, embedder, transactions, queue, clock) -> StoreMessages:
     settings = StoreSettings(EmbeddingMode.ASYNC, ContentLimits(max_content_chars=100), max_batch=5)
-    return StoreMessages(repository, index, embedder, transactions, queue, clock, settings)
+    return StoreMessages(repository, index, embedder, transactions, queue, clock, settings, InMemoryMetrics())
 
 
 def worker(repository, index, embedder, transactions, queue, counters, batch_size=3, max_attempts=3):
@@ -79,7 +80,7 @@ def worker(repository, index, embedder, transactions, queue, counters, batch_siz
         lease=LEASE,
         retry=RetryPolicy(max_attempts, timedelta(seconds=10), timedelta(minutes=1)),
     )
-    return EmbedPendingMessages(repository, index, embedder, transactions, queue, settings, counters)
+    return EmbedPendingMessages(repository, index, embedder, transactions, queue, settings, counters, InMemoryMetrics())
 
 
 def command(content: str = "hello", tenant: str = "acme", **fields) -> StoreMessageCommand:
@@ -222,7 +223,14 @@ async def test_a_slow_batch_keeps_its_claim(repository, index, transactions, que
     settings = EmbeddingWorkSettings(batch_size=10, lease=timedelta(milliseconds=300))
     run = asyncio.create_task(
         EmbedPendingMessages(
-            live, index, SlowEmbedder(64), InMemoryTransactions(live, index), queue, settings, counters
+            live,
+            index,
+            SlowEmbedder(64),
+            InMemoryTransactions(live, index),
+            queue,
+            settings,
+            counters,
+            InMemoryMetrics(),
         )()
     )
     await asyncio.sleep(0.9)  # three leases' worth: without renewal the claim would have lapsed
@@ -295,7 +303,9 @@ async def test_a_client_message_id_reused_for_another_message_is_a_conflict(stor
 
 
 async def test_inline_mode_embeds_before_answering(repository, index, embedder, transactions, queue, clock):
-    store = StoreMessages(repository, index, embedder, transactions, queue, clock, StoreSettings(EmbeddingMode.INLINE))
+    store = StoreMessages(
+        repository, index, embedder, transactions, queue, clock, StoreSettings(EmbeddingMode.INLINE), InMemoryMetrics()
+    )
     stored = await store.batch(ACME, [command("a"), command("b")])
     assert {s.message.embedding_status for s in stored} == {EmbeddingStatus.EMBEDDED}
     assert set(index.records) == {s.message.id for s in stored}

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
 from application.ports import StorageUnavailable
 from application.retention import RETENTION_LOCK, RetentionCounts, RetentionRunning, RunRetention, TenantRetention
@@ -25,7 +26,9 @@ def runs() -> InMemoryRetentionRuns:
 @pytest.fixture
 def retention(repository, index, transactions, runs, clock) -> RunRetention:
     policies = TenantRetention(InMemoryRetentionPolicyStore(), POLICY)
-    return RunRetention(repository, index, transactions, policies, runs, InMemoryLocks(), clock, batch_size=3)
+    return RunRetention(
+        repository, index, transactions, policies, runs, InMemoryLocks(), clock, batch_size=3, metrics=InMemoryMetrics()
+    )
 
 
 async def old_messages(repository, index, count: int, age_days: int, tenant: str = "acme") -> list:
@@ -108,7 +111,15 @@ async def test_a_run_cut_short_is_taken_up_by_the_next_scheduled_run(retention, 
 async def test_one_run_at_a_time(repository, index, transactions, runs, clock):
     locks = InMemoryLocks()
     retention = RunRetention(
-        repository, index, transactions, TenantRetention(InMemoryRetentionPolicyStore(), POLICY), runs, locks, clock, 3
+        repository,
+        index,
+        transactions,
+        TenantRetention(InMemoryRetentionPolicyStore(), POLICY),
+        runs,
+        locks,
+        clock,
+        3,
+        InMemoryMetrics(),
     )
     async with locks.try_hold(RETENTION_LOCK):
         with pytest.raises(RetentionRunning):

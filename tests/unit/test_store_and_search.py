@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.transactions import InMemoryTransactions
 from adapters.memory.vector_index import InMemoryVectorIndex
 from application.errors import NotFound
@@ -30,7 +31,9 @@ def store(repository, index, embedder, transactions, clock):
 
 @pytest.fixture
 def search(repository, index, embedder, clock) -> SearchMemory:
-    return SearchMemory(repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=50))
+    return SearchMemory(
+        repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=50), InMemoryMetrics()
+    )
 
 
 def command(content: str, tenant: str = "acme", **fields) -> StoreMessageCommand:
