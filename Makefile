@@ -24,8 +24,18 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/memorymesh serve
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck compose-validator
 	$(BIN)/pytest -q --durations=10
+
+# tests/integration/test_deploy.py validates docker-compose.yml with Debian's docker-compose
+# (v1; no Docker engine is needed, or started). Without recommends: they pull in docker.io.
+.PHONY: compose-validator
+compose-validator:
+	@command -v docker-compose >/dev/null || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends docker-compose >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } \
+		|| { echo "make: install Debian's docker-compose package (apt-get install docker-compose)" >&2; exit 1; }; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from application.ports import Metrics, QueueStats
@@ -30,6 +38,9 @@ def multiprocess_dir() -> str | None:
 
 class PrometheusMetrics(Metrics):
     def __init__(self) -> None:
+        # No `_created` series beside each counter and histogram: they double the series and
+        # no dashboard reads them (a process-wide switch of prometheus-client's).
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self._multiprocess = multiprocess_dir() is not None
         # A registry of its own (tests build several); in multiprocess mode the values go
         # to files whatever the registry, and a scrape reads them all back.

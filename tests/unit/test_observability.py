@@ -132,3 +132,20 @@ def test_log_lines_carry_the_request_id_of_the_request_being_served():
         request_id_var.reset(token)
     assert '"request_id": "req-7"' in line
     assert "request_id" not in JsonFormatter().format(logging.makeLogRecord({"msg": "outside"}))
+
+
+async def test_every_metric_the_dashboard_and_alerts_may_name_is_exported_as_written_down(client):
+    """tests/integration/test_deploy.py checks the dashboard and alerts against EXPORTED; this
+    checks EXPORTED against what /metrics really serves: names, kinds and labels."""
+    from tests.integration.test_deploy import EXPORTED
+
+    await client.post("/v1/messages?wait=true", json=message(), headers=ACME)
+    await client.get("/v1/memory/search?tenant_id=acme&query=tea", headers=ACME)
+    await client.post("/v1/admin/retention/run", json={}, headers=ADMIN)
+    text = await scrape(client)
+    kinds = dict(re.findall(r"^# TYPE (memorymesh_\w+) (\w+)$", text, re.M))
+    assert {name: m.kind for name, m in EXPORTED.items()} == kinds
+    for name, metric in EXPORTED.items():
+        samples = [line for line in text.splitlines() if line.startswith(name) and "{" in line]
+        labels = {label for line in samples for label in re.findall(r'(\w+)="', line.split("{", 1)[1])} - {"le"}
+        assert labels <= metric.labels, name
