@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("retention_max_age_days", "retention_delete_after_days", mode="before")
+    @field_validator("retention_max_age_days", "retention_delete_after_days", "worker_metrics_port", mode="before")
     @classmethod
     def _blank_days_is_never(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -8,11 +8,13 @@ retention as an arq cron job.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from dataclasses import asdict
 from datetime import timedelta
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 
 from adapters.memory.job_queue import InMemoryJobQueue
 from application.jobs import EMBED_PENDING
@@ -25,14 +27,27 @@ tracer = trace.get_tracer(__name__)
 
 
 async def embed_pending(container: Container, trace_context: dict[str, str] | None = None) -> int:
-    """One run of the embedding job, traced as a span that continues the submitter's trace
-    when one came with the job (arq), or starts its own (in-process)."""
-    parent = propagate.extract(trace_context) if trace_context else None
-    with tracer.start_as_current_span(f"job {EMBED_PENDING}", context=parent, kind=trace.SpanKind.CONSUMER) as span:
+    """One run of the embedding job, traced as a trace of its own, linked to the request that
+    submitted it when its context came with the job (arq). A link, not a parent: a run
+    submits the next while a backlog drains, and children would chain every batch into one
+    endless trace under the first request."""
+    submitter = trace.get_current_span(propagate.extract(trace_context)).get_span_context() if trace_context else None
+    links = [trace.Link(submitter)] if submitter is not None and submitter.is_valid else []
+    with tracer.start_as_current_span(
+        f"job {EMBED_PENDING}", context=Context(), kind=trace.SpanKind.CONSUMER, links=links
+    ) as span:
         use_case = await resolved(container.embed_pending())
         count: int = await use_case()
         span.set_attribute("memorymesh.embedded", count)
         return count
+
+
+def report_pool(container: Container) -> None:
+    """This process's database connections, for /metrics (each process reports its own)."""
+    database = container.database()
+    metrics = container.metrics()
+    if database is not None and not inspect.isawaitable(database):
+        metrics.pool_state(database.pool.get_size() - database.pool.get_idle_size(), database.pool.get_idle_size())
 
 
 async def sweep_forever(container: Container) -> None:
@@ -46,6 +61,7 @@ async def sweep_forever(container: Container) -> None:
             await sweep()
         except Exception:  # e.g. the database is briefly away: try again next round
             logger.exception("embedding sweep failed")
+        report_pool(container)
         if asdict(counters) != reported:  # a summary line per interval with work, not one per batch
             reported = asdict(counters)
             logger.info("embedding work so far", extra=reported)

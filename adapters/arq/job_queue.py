@@ -15,6 +15,7 @@ would pile up thousands of identical jobs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 from arq.connections import ArqRedis
@@ -41,7 +42,8 @@ class ArqJobQueue(JobQueue):
         propagate.inject(carrier)  # the run continues the trace of the request that asked for it
         self._wanted.setdefault(job, carrier)
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send())
+            # A context of its own: not the first submitting request's (its request id, its trace).
+            self._sender = asyncio.get_running_loop().create_task(self._send(), context=contextvars.Context())
 
     def _flag(self, job: str) -> str:
         return f"{self._queue_name}:waiting:{job}"

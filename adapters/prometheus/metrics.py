@@ -52,7 +52,7 @@ class PrometheusMetrics(Metrics):
         self.http_duration = Histogram(
             "memorymesh_http_request_duration_seconds",
             "Time to answer an HTTP request",
-            ["route", "method"],
+            ["route", "method", "status"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -91,6 +91,11 @@ class PrometheusMetrics(Metrics):
         self.queue_failed = self._gauge("memorymesh_queue_failed", "Messages whose embedding failed")
         self.queue_oldest = self._gauge(
             "memorymesh_queue_oldest_pending_age_seconds", "How long the oldest pending message has waited"
+        )
+        self.queue_read_failures = Counter(
+            "memorymesh_queue_read_failures",
+            "Scrapes that could not read the queue in time (the queue gauges then show the last reading)",
+            registry=r,
         )
         self.pool = Gauge(
             "memorymesh_db_pool_connections",
@@ -132,13 +137,16 @@ class PrometheusMetrics(Metrics):
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in KNOWN_METHODS else "OTHER"
         self.http_requests.labels(route, method, str(status)).inc()
-        self.http_duration.labels(route, method).observe(seconds)
+        self.http_duration.labels(route, method, str(status)).observe(seconds)
 
     def queue_state(self, stats: QueueStats, oldest_age_seconds: float | None) -> None:
         self.queue_pending.set(stats.pending)
         self.queue_claimed.set(stats.claimed)
         self.queue_failed.set(stats.failed)
         self.queue_oldest.set(oldest_age_seconds or 0.0)
+
+    def queue_read_failed(self) -> None:
+        self.queue_read_failures.inc()
 
     def pool_state(self, in_use: int, idle: int) -> None:
         self.pool.labels("in_use").set(in_use)

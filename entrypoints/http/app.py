@@ -93,7 +93,12 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         # A server span per request, continuing a caller's trace (traceparent); observe names
         # it by the route template. Only when traces go somewhere: the middleware costs about
         # a quarter of a write's CPU even with the no-op tracer (measured with wrk).
-        app.asgi_app = OpenTelemetryMiddleware(app.asgi_app)  # type: ignore[method-assign,assignment]
+        app.asgi_app = OpenTelemetryMiddleware(  # type: ignore[method-assign,assignment]
+            app.asgi_app,
+            excluded_urls="/metrics,/v1/admin/health",  # scrapes and probes would drown the traces
+            default_span_details=lambda scope: (scope.get("method", "HTTP"), {}),  # never the raw path
+            exclude_spans=["receive", "send"],
+        )
     app.after_request(add_rate_limit_headers)
     blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search)
     for module in blueprints:

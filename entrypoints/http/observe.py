@@ -39,9 +39,9 @@ async def begin() -> None:
         span.update_name(f"{request.method} {route}")
         span.set_attribute("http.route", route)
         span.set_attribute("memorymesh.request_id", g.request_id)
-        # The query string holds search text and ids: the span keeps the path only.
-        span.set_attribute("http.target", request.path)
-        span.set_attribute("http.url", f"{request.scheme}://{request.host}{request.path}")
+        # The path and query string hold tenants, ids and search text: the span keeps the template.
+        span.set_attribute("http.target", route)
+        span.set_attribute("http.url", f"{request.scheme}://{request.host}{route}")
 
 
 @inject

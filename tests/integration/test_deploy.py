@@ -43,7 +43,7 @@ def metric(kind: str, *labels: str) -> Metric:
 # What memorymesh exports: tests/unit/test_observability.py checks this against a live /metrics.
 EXPORTED: dict[str, Metric] = {
     "memorymesh_http_requests_total": metric("counter", "route", "method", "status"),
-    "memorymesh_http_request_duration_seconds": metric("histogram", "route", "method"),
+    "memorymesh_http_request_duration_seconds": metric("histogram", "route", "method", "status"),
     "memorymesh_messages_stored_total": metric("counter", "mode"),
     "memorymesh_search_duration_seconds": metric("histogram", "mode"),
     "memorymesh_embedding_batch_size": metric("histogram"),
@@ -58,6 +58,7 @@ EXPORTED: dict[str, Metric] = {
     "memorymesh_rate_limit_refusals_total": metric("counter", "scope"),
     "memorymesh_rate_limiter_unavailable_total": metric("counter", "failure_mode"),
     "memorymesh_db_pool_connections": metric("gauge", "state"),
+    "memorymesh_queue_read_failures_total": metric("counter"),
 }
 HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 TARGET_LABELS = {"job", "instance"}  # added by Prometheus to every series it scrapes

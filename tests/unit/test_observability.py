@@ -23,12 +23,16 @@ async def scrape(client) -> str:
 
 
 def value(text: str, name: str, **labels: str) -> float:
-    """The value of the sample `name` whose labels include `labels` (0 when there is none)."""
-    for line in text.splitlines():
-        match = SAMPLE.match(line)
-        if match and match.group(1) == name and all(f'{k}="{v}"' in (match.group(2) or "") for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """The sum of the samples `name` whose labels include `labels`; fails when there is none."""
+    found = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if (match := SAMPLE.match(line))
+        and match.group(1) == name
+        and all(f'{k}="{v}"' in (match.group(2) or "") for k, v in labels.items())
+    ]
+    assert found, f"no sample {name} {labels}"
+    return sum(found)
 
 
 def series(text: str) -> set[str]:
@@ -148,4 +152,27 @@ async def test_every_metric_the_dashboard_and_alerts_may_name_is_exported_as_wri
     for name, metric in EXPORTED.items():
         samples = [line for line in text.splitlines() if line.startswith(name) and "{" in line]
         labels = {label for line in samples for label in re.findall(r'(\w+)="', line.split("{", 1)[1])} - {"le"}
-        assert labels <= metric.labels, name
+        assert not samples or labels == metric.labels, name
+
+
+@pytest.mark.parametrize(
+    ("variables", "exporter"),
+    [
+        ({}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}, "OTLPSpanExporter"),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "ConsoleSpanExporter"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_EXPORTER": "none"}, None),
+    ],
+)
+def test_spans_go_where_the_otel_variables_say(monkeypatch, variables, exporter):
+    from config.settings import Settings
+    from config.tracing import span_exporter
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, text in variables.items():
+        monkeypatch.setenv(name, text)
+    chosen = span_exporter(Settings(_env_file=None))
+    assert (None if chosen is None else type(chosen).__name__) == exporter
+    if exporter == "OTLPSpanExporter":
+        assert chosen._endpoint == "http://collector:4318/v1/traces"

@@ -36,3 +36,9 @@ def test_env_example_names_every_setting():
     example = (ROOT / ".env.example").read_text()
     named = set(re.findall(r"^(?:# )?((?:MEMORY|OTEL)_[A-Z_]+)=", example, re.M))  # set, or shown commented out
     assert named == set(variables()) - {"MEMORY_REUSE_PORT"}  # set by the parent process, not by people
+
+
+def test_env_example_loads_as_it_is():
+    """Copied to .env unchanged, it must start the service: blank values mean unset."""
+    settings = Settings(_env_file=ROOT / ".env.example")
+    assert settings.worker_metrics_port is None and settings.otel_exporter_otlp_endpoint is None
