@@ -38,6 +38,13 @@ class SearchFilters:
     since: datetime | None = None
     until: datetime | None = None
     min_importance: float | None = None
+    metadata: dict[str, Any] | None = None  # messages whose metadata contains this object (JSON containment)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordHit:
+    message_id: uuid.UUID
+    rank: float  # full-text relevance, higher is better (comparable within one search only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +135,11 @@ class MessageRepository(Protocol):
         ...
 
     async def mark_embedded(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> None: ...
+
+    async def keyword_search(self, tenant_id: str, query: str, k: int, filters: SearchFilters) -> list[KeywordHit]:
+        """At most k of the tenant's unarchived messages that share a word (stemmed) with the query,
+        most relevant first. Any word may match (not all of them): ranking sorts out the rest."""
+        ...
 
     async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
         """The tenant's messages among message_ids, locked against every other writer until the

@@ -38,7 +38,7 @@ from application.queue_status import QueueStatus, RequeueFailed
 from application.reindex import Reindex
 from application.restore_message import RestoreMessage
 from application.retention import RunRetention, TenantRetention
-from application.search_memory import SearchMemory, SearchSettings
+from application.search_memory import SearchMemory, SearchMode, SearchSettings
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
 from application.tenant_limits import CachedTenantLimits, TenantLimits
 from application.throttle import FailureMode, Throttle, ThrottleCounters, ThrottleSettings
@@ -178,6 +178,7 @@ def search_settings(settings: Settings) -> SearchSettings:
     return SearchSettings(
         weights=ranking_weights(settings),
         candidates=settings.search_candidates,
+        default_mode=SearchMode(settings.search_default_mode),
         max_query_chars=settings.max_query_chars,
     )
 

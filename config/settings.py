@@ -101,6 +101,7 @@ class Settings(BaseSettings):
 
     # Search and ranking
     search_candidates: int = Field(100, ge=1, le=1000)
+    search_default_mode: Literal["semantic", "keyword", "hybrid"] = "semantic"  # when a search names none
     ranking_similarity_weight: float = Field(0.7, ge=0)
     ranking_importance_weight: float = Field(0.2, ge=0)
     ranking_recency_weight: float = Field(0.1, ge=0)

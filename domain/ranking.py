@@ -7,9 +7,10 @@ recency = 0.5 ** (age / half_life), so a message exactly one half-life old score
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.message import Message
 
@@ -43,6 +44,9 @@ class ScoreParts:
 class RankedMessage:
     message: Message
     scores: ScoreParts
+    # How the relevance (scores.similarity) was found: e.g. semantic similarity and rank,
+    # keyword score and rank, and their fusion.
+    relevance: Mapping[str, float] = field(default_factory=dict)
 
 
 def recency(created_at: datetime, now: datetime, half_life: timedelta) -> float:
@@ -64,6 +68,7 @@ def rank(
     now: datetime,
     weights: RankingWeights,
     top_k: int,
+    relevance: Mapping[Any, Mapping[str, float]] | None = None,
 ) -> list[RankedMessage]:
     """Order (message, similarity) candidates best first and keep top_k.
 
@@ -71,7 +76,11 @@ def rank(
     so the order is total and repeatable.
     """
     ranked = [
-        RankedMessage(message, score(similarity, message.importance, message.created_at, now, weights))
+        RankedMessage(
+            message,
+            score(similarity, message.importance, message.created_at, now, weights),
+            (relevance or {}).get(message.id, {}),
+        )
         for message, similarity in candidates
     ]
     ranked.sort(

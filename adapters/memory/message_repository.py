@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -12,9 +13,11 @@ from application.ports import (
     Clock,
     EmbeddingClaim,
     EmbeddingRetry,
+    KeywordHit,
     MessageRepository,
     Position,
     QueueStats,
+    SearchFilters,
 )
 from domain.message import EmbeddingStatus, Message
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
@@ -28,6 +31,24 @@ class EmbeddingWork:
     ready_at: datetime
     attempts: int = 0
     claim: uuid.UUID | None = None
+
+
+WORD = re.compile(r"\w+")
+STOP_WORDS = frozenset(
+    {"a", "an", "and", "are", "did", "do", "i", "in", "is", "it", "my", "of", "on", "the", "to", "what"}
+)
+
+
+def matches(message: Message, filters: SearchFilters) -> bool:
+    metadata = filters.metadata or {}
+    return (
+        (filters.conversation_id is None or message.conversation_id == filters.conversation_id)
+        and (filters.role is None or message.role == filters.role)
+        and (filters.since is None or message.created_at >= filters.since)
+        and (filters.until is None or message.created_at <= filters.until)
+        and (filters.min_importance is None or message.importance >= filters.min_importance)
+        and all(message.metadata.get(key) == value for key, value in metadata.items())
+    )
 
 
 class InMemoryMessageRepository(MessageRepository):
@@ -79,6 +100,19 @@ class InMemoryMessageRepository(MessageRepository):
             message = self.rows.get(message_id)
             if message is not None and message.tenant_id == tenant_id:
                 self._set_embedded(message)
+
+    async def keyword_search(self, tenant_id: str, query: str, k: int, filters: SearchFilters) -> list[KeywordHit]:
+        """Shared lower-cased words, counted: a stand-in for PostgreSQL's full-text search."""
+        wanted = set(WORD.findall(query.lower())) - STOP_WORDS
+        hits = []
+        for message in self.rows.values():
+            if message.tenant_id != tenant_id or message.archived_at is not None or not matches(message, filters):
+                continue
+            shared = len(wanted & set(WORD.findall(message.content.lower())))
+            if shared:
+                hits.append(KeywordHit(message.id, float(shared)))
+        hits.sort(key=lambda h: (-h.rank, h.message_id))
+        return hits[:k]
 
     async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
         return sorted(self._of_tenant(tenant_id, message_ids), key=lambda m: m.id)  # one process: nothing to lock

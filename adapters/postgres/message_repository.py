@@ -12,18 +12,22 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from adapters.postgres.coalesce import InsertCoalescer
 from adapters.postgres.database import Database, storage_errors
+from adapters.postgres.vector_index import filter_clause
 from application.ports import (
     ClaimedMessage,
     EmbeddingClaim,
     EmbeddingRetry,
+    KeywordHit,
     MessageRepository,
     Position,
     QueueStats,
+    SearchFilters,
     StorageUnavailable,
 )
 from domain.message import EmbeddingStatus, Message, Role
@@ -239,6 +243,21 @@ class PgMessageRepository(MessageRepository):
             tenant_id,
             list(message_ids),
         )
+
+    @storage_errors
+    async def keyword_search(self, tenant_id: str, query: str, k: int, filters: SearchFilters) -> list[KeywordHit]:
+        params: list[Any] = [query, k]
+        where = filter_clause(tenant_id, filters, params, vectors=False)
+        # The query's words, stemmed as content_tsv is, joined with OR: a message sharing any of
+        # them is a candidate, and ts_rank_cd puts those sharing more (and closer) first.
+        rows = await self._database.executor().fetch(
+            "WITH q AS (SELECT to_tsquery('simple', "
+            "coalesce(nullif(array_to_string(tsvector_to_array(to_tsvector('english', $1)), ' | '), ''), '')) AS q) "
+            f"SELECT id, ts_rank_cd(content_tsv, q.q) AS rank FROM messages, q WHERE {where} AND content_tsv @@ q.q "
+            "ORDER BY rank DESC, id LIMIT $2",
+            *params,
+        )
+        return [KeywordHit(r["id"], float(r["rank"])) for r in rows]
 
     @storage_errors
     async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:

@@ -21,15 +21,16 @@ from adapters.postgres.database import Database, storage_errors
 from application.ports import SearchFilters, VectorHit, VectorIndex, VectorRecord
 
 
-def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any]) -> str:
-    """The WHERE clause for a search; appends its values to params."""
+def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any], *, vectors: bool = True) -> str:
+    """The WHERE clause for a search (over embedded vectors, or over any unarchived message);
+    appends its values to params."""
     params.append(tenant_id)
-    clauses = [
-        f"tenant_id = ${len(params)}",
-        "embedding_status = 'embedded'",
-        "embedding IS NOT NULL",
-        "archived_at IS NULL",
-    ]
+    clauses = [f"tenant_id = ${len(params)}", "archived_at IS NULL"]
+    if vectors:
+        clauses += ["embedding_status = 'embedded'", "embedding IS NOT NULL"]
+    if filters.metadata:
+        params.append(filters.metadata)
+        clauses.append(f"metadata @> ${len(params)}::jsonb")
     for column, operator, value in (
         ("conversation_id", "=", filters.conversation_id),
         ("role", "=", filters.role.value if filters.role else None),

@@ -185,11 +185,18 @@ class RetentionRunsOut(BaseModel):
     runs: list[RetentionRunOut]
 
 
+SearchModeName = Literal["semantic", "keyword", "hybrid"]
+
+
 class SearchArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tenant_id: str
     query: str
+    mode: SearchModeName | None = Field(
+        None,
+        description="semantic (meaning), keyword (shared words), hybrid (both); default MEMORY_SEARCH_DEFAULT_MODE",
+    )
     top_k: int = 5
     conversation_id: str | None = None
     role: RoleName | None = None
@@ -198,8 +205,17 @@ class SearchArgs(BaseModel):
     min_importance: float | None = None
 
 
+class SearchIn(SearchArgs):
+    metadata: dict[str, Any] | None = Field(
+        None, description="Only messages whose metadata contains this object (JSON containment)"
+    )
+
+
 class ScoresOut(BaseModel):
-    similarity: float = Field(description="Cosine similarity between query and message")
+    similarity: float = Field(
+        description="Relevance to the query: cosine similarity (semantic), normalised full-text rank "
+        "(keyword), or rank fusion of both (hybrid), in [0, 1]"
+    )
     importance: float
     recency: float = Field(description="0.5 ** (age / half-life)")
     final: float = Field(description="w_sim*similarity + w_imp*importance + w_rec*recency")
@@ -208,6 +224,10 @@ class ScoresOut(BaseModel):
 class SearchResultOut(BaseModel):
     message: MessageOut
     scores: ScoresOut
+    explain: dict[str, float] = Field(
+        description="How the relevance was found: semantic / semantic_rank, keyword / keyword_rank, "
+        "fused (hybrid): each present when that way of searching found the message"
+    )
 
     @classmethod
     def of(cls, ranked: RankedMessage) -> SearchResultOut:
@@ -215,6 +235,7 @@ class SearchResultOut(BaseModel):
         return cls(
             message=MessageOut.of(ranked.message),
             scores=ScoresOut(similarity=s.similarity, importance=s.importance, recency=s.recency, final=s.final),
+            explain=dict(ranked.relevance),
         )
 
 

@@ -168,3 +168,24 @@ async def test_a_policy_that_never_acts_has_no_candidates(backend):
     never = RetentionPolicy(archive_after_days=None, delete_after_days=None)
     assert await backend.messages.retention_candidates(t, never, NOW, None, 10) == []
     assert await backend.messages.count_retention_candidates(t, never, NOW) == 0
+
+
+async def test_keyword_search_finds_any_shared_word_inside_the_tenant(backend):
+    from application.ports import SearchFilters
+
+    t, other = tenant(), tenant()
+    both = make(t, "the green kettle boils water", metadata={"room": "kitchen"})
+    one = make(t, "a kettle on the stove", metadata={"room": "garden"})
+    none = make(t, "flights to Lisbon")
+    archived = make(t, "kettle in the archive", archived_at=NOW)
+    theirs = make(other, "green kettle")
+    for message in (both, one, none, archived, theirs):
+        await backend.messages.add(message)
+
+    hits = await backend.messages.keyword_search(t, "green kettle", 10, SearchFilters())
+    assert [h.message_id for h in hits] == [both.id, one.id]  # more shared words first
+    assert hits[0].rank > hits[1].rank > 0
+    only_garden = await backend.messages.keyword_search(t, "kettle", 10, SearchFilters(metadata={"room": "garden"}))
+    assert [h.message_id for h in only_garden] == [one.id]
+    assert await backend.messages.keyword_search(t, "the of and", 10, SearchFilters()) == []
+    assert await backend.messages.keyword_search(t, "kettle & !green | :* ' \\ (", 10, SearchFilters())
