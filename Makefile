@@ -13,7 +13,7 @@ TORCH_INDEX ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint typecheck unit contract integration e2e bench clean
+.PHONY: run test lint typecheck unit contract integration e2e bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ bench: $(STAMP)  # about 32 minutes: bench/search.py grows a corpus to 100,000 m
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/retention.py
+
+bench-quality: $(STAMP)  # about 5 minutes: recall and MRR on LoCoMo per search mode, ranking on and off
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -57,7 +57,7 @@ class SearchMode(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class SearchSettings:
     weights: RankingWeights
-    default_mode: SearchMode = SearchMode.SEMANTIC
+    default_mode: SearchMode = SearchMode.HYBRID  # measured best on LoCoMo: bench/results/quality.md
     # How many nearest neighbours the index returns for re-ranking; at least top_k.
     candidates: int = 100
     max_query_chars: int = 4_000

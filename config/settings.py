@@ -101,7 +101,8 @@ class Settings(BaseSettings):
 
     # Search and ranking
     search_candidates: int = Field(100, ge=1, le=1000)
-    search_default_mode: Literal["semantic", "keyword", "hybrid"] = "semantic"  # when a search names none
+    # The mode of a search that names none: hybrid measures best (bench/results/quality.md).
+    search_default_mode: Literal["semantic", "keyword", "hybrid"] = "hybrid"
     ranking_similarity_weight: float = Field(0.7, ge=0)
     ranking_importance_weight: float = Field(0.2, ge=0)
     ranking_recency_weight: float = Field(0.1, ge=0)

@@ -57,7 +57,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(client):
     assert value(text, "memorymesh_http_requests_total", route="unmatched", status="404") == 1
     assert value(text, "memorymesh_http_request_duration_seconds_count", route="/v1/memory/search") == 1
     assert value(text, "memorymesh_messages_stored_total", mode="async") == 1
-    assert value(text, "memorymesh_search_duration_seconds_count", mode="semantic") == 1
+    assert value(text, "memorymesh_search_duration_seconds_count", mode="hybrid") == 1
     assert value(text, "memorymesh_messages_embedded_total") == 1
     assert value(text, "memorymesh_embedding_batch_size_count") >= 1
     assert value(text, "memorymesh_queue_pending") == 0

@@ -39,10 +39,12 @@ async def test_hybrid_fuses_both_rankings(client):
     assert all(set(r["explain"]) >= {"fused"} for r in results)
 
 
-async def test_semantic_is_the_default_and_explains_its_rank(client):
+async def test_hybrid_is_the_default_and_semantic_explains_its_rank(client):
     await stored(client, "The kettle is for green tea")
     response = await client.get("/v1/memory/search?tenant_id=acme&query=kettle", headers=ACME)
     (result,) = (await response.get_json())["results"]
+    assert "fused" in result["explain"]
+    (result,) = await search(client, "kettle", "semantic")
     assert set(result["explain"]) == {"semantic", "semantic_rank"}
 
 
