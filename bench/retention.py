@@ -86,6 +86,7 @@ from adapters.postgres.message_repository import (  # noqa: E402
     RETENTION_COLUMNS,
     RETENTION_WHERE,
     PgMessageRepository,
+    to_facts,
 )
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns  # noqa: E402
 from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
@@ -502,15 +503,7 @@ async def check_nothing_left(database: Database, where: str) -> list[str]:
     left = Counter(
         decide(
             POLICY,
-            RetentionFacts(
-                message_id=r["id"],
-                role=Role(r["role"]),
-                created_at=r["created_at"],
-                importance=r["importance"],
-                pinned=r["pinned"],
-                archived_at=r["archived_at"],
-                restored_at=r["restored_at"],
-            ),
+            to_facts(r),
             NOW,
         ).action
         for r in rows

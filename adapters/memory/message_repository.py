@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from adapters.clock import SystemClock
+from adapters.memory.vector_index import matches
 from application.ports import (
     ClaimedMessage,
     Clock,
@@ -19,6 +20,7 @@ from application.ports import (
     QueueStats,
     SearchFilters,
 )
+from application.search_memory import contains
 from domain.message import EmbeddingStatus, Message
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
 
@@ -37,18 +39,6 @@ WORD = re.compile(r"\w+")
 STOP_WORDS = frozenset(
     {"a", "an", "and", "are", "did", "do", "i", "in", "is", "it", "my", "of", "on", "the", "to", "what"}
 )
-
-
-def matches(message: Message, filters: SearchFilters) -> bool:
-    metadata = filters.metadata or {}
-    return (
-        (filters.conversation_id is None or message.conversation_id == filters.conversation_id)
-        and (filters.role is None or message.role == filters.role)
-        and (filters.since is None or message.created_at >= filters.since)
-        and (filters.until is None or message.created_at <= filters.until)
-        and (filters.min_importance is None or message.importance >= filters.min_importance)
-        and all(message.metadata.get(key) == value for key, value in metadata.items())
-    )
 
 
 class InMemoryMessageRepository(MessageRepository):
@@ -106,7 +96,9 @@ class InMemoryMessageRepository(MessageRepository):
         wanted = set(WORD.findall(query.lower())) - STOP_WORDS
         hits = []
         for message in self.rows.values():
-            if message.tenant_id != tenant_id or message.archived_at is not None or not matches(message, filters):
+            if message.tenant_id != tenant_id or message.archived_at is not None:
+                continue
+            if not matches(message, filters) or not contains(message.metadata, filters.metadata):
                 continue
             shared = len(wanted & set(WORD.findall(message.content.lower())))
             if shared:

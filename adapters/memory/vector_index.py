@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from application.ports import SearchFilters, VectorHit, VectorIndex, VectorRecord
+from domain.message import Message
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -14,7 +15,8 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
-def matches(record: VectorRecord, filters: SearchFilters) -> bool:
+def matches(record: VectorRecord | Message, filters: SearchFilters) -> bool:
+    """The filters a vector index applies (a record and a message carry the same fields)."""
     return (
         (filters.conversation_id is None or record.conversation_id == filters.conversation_id)
         and (filters.role is None or record.role == filters.role)

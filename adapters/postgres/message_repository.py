@@ -153,6 +153,19 @@ def to_message(row: asyncpg.Record) -> Message:
     )
 
 
+def to_facts(row: asyncpg.Record) -> RetentionFacts:
+    """A row of RETENTION_COLUMNS as the retention rule reads it."""
+    return RetentionFacts(
+        message_id=row["id"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        importance=row["importance"],
+        pinned=row["pinned"],
+        archived_at=row["archived_at"],
+        restored_at=row["restored_at"],
+    )
+
+
 class PgMessageRepository(MessageRepository):
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -388,18 +401,7 @@ class PgMessageRepository(MessageRepository):
             limit,
             *extra,
         )
-        return [
-            RetentionFacts(
-                message_id=r["id"],
-                role=Role(r["role"]),
-                created_at=r["created_at"],
-                importance=r["importance"],
-                pinned=r["pinned"],
-                archived_at=r["archived_at"],
-                restored_at=r["restored_at"],
-            )
-            for r in rows
-        ]
+        return [to_facts(r) for r in rows]
 
     @storage_errors
     async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int:
