@@ -43,6 +43,11 @@ class SentenceTransformerEmbedder(Embedder):
     burst of requests queues instead of oversubscribing the CPU. Past `max_pending`
     waiting calls, new ones are refused at once (EmbedderUnavailable, a 503 with
     Retry-After) rather than queueing without bound.
+
+    Queries that arrive while the model is busy wait together and are encoded as one
+    batch when a slot frees: one forward pass over eight short queries costs a fraction
+    of eight passes, so concurrent searches stop queueing behind each other's encodes.
+    A lone query is encoded at once, never held back to wait for company.
     """
 
     def __init__(
@@ -61,6 +66,9 @@ class SentenceTransformerEmbedder(Embedder):
         self._batch_size = batch_size
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="embed")
         self._gate = PriorityGate(max_concurrency)
+        self._max_concurrency = max_concurrency
+        self._queries: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._batchers: set[asyncio.Task[None]] = set()
         dimensions = model.get_embedding_dimension()
         if dimensions is None:
             raise EmbedderUnavailable(f"model {model_name} does not report its embedding dimension")
@@ -89,9 +97,12 @@ class SentenceTransformerEmbedder(Embedder):
         rows: list[list[float]] = vectors.tolist()
         return rows
 
-    async def _run(self, texts: list[str], priority: Priority) -> list[list[float]]:
+    def _admit(self) -> None:
         if self._pending >= self._max_pending:
             raise EmbedderUnavailable(f"the embedder is overloaded ({self._pending} calls waiting); retry shortly")
+
+    async def _run(self, texts: list[str], priority: Priority) -> list[list[float]]:
+        self._admit()
         loop = asyncio.get_running_loop()
         self._pending += 1
         try:
@@ -114,8 +125,41 @@ class SentenceTransformerEmbedder(Embedder):
         return vectors
 
     async def embed_query(self, text: str) -> list[float]:
-        (vector,) = await self._run([text], Priority.QUERY)
-        return vector
+        self._admit()
+        waiter: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        self._queries.append((text, waiter))
+        self._pending += 1
+        # A batcher that found the list empty has finished by now (done), even if its
+        # done-callback has not yet dropped it from the set.
+        if sum(not b.done() for b in self._batchers) < self._max_concurrency:
+            batcher = asyncio.create_task(self._encode_waiting_queries())
+            self._batchers.add(batcher)
+            batcher.add_done_callback(self._batchers.discard)
+        try:
+            return await waiter
+        finally:
+            self._pending -= 1
+
+    async def _encode_waiting_queries(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queries:
+            async with self._gate.slot(Priority.QUERY):
+                taken, self._queries = self._queries[: self._batch_size], self._queries[self._batch_size :]
+                batch = [(text, waiter) for text, waiter in taken if not waiter.done()]  # done: caller gone
+                if not batch:
+                    continue
+                try:
+                    vectors = await loop.run_in_executor(self._executor, self._encode, [text for text, _ in batch])
+                except Exception as error:  # executor shut down, torch failure: every waiter hears of it
+                    logger.exception("query embedding failed")
+                    failure = EmbedderUnavailable(f"the embedding model failed: {error}")
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(failure)
+                    continue
+                for (_, waiter), vector in zip(batch, vectors, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(vector)
 
     async def check(self) -> None:
         # Cheap on purpose: an encode would queue behind real work and fail readiness

@@ -1,0 +1,103 @@
+"""Queries that wait for the model go as one batch; a lone query goes at once."""
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder
+from application.ports import EmbedderUnavailable
+
+
+class CountingModel:
+    """Stands in for a SentenceTransformer: records each encode's texts; can be held busy."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.fail = False
+
+    def get_embedding_dimension(self) -> int:
+        return 3
+
+    def encode(self, texts, **_):
+        self.release.wait(5)
+        self.calls.append(list(texts))
+        if self.fail:
+            raise RuntimeError("boom")
+        return np.array([[float(len(t)), 0.0, 1.0] for t in texts])
+
+
+def embedder(model: CountingModel, batch_size: int = 8, max_pending: int = 256) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(
+        model, "counting", batch_size=batch_size, max_concurrency=1, max_pending=max_pending
+    )  # type: ignore[arg-type]
+
+
+async def test_queries_waiting_behind_a_busy_model_share_one_encode():
+    model = CountingModel()
+    subject = embedder(model)
+    model.release.clear()
+    first = asyncio.create_task(subject.embed_query("a"))
+    await asyncio.sleep(0.05)  # the first encode holds the model
+    waiting = [asyncio.create_task(subject.embed_query("b" * n)) for n in range(1, 8)]
+    await asyncio.sleep(0.05)
+    model.release.set()
+
+    assert await first == [1.0, 0.0, 1.0]
+    assert [await w for w in waiting] == [[float(n), 0.0, 1.0] for n in range(1, 8)]  # each its own vector
+    assert model.calls == [["a"], ["b" * n for n in range(1, 8)]]
+    subject.close()
+
+
+async def test_a_batch_is_at_most_batch_size_queries():
+    model = CountingModel()
+    subject = embedder(model, batch_size=3)
+    model.release.clear()
+    calls = [asyncio.create_task(subject.embed_query(str(i))) for i in range(7)]
+    await asyncio.sleep(0.05)
+    model.release.set()
+    await asyncio.gather(*calls)
+    assert [len(c) for c in model.calls] == [3, 3, 1]
+    subject.close()
+
+
+async def test_queries_one_after_another_each_get_an_answer():
+    model = CountingModel()
+    subject = embedder(model)
+    for i in range(5):  # every batcher has ended before the next query: a new one must start
+        assert await subject.embed_query("x" * i) == [float(i), 0.0, 1.0]
+    assert len(model.calls) == 5
+    subject.close()
+
+
+async def test_a_failed_encode_fails_every_query_of_its_batch_and_the_next_batch_works():
+    model = CountingModel()
+    subject = embedder(model)
+    model.fail = True
+    results = await asyncio.gather(*(subject.embed_query(str(i)) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, EmbedderUnavailable) and "boom" in str(r) for r in results)
+    model.fail = False
+    assert await subject.embed_query("ok") == [2.0, 0.0, 1.0]
+    subject.close()
+
+
+async def test_a_caller_that_gives_up_is_left_out_of_the_batch():
+    model = CountingModel()
+    subject = embedder(model)
+    model.release.clear()
+    busy = asyncio.create_task(subject.embed_query("busy"))
+    await asyncio.sleep(0.05)
+    gone = asyncio.create_task(subject.embed_query("gone"))
+    kept = asyncio.create_task(subject.embed_query("kept"))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    model.release.set()
+    await busy
+    assert await kept == [4.0, 0.0, 1.0]
+    assert model.calls == [["busy"], ["kept"]]
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    subject.close()
