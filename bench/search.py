@@ -1,9 +1,11 @@
-"""Search latency through the real HTTP API with each vector store, at growing corpus sizes.
+"""Search latency through the real HTTP API per search mode and vector store, at growing corpus sizes.
 
 For each size (default 10,000 and 100,000 messages; `--million` adds 1,000,000) the corpus
-of one tenant grows to that size, then 8 clients ask LoCoMo questions (top_k=10) against:
+of one tenant grows to that size, then LoCoMo questions (top_k=10) are asked by one client
+(a search's own time) and by 8 concurrent clients (latency under load), of:
 
-- pgvector: `memorymesh serve` with the default store (HNSW in the embedded PostgreSQL);
+- pgvector: `memorymesh serve` with the default store (HNSW in the embedded PostgreSQL),
+  in each search mode (semantic, keyword, hybrid: the default);
 - qdrant: `memorymesh serve` with MEMORY_VECTOR_STORE=qdrant in qdrant-client's local mode
   (no Qdrant server runs on this machine), which scans every point in Python, so past 20,000
 messages it is asked a tenth of the searches. The bench copies the vectors pgvector already
@@ -13,8 +15,10 @@ Messages are LoCoMo turns, cycled (a repeat gets a suffix so that no two are the
 stored through POST /v1/messages/batch and embedded by the service's own workers.
 
     .venv/bin/python bench/search.py [--sizes 10000 100000] [--million] [--clients 8] [--searches 400]
+        [--data-dir DIR]  # keep a corpus per size there; the next run grows only what one lacks
 
-Figures go to bench/results/search.md; they are measurements, not pass/fail.
+Figures go to bench/results/search.md and a plot of latency against corpus size to
+bench/results/search.png; they are measurements, not pass/fail.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,22 +85,26 @@ async def grow(server: ServerProcess, turns: list[dict[str, str]], start: int, s
             await asyncio.sleep(1)
 
 
-async def searches(server: ServerProcess, questions: list[str], clients: int) -> tuple[list[float], float]:
+async def searches(
+    server: ServerProcess, questions: list[str], clients: int, mode: str | None = None
+) -> tuple[list[float], float]:
     latencies: list[float] = []
     queue: asyncio.Queue[str] = asyncio.Queue()
     for question in questions:
         queue.put_nowait(question)
     limits = httpx.Limits(max_connections=clients * 2)
+    mode_param = {"mode": mode} if mode else {}
     async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}, timeout=120, limits=limits) as client:
         for question in questions[:20]:  # warm-up
-            (await client.get("/v1/memory/search", params={"tenant_id": TENANT, "query": question})).raise_for_status()
+            params = {"tenant_id": TENANT, "query": question, **mode_param}
+            (await client.get("/v1/memory/search", params=params)).raise_for_status()
 
         async def asker() -> None:
             while not queue.empty():
                 question = queue.get_nowait()
                 began = time.perf_counter()
                 response = await client.get(
-                    "/v1/memory/search", params={"tenant_id": TENANT, "query": question, "top_k": 10}
+                    "/v1/memory/search", params={"tenant_id": TENANT, "query": question, "top_k": 10, **mode_param}
                 )
                 response.raise_for_status()
                 latencies.append((time.perf_counter() - began) * 1000)
@@ -162,11 +171,59 @@ def serve(data_dir: Path, store: str) -> ServerProcess:
     return ServerProcess(data_dir, **env).start().wait_ready()
 
 
-def row(size: int, store: str, latencies: list[float], wall: float, rss: float) -> str:
-    return (
-        f"| {size:,} | {store} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} | "
-        f"{percentile(latencies, 99):.1f} | {len(latencies) / wall:.1f} | {rss:.0f} |"
-    )
+MODES = ("semantic", "keyword", "hybrid")
+ALONE = 1  # one client: a search's own time, nothing queued ahead of it
+
+
+@dataclass(frozen=True)
+class Measured:
+    size: int
+    store: str
+    mode: str
+    clients: int
+    latencies: list[float]
+    wall: float
+    rss: float
+
+    def row(self) -> str:
+        p = self.latencies
+        return (
+            f"| {self.size:,} | {self.store} | {self.mode} | {self.clients} | {percentile(p, 50):.1f} | "
+            f"{percentile(p, 95):.1f} | {percentile(p, 99):.1f} | {len(p) / self.wall:.1f} | {self.rss:.0f} |"
+        )
+
+
+def plot(measured: list[Measured], out: Path) -> None:
+    """p50 and p95 against corpus size, one line per mode and client count (pgvector)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for axis, p in zip(axes, (50, 95), strict=True):
+        for mode in MODES:
+            for clients, style in ((ALONE, "--"), (max(m.clients for m in measured), "-")):
+                points = sorted(
+                    (m.size, percentile(m.latencies, p))
+                    for m in measured
+                    if m.store == "pgvector" and m.mode == mode and m.clients == clients
+                )
+                if points:
+                    axis.plot(*zip(*points, strict=True), style, marker="o", label=f"{mode}, {clients} client(s)")
+        axis.set_xscale("log")
+        axis.set_xlabel("messages in the tenant")
+        axis.set_title(f"search p{p}, pgvector, through HTTP")
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("ms")
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+
+
+def stored_count(data_dir: Path) -> int:
+    marker = data_dir / "bench-search-stored"
+    return int(marker.read_text()) if marker.exists() else 0
 
 
 def main() -> None:
@@ -175,6 +232,7 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also measure at 1,000,000 messages (hours)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--searches", type=int, default=400)
+    parser.add_argument("--data-dir", type=Path, help="keep a corpus per size here; grow only what one lacks")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "search.md")
     args = parser.parse_args()
     sizes = sorted(set(args.sizes + ([1_000_000] if args.million else [])))
@@ -182,26 +240,37 @@ def main() -> None:
     _, questions = load_locomo(1)
     questions = (questions * (args.searches // len(questions) + 1))[: args.searches]
 
-    rows, notes, stored = [], [], 0
+    measured: list[Measured] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:
-        data_dir = Path(scratch) / "data"
         for size in sizes:
+            # A corpus per size, so that a rerun over kept corpora measures every size again.
+            data_dir = (args.data_dir or Path(scratch)).resolve() / f"corpus-{size}"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            stored = stored_count(data_dir)
             server = serve(data_dir, "pgvector")
             try:
-                seconds = asyncio.run(grow(server, turns, stored, size))
-                notes.append(
-                    f"- grew the corpus from {stored:,} to {size:,} messages in {seconds:.0f} s "
-                    f"({(size - stored) / seconds:.0f} messages/s, stored and embedded)"
-                )
-                stored = size
-                latencies, wall = asyncio.run(searches(server, questions, args.clients))
-                rows.append(row(size, "pgvector", latencies, wall, peak_rss_mib(server)))
+                if size > stored:
+                    seconds = asyncio.run(grow(server, turns, stored, size))
+                    notes.append(
+                        f"- grew a corpus from {stored:,} to {size:,} messages in {seconds:.0f} s "
+                        f"({(size - stored) / seconds:.0f} messages/s, stored and embedded)"
+                    )
+                    (data_dir / "bench-search-stored").write_text(str(size))
+                for mode in MODES:
+                    for clients in (ALONE, args.clients):
+                        asked = questions[: len(questions) // 2] if clients == ALONE else questions
+                        latencies, wall = asyncio.run(searches(server, asked, clients, mode))
+                        measured.append(
+                            Measured(size, "pgvector", mode, clients, latencies, wall, peak_rss_mib(server))
+                        )
+                        print(measured[-1].row(), flush=True)
             finally:
                 server.stop()
 
             from adapters.postgres.database import EmbeddedPostgres
 
-            pg = EmbeddedPostgres(data_dir.resolve() / "pg")
+            pg = EmbeddedPostgres(data_dir / "pg")
             dsn = pg.start()
             try:
                 seconds = asyncio.run(copy_vectors_to_qdrant(data_dir, dsn))
@@ -212,15 +281,19 @@ def main() -> None:
             try:
                 # Local mode scans every point in Python: past 20,000 a tenth of the searches is enough.
                 asked = questions if size <= 20_000 else questions[: max(40, len(questions) // 10)]
-                latencies, wall = asyncio.run(searches(server, asked, args.clients))
-                rows.append(row(size, "qdrant (local mode)", latencies, wall, peak_rss_mib(server)))
+                latencies, wall = asyncio.run(searches(server, asked, args.clients, "semantic"))
+                rss = peak_rss_mib(server)
+                measured.append(Measured(size, "qdrant (local mode)", "semantic", args.clients, latencies, wall, rss))
+                print(measured[-1].row(), flush=True)
             finally:
                 server.stop()
-            print(rows[-2], rows[-1], sep="\n", flush=True)
 
+    picture = args.out.with_suffix(".png")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plot(measured, picture)
     report = "\n".join(
         [
-            "# Search latency by vector store and corpus size, through the HTTP API",
+            "# Search latency by mode, vector store and corpus size, through the HTTP API",
             "",
             f"Command: `.venv/bin/python bench/search.py --sizes {' '.join(str(s) for s in args.sizes)}"
             f"{' --million' if args.million else ''} --clients {args.clients} --searches {args.searches}`",
@@ -229,19 +302,23 @@ def main() -> None:
             f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB.",
             "",
-            f"One tenant holds the whole corpus; {args.clients} clients ask {args.searches} LoCoMo questions, "
-            "top_k=10, each embedding its query (no cache). One API process, default settings otherwise. "
-            "Peak RSS is the API process's VmHWM (model included; PostgreSQL not counted).",
+            f"One tenant holds the whole corpus. LoCoMo questions, top_k=10, each embedding its query "
+            f"(no cache): {len(questions) // 2} asked by one client, then {len(questions)} by {args.clients} "
+            "concurrent clients (each sends its next search when its last is answered, so under load "
+            "latency is queueing plus service: p50 is about clients / throughput). One API process, "
+            "default settings otherwise. Peak RSS is the API process's VmHWM (model included; "
+            "PostgreSQL not counted).",
             "",
-            "| messages | store | p50 ms | p95 ms | p99 ms | searches/s | peak RSS MiB |",
-            "|---:|---|---:|---:|---:|---:|---:|",
-            *rows,
+            f"![latency against corpus size]({picture.name})",
+            "",
+            "| messages | store | mode | clients | p50 ms | p95 ms | p99 ms | searches/s | peak RSS MiB |",
+            "|---:|---|---|---:|---:|---:|---:|---:|---:|",
+            *(m.row() for m in measured),
             "",
             *notes,
             "",
         ]
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print(report)
 
