@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from domain.access import Principal
 from domain.errors import DomainError
-from domain.message import Message, Role
+from domain.message import Message, Role, metadata_contains
 from domain.rate_limit import RateDecision, RateLimit
 from domain.retention import RetentionFacts, RetentionPolicy
 
@@ -39,6 +39,17 @@ class SearchFilters:
     until: datetime | None = None
     min_importance: float | None = None
     metadata: dict[str, Any] | None = None  # messages whose metadata contains this object (JSON containment)
+
+    def admits(self, message: Message) -> bool:
+        """What every search applies: the filters, checked on one message."""
+        return (
+            (self.conversation_id is None or message.conversation_id == self.conversation_id)
+            and (self.role is None or message.role == self.role)
+            and (self.since is None or message.created_at >= self.since)
+            and (self.until is None or message.created_at <= self.until)
+            and (self.min_importance is None or message.importance >= self.min_importance)
+            and metadata_contains(message.metadata, self.metadata)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +149,14 @@ class MessageRepository(Protocol):
 
     async def keyword_search(self, tenant_id: str, query: str, k: int, filters: SearchFilters) -> list[KeywordHit]:
         """At most k of the tenant's unarchived messages that share a word (stemmed) with the query,
-        most relevant first. Any word may match (not all of them): ranking sorts out the rest."""
+        most relevant first. Any word may match (not all of them): ranking sorts out the rest.
+        Words of the message's date (UTC, as "8 May 2023") match as well as its content's."""
+        ...
+
+    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """For each of the tenant's messages among message_ids, the unarchived messages just
+        before and just after it in its conversation, in the order a conversation is listed
+        (created_at, then id); none at a conversation's ends."""
         ...
 
     async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 import uuid
@@ -24,8 +25,16 @@ from application.ports import (
 )
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
-from domain.fusion import reciprocal_rank_fusion
-from domain.message import EmbeddingStatus, Role, check_id, instant_problem, metadata_problem
+from domain.fusion import fuse_scores, lenders, lent, with_neighbours
+from domain.message import (
+    EmbeddingStatus,
+    Message,
+    Role,
+    check_id,
+    instant_problem,
+    metadata_contains,
+    metadata_problem,
+)
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
@@ -50,8 +59,11 @@ class SearchQuery:
 
 class SearchMode(enum.StrEnum):
     SEMANTIC = "semantic"  # nearest vectors: meaning, whatever the words
-    KEYWORD = "keyword"  # PostgreSQL full-text search: shared words
-    HYBRID = "hybrid"  # both, fused by rank
+    KEYWORD = "keyword"  # PostgreSQL full-text search: shared words (of the content and its date)
+    HYBRID = "hybrid"  # both, scores fused; the best hits lend to their neighbours (domain/fusion.py)
+
+
+LENDERS = 20  # the best fused hits whose neighbours are looked up (as many more would add nothing measurable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,11 @@ class SearchSettings:
     # How many nearest neighbours the index returns for re-ranking; at least top_k.
     candidates: int = 100
     max_query_chars: int = 4_000
+    # Hybrid: the keyword side's weight in the fusion (the semantic side has the rest), and
+    # what a best hit lends to the messages just before and after it (0: nothing). Measured
+    # on LoCoMo: bench/results/quality.md.
+    keyword_weight: float = 0.6
+    neighbour_weight: float = 0.3
 
 
 class SearchMemory:
@@ -91,39 +108,42 @@ class SearchMemory:
 
     async def _search(self, query: SearchQuery, filters: SearchFilters, mode: SearchMode) -> list[RankedMessage]:
         k = max(query.top_k, self._settings.candidates)
-        semantic: list[VectorHit] = []
-        keyword: list[KeywordHit] = []
-        if mode != SearchMode.KEYWORD:
-            with tracer.start_as_current_span("search.embed_query"):
-                vector = await self._embedder.embed_query(query.query)
-            with tracer.start_as_current_span("search.vector_index") as span:
-                semantic = await self._index.search(query.tenant_id, vector, k, filters)
-                span.set_attribute("memorymesh.hits", len(semantic))
-        if mode != SearchMode.SEMANTIC:
-            with tracer.start_as_current_span("search.keyword") as span:
-                keyword = await self._messages.keyword_search(query.tenant_id, query.query, k, filters)
-                span.set_attribute("memorymesh.hits", len(keyword))
+        # The full-text query runs in PostgreSQL while the model embeds the query.
+        words = asyncio.create_task(self._keyword(query, k, filters)) if mode != SearchMode.SEMANTIC else None
+        try:
+            semantic = await self._semantic(query, k, filters) if mode != SearchMode.KEYWORD else []
+        except BaseException:
+            if words is not None:
+                words.cancel()
+            raise
+        keyword = await words if words is not None else []
         parts = relevance_parts(semantic, keyword)
         if mode == SearchMode.SEMANTIC:
             relevance = {h.message_id: h.similarity for h in semantic}
         elif mode == SearchMode.KEYWORD:
             relevance = {h.message_id: parts[h.message_id]["keyword"] for h in keyword}
         else:
-            relevance = reciprocal_rank_fusion([[h.message_id for h in semantic], [h.message_id for h in keyword]])
-            for message_id, fused in relevance.items():
-                parts[message_id]["fused"] = fused
+            relevance = await self._fuse(query.tenant_id, semantic, keyword, parts)
         if not relevance:
             return []
-        found_by_words = {h.message_id for h in keyword}
-        # The system of record has the last word: an index (Qdrant) may still hold a vector
-        # whose message is no longer embedded, archived, or not what the filters ask for.
-        found = [
-            m
-            for m in await self._messages.get_many(query.tenant_id, list(relevance))
-            if m.archived_at is None
-            and (m.id in found_by_words or m.embedding_status == EmbeddingStatus.EMBEDDED)
-            and contains(m.metadata, filters.metadata)
-        ]
+        by_vector = {h.message_id for h in semantic}
+        by_words = {h.message_id for h in keyword}
+
+        def kept(m: Message) -> bool:
+            """The system of record has the last word: an index (Qdrant) may still hold a
+            vector whose message is no longer embedded, archived, or not what the metadata
+            filter asks for. A neighbour came from no search, so every filter is checked."""
+            if m.archived_at is not None:
+                return False
+            if m.id in by_words:
+                return True
+            if m.id in by_vector:
+                return m.embedding_status == EmbeddingStatus.EMBEDDED and metadata_contains(
+                    m.metadata, filters.metadata
+                )
+            return filters.admits(m)
+
+        found = [m for m in await self._messages.get_many(query.tenant_id, list(relevance)) if kept(m)]
         return rank(
             ((m, relevance[m.id]) for m in found),
             now=self._clock.now(),
@@ -131,6 +151,45 @@ class SearchMemory:
             top_k=query.top_k,
             relevance=parts,
         )
+
+    async def _semantic(self, query: SearchQuery, k: int, filters: SearchFilters) -> list[VectorHit]:
+        with tracer.start_as_current_span("search.embed_query"):
+            vector = await self._embedder.embed_query(query.query)
+        with tracer.start_as_current_span("search.vector_index") as span:
+            hits = await self._index.search(query.tenant_id, vector, k, filters)
+            span.set_attribute("memorymesh.hits", len(hits))
+        return hits
+
+    async def _keyword(self, query: SearchQuery, k: int, filters: SearchFilters) -> list[KeywordHit]:
+        with tracer.start_as_current_span("search.keyword") as span:
+            hits = await self._messages.keyword_search(query.tenant_id, query.query, k, filters)
+            span.set_attribute("memorymesh.hits", len(hits))
+        return hits
+
+    async def _fuse(
+        self,
+        tenant_id: str,
+        semantic: list[VectorHit],
+        keyword: list[KeywordHit],
+        parts: dict[uuid.UUID, dict[str, float]],
+    ) -> dict[uuid.UUID, float]:
+        weight = self._settings.keyword_weight
+        fused = fuse_scores(
+            [
+                (1 - weight, {h.message_id: h.similarity for h in semantic}),
+                (weight, {h.message_id: h.rank for h in keyword}),
+            ]
+        )
+        if fused and self._settings.neighbour_weight > 0:
+            with tracer.start_as_current_span("search.neighbours"):
+                adjacent = await self._messages.adjacent(tenant_id, lenders(fused, LENDERS))
+            borrowed = lent(fused, adjacent)
+        else:
+            borrowed = {}
+        final = with_neighbours(fused, borrowed, self._settings.neighbour_weight)
+        for message_id in final:  # explain: final = (fused + neighbour_weight * neighbour) / (1 + neighbour_weight)
+            parts[message_id].update(fused=fused.get(message_id, 0.0), neighbour=borrowed.get(message_id, 0.0))
+        return final
 
     def _validate(self, query: SearchQuery) -> SearchFilters:
         problems: list[FieldProblem] = []
@@ -188,18 +247,3 @@ def relevance_parts(semantic: list[VectorHit], keyword: list[KeywordHit]) -> dic
     for position, found in enumerate(keyword, start=1):
         parts[found.message_id].update(keyword=found.rank / best, keyword_rank=position)
     return parts
-
-
-def contains(metadata: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
-    """JSON containment, as PostgreSQL's @>: every key of `wanted` holds a value contained in ours."""
-    if not wanted:
-        return True
-    return all(key in metadata and contained(value, metadata[key]) for key, value in wanted.items())
-
-
-def contained(wanted: Any, value: Any) -> bool:
-    if isinstance(wanted, dict):
-        return isinstance(value, dict) and contains(value, wanted)
-    if isinstance(wanted, list):
-        return isinstance(value, list) and all(any(contained(w, v) for v in value) for w in wanted)
-    return bool(wanted == value and type(wanted) is type(value))

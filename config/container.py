@@ -180,6 +180,8 @@ def search_settings(settings: Settings) -> SearchSettings:
         candidates=settings.search_candidates,
         default_mode=SearchMode(settings.search_default_mode),
         max_query_chars=settings.max_query_chars,
+        keyword_weight=settings.search_keyword_weight,
+        neighbour_weight=settings.search_neighbour_weight,
     )
 
 

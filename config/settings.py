@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     search_candidates: int = Field(100, ge=1, le=1000)
     # The mode of a search that names none: hybrid measures best (bench/results/quality.md).
     search_default_mode: Literal["semantic", "keyword", "hybrid"] = "hybrid"
+    # Hybrid: the keyword side's share of the fused score, and what the best hits lend to
+    # the messages next to them (0 turns that off). Measured on LoCoMo: bench/results/quality.md.
+    search_keyword_weight: float = Field(0.6, ge=0, le=1)
+    search_neighbour_weight: float = Field(0.3, ge=0, le=10)
     ranking_similarity_weight: float = Field(0.7, ge=0)
     ranking_importance_weight: float = Field(0.2, ge=0)
     ranking_recency_weight: float = Field(0.1, ge=0)

@@ -202,3 +202,18 @@ class Message:
     def __post_init__(self) -> None:
         if not 0.0 <= self.importance <= 1.0:
             raise ValueError(f"importance {self.importance} is outside [0, 1]")
+
+
+def metadata_contains(metadata: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
+    """JSON containment, as PostgreSQL's @>: every key of `wanted` holds a value contained in ours."""
+    if not wanted:
+        return True
+    return all(key in metadata and _contained(value, metadata[key]) for key, value in wanted.items())
+
+
+def _contained(wanted: Any, value: Any) -> bool:
+    if isinstance(wanted, dict):
+        return isinstance(value, dict) and metadata_contains(value, wanted)
+    if isinstance(wanted, list):
+        return isinstance(value, list) and all(any(_contained(w, v) for v in value) for w in wanted)
+    return bool(wanted == value and type(wanted) is type(value))

@@ -5,10 +5,9 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from adapters.clock import SystemClock
-from adapters.memory.vector_index import matches
 from application.ports import (
     ClaimedMessage,
     Clock,
@@ -20,7 +19,6 @@ from application.ports import (
     QueueStats,
     SearchFilters,
 )
-from application.search_memory import contains
 from domain.message import EmbeddingStatus, Message
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
 
@@ -36,6 +34,14 @@ class EmbeddingWork:
 
 
 WORD = re.compile(r"\w+")
+
+
+def date_words(at: datetime) -> str:
+    """As memorymesh_date_words() in PostgreSQL (migration 0005): '8 May 2023', in UTC."""
+    day = at.astimezone(UTC)
+    return f"{day.day} {day:%B %Y}"
+
+
 STOP_WORDS = frozenset(
     {"a", "an", "and", "are", "did", "do", "i", "in", "is", "it", "my", "of", "on", "the", "to", "what"}
 )
@@ -92,19 +98,38 @@ class InMemoryMessageRepository(MessageRepository):
                 self._set_embedded(message)
 
     async def keyword_search(self, tenant_id: str, query: str, k: int, filters: SearchFilters) -> list[KeywordHit]:
-        """Shared lower-cased words, counted: a stand-in for PostgreSQL's full-text search."""
+        """Shared lower-cased words of the content and its date, counted: a stand-in for
+        PostgreSQL's full-text search."""
         wanted = set(WORD.findall(query.lower())) - STOP_WORDS
         hits = []
         for message in self.rows.values():
             if message.tenant_id != tenant_id or message.archived_at is not None:
                 continue
-            if not matches(message, filters) or not contains(message.metadata, filters.metadata):
+            if not filters.admits(message):
                 continue
-            shared = len(wanted & set(WORD.findall(message.content.lower())))
+            words = f"{message.content} {date_words(message.created_at)}".lower()
+            shared = len(wanted & set(WORD.findall(words)))
             if shared:
                 hits.append(KeywordHit(message.id, float(shared)))
         hits.sort(key=lambda h: (-h.rank, h.message_id))
         return hits[:k]
+
+    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        found: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for message in self._of_tenant(tenant_id, message_ids):
+            conversation = sorted(
+                (
+                    m
+                    for m in self.rows.values()
+                    if m.tenant_id == tenant_id
+                    and m.conversation_id == message.conversation_id
+                    and (m.archived_at is None or m.id == message.id)
+                ),
+                key=lambda m: (m.created_at, m.id),
+            )
+            at = conversation.index(message)
+            found[message.id] = [m.id for m in conversation[max(0, at - 1) : at] + conversation[at + 1 : at + 2]]
+        return found
 
     async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:
         return sorted(self._of_tenant(tenant_id, message_ids), key=lambda m: m.id)  # one process: nothing to lock

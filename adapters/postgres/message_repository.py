@@ -166,6 +166,25 @@ def to_facts(row: asyncpg.Record) -> RetentionFacts:
     )
 
 
+# Each neighbour is one step of the (tenant_id, conversation_id, created_at, id) index.
+ADJACENT = """
+SELECT c.id, before.id AS before, after.id AS after FROM messages c
+LEFT JOIN LATERAL (
+    SELECT x.id FROM messages x
+    WHERE x.tenant_id = c.tenant_id AND x.conversation_id = c.conversation_id AND x.archived_at IS NULL
+      AND (x.created_at, x.id) < (c.created_at, c.id)
+    ORDER BY x.created_at DESC, x.id DESC LIMIT 1
+) before ON true
+LEFT JOIN LATERAL (
+    SELECT x.id FROM messages x
+    WHERE x.tenant_id = c.tenant_id AND x.conversation_id = c.conversation_id AND x.archived_at IS NULL
+      AND (x.created_at, x.id) > (c.created_at, c.id)
+    ORDER BY x.created_at, x.id LIMIT 1
+) after ON true
+WHERE c.tenant_id = $1 AND c.id = ANY($2::uuid[])
+"""
+
+
 class PgMessageRepository(MessageRepository):
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -271,6 +290,13 @@ class PgMessageRepository(MessageRepository):
             *params,
         )
         return [KeywordHit(r["id"], float(r["rank"])) for r in rows]
+
+    @storage_errors
+    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        if not message_ids:
+            return {}
+        rows = await self._database.executor().fetch(ADJACENT, tenant_id, list(message_ids))
+        return {r["id"]: [n for n in (r["before"], r["after"]) if n is not None] for r in rows}
 
     @storage_errors
     async def lock(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> list[Message]:

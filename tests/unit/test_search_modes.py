@@ -2,7 +2,7 @@
 
 import pytest
 
-from domain.fusion import reciprocal_rank_fusion
+from domain.fusion import fuse_scores, lenders, lent, min_max, with_neighbours
 from tests.unit.test_http_api import ACME, message, problem_of
 
 
@@ -34,9 +34,10 @@ async def test_hybrid_fuses_both_rankings(client):
     await stored(client, "Flights to Lisbon leave at nine")
     results = await search(client, "kettle", "hybrid", top_k=5)
     best = results[0]
-    assert {"semantic", "semantic_rank", "keyword", "keyword_rank", "fused"} <= set(best["explain"])
-    assert best["scores"]["similarity"] == best["explain"]["fused"]
-    assert all(set(r["explain"]) >= {"fused"} for r in results)
+    assert {"semantic", "semantic_rank", "keyword", "keyword_rank", "fused", "neighbour"} <= set(best["explain"])
+    for result in results:
+        explain = result["explain"]
+        assert result["scores"]["similarity"] == pytest.approx((explain["fused"] + 0.3 * explain["neighbour"]) / 1.3)
 
 
 async def test_hybrid_is_the_default_and_semantic_explains_its_rank(client):
@@ -89,9 +90,48 @@ async def test_full_text_metacharacters_are_just_words(client):
         await search(client, query, "hybrid")
 
 
-def test_rank_fusion_rewards_agreement_and_lies_in_0_1():
-    fused = reciprocal_rank_fusion([["a", "b", "c"], ["a", "c"]])
-    assert fused["a"] == 1.0
-    assert fused["c"] > fused["b"]  # second in one list and third in the other beats second in one only
-    assert all(0 < v <= 1 for v in fused.values())
-    assert reciprocal_rank_fusion([]) == {}
+def test_score_fusion_keeps_ties_tied_rewards_agreement_and_lies_in_0_1():
+    assert min_max({"a": 3.0, "b": 1.0, "c": 2.0}) == {"a": 1.0, "b": 0.0, "c": 0.5}
+    assert min_max({"a": 0.2, "b": 0.2}) == {"a": 1.0, "b": 1.0}  # one shared word: a tie, whatever the order
+    fused = fuse_scores([(0.4, {"a": 0.9, "b": 0.5, "c": 0.1}), (0.6, {"a": 2.0, "c": 2.0, "d": 1.0})])
+    assert fused == pytest.approx({"a": 1.0, "b": 0.2, "c": 0.6, "d": 0.0})
+    assert fuse_scores([]) == {}
+
+
+def test_the_best_hits_lend_to_their_neighbours():
+    fused = {"a": 1.0, "b": 0.5, "c": 0.1}
+    assert lenders(fused, 2) == ["a", "b"]
+    borrowed = lent(fused, {"a": ["x", "b"], "b": ["a", "y"]})
+    assert borrowed == {"x": 1.0, "b": 1.0, "a": 0.5, "y": 0.5}  # the best lender next to each
+    final = with_neighbours(fused, borrowed, 0.3)
+    assert final["a"] == pytest.approx((1.0 + 0.3 * 0.5) / 1.3)
+    assert final["x"] == pytest.approx(0.3 / 1.3)  # a neighbour that no search found joins the candidates
+    assert final["c"] == pytest.approx(0.1 / 1.3)
+    assert all(0 <= v <= 1 for v in final.values())
+    assert with_neighbours(fused, {}, 0.0) == fused
+
+
+async def test_hybrid_brings_the_reply_next_to_a_hit_and_filters_it_like_any_other(client):
+    at = "2024-03-0{}T10:00:00Z"
+    question = await stored(client, "Where did you put the kettle?", created_at=at.format(1))
+    reply = await stored(client, "On the top shelf, behind the jars.", role="assistant", created_at=at.format(2))
+    other = await stored(client, "Flights to Lisbon leave at nine", conversation_id="c2", created_at=at.format(1))
+    results = {r["message"]["id"]: r for r in await search(client, "kettle", "hybrid", top_k=10)}
+    assert results[reply]["explain"]["neighbour"] == results[question]["explain"]["fused"]
+    assert results[question]["explain"]["neighbour"] == results[reply]["explain"]["fused"]  # both ways
+    assert results[other]["explain"]["neighbour"] == 0  # alone in its conversation
+
+    users_only = await search(client, "kettle", "hybrid", top_k=10, role="user")
+    assert reply not in {r["message"]["id"] for r in users_only}
+    for mode in ("semantic", "keyword"):  # lending is hybrid's: the other modes say what they found
+        assert all("neighbour" not in r["explain"] for r in await search(client, "kettle", mode, top_k=10))
+
+
+async def test_keyword_search_reads_the_date_too(client):
+    march = await stored(client, "We moved house", created_at="2024-03-08T23:30:00-02:00")  # 9 March in UTC
+    await stored(client, "We painted the fence", created_at="2024-05-20T12:00:00Z")
+    (result,) = await search(client, "what happened in March?", "keyword")
+    assert result["message"]["id"] == march
+    (result,) = await search(client, "on 9 of which month", "keyword")
+    assert result["message"]["id"] == march
+    assert len(await search(client, "anything in 2024", "keyword")) == 2
