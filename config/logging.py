@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import queue
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 
 # The id of the HTTP request being served, set by the HTTP edge: every line logged while
 # serving it carries it.
@@ -33,9 +36,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_listener: QueueListener | None = None
+
+
+@atexit.register  # what is queued is written before the process ends
+def stop_writing() -> None:
+    """Write out every queued line and stop the writer thread (idempotent)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """Lines are formatted where they are logged (the request id is in context there) and
+    written to stderr by a thread of their own: a write to a full pipe or a slow terminal
+    never holds up the event loop (it was 5% of a busy server's loop, bench/results/search.md)."""
+    global _listener
+    stop_writing()
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = QueueHandler(lines)
     handler.setFormatter(JsonFormatter())
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(logging.Formatter("%(message)s"))  # the line QueueHandler already made
+    _listener = QueueListener(lines, writer)
+    _listener.start()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
