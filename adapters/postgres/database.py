@@ -112,6 +112,14 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Run on release instead of asyncpg's reset query (RESET ALL, UNLISTEN *, CLOSE ALL,
+    unlock advisory locks): a round trip after every query of every search, for state
+    nothing here leaves behind. Settings come as startup parameters, advisory locks on
+    pooled connections are transaction-scoped, and asyncpg rolls back an open transaction
+    before calling this either way."""
+
+
 @dataclass
 class Database:
     """A started database: its DSN and pool."""
@@ -208,6 +216,7 @@ async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncItera
             command_timeout=options.command_timeout,
             init=init_connection,
             server_settings=SEARCH_SETTINGS,
+            reset=keep_session,
         )
         try:
             yield Database(dsn=dsn, pool=pool)
