@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -132,7 +133,8 @@ class SentenceTransformerEmbedder(Embedder):
         # A batcher that found the list empty has finished by now (done), even if its
         # done-callback has not yet dropped it from the set.
         if sum(not b.done() for b in self._batchers) < self._max_concurrency:
-            batcher = asyncio.create_task(self._encode_waiting_queries())
+            # In a context of its own: it serves many requests, and logs as none of them.
+            batcher = asyncio.create_task(self._encode_waiting_queries(), context=contextvars.Context())
             self._batchers.add(batcher)
             batcher.add_done_callback(self._batchers.discard)
         try:
@@ -141,25 +143,34 @@ class SentenceTransformerEmbedder(Embedder):
             self._pending -= 1
 
     async def _encode_waiting_queries(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._queries:
             async with self._gate.slot(Priority.QUERY):
                 taken, self._queries = self._queries[: self._batch_size], self._queries[self._batch_size :]
                 batch = [(text, waiter) for text, waiter in taken if not waiter.done()]  # done: caller gone
-                if not batch:
-                    continue
-                try:
-                    vectors = await loop.run_in_executor(self._executor, self._encode, [text for text, _ in batch])
-                except Exception as error:  # executor shut down, torch failure: every waiter hears of it
-                    logger.exception("query embedding failed")
-                    failure = EmbedderUnavailable(f"the embedding model failed: {error}")
-                    for _, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_exception(failure)
-                    continue
-                for (_, waiter), vector in zip(batch, vectors, strict=True):
-                    if not waiter.done():
-                        waiter.set_result(vector)
+                if batch:
+                    await self._answer(batch)
+
+    async def _answer(self, batch: list[tuple[str, asyncio.Future[list[float]]]]) -> None:
+        """Every waiter of the batch gets its vector or an error, whatever happens here."""
+        loop = asyncio.get_running_loop()
+        failure: BaseException | None = None
+        try:
+            vectors = await loop.run_in_executor(self._executor, self._encode, [text for text, _ in batch])
+            if len(vectors) != len(batch):
+                raise RuntimeError(f"{len(vectors)} vectors for {len(batch)} queries")
+            for (_, waiter), vector in zip(batch, vectors, strict=True):
+                if not waiter.done():
+                    waiter.set_result(vector)
+        except Exception as error:  # executor shut down, torch failure: every waiter hears of it
+            logger.exception("query embedding failed")
+            failure = error
+        except BaseException as error:  # cancelled (shutdown): the waiters must not wait for ever
+            failure = error
+            raise
+        finally:
+            for _, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(EmbedderUnavailable(f"the embedding model failed: {failure!r}"))
 
     async def check(self) -> None:
         # Cheap on purpose: an encode would queue behind real work and fail readiness

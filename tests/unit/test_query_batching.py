@@ -17,17 +17,30 @@ class CountingModel:
         self.calls: list[list[str]] = []
         self.release = threading.Event()
         self.release.set()
+        self.entered = threading.Event()  # an encode has begun
         self.fail = False
+        self.short = False  # answer one vector too few
 
     def get_embedding_dimension(self) -> int:
         return 3
 
     def encode(self, texts, **_):
+        self.entered.set()
         self.release.wait(5)
         self.calls.append(list(texts))
         if self.fail:
             raise RuntimeError("boom")
-        return np.array([[float(len(t)), 0.0, 1.0] for t in texts])
+        return np.array([[float(len(t)), 0.0, 1.0] for t in texts][: len(texts) - self.short])
+
+
+async def model_busy(model: CountingModel) -> None:
+    """Until the model has begun an encode (bounded)."""
+    assert await asyncio.to_thread(model.entered.wait, 5)
+
+
+async def queued() -> None:
+    """Let the tasks just created run up to their wait for a vector."""
+    await asyncio.sleep(0)
 
 
 def embedder(model: CountingModel, batch_size: int = 8, max_pending: int = 256) -> SentenceTransformerEmbedder:
@@ -41,9 +54,9 @@ async def test_queries_waiting_behind_a_busy_model_share_one_encode():
     subject = embedder(model)
     model.release.clear()
     first = asyncio.create_task(subject.embed_query("a"))
-    await asyncio.sleep(0.05)  # the first encode holds the model
+    await model_busy(model)  # the first encode holds the model
     waiting = [asyncio.create_task(subject.embed_query("b" * n)) for n in range(1, 8)]
-    await asyncio.sleep(0.05)
+    await queued()
     model.release.set()
 
     assert await first == [1.0, 0.0, 1.0]
@@ -57,7 +70,7 @@ async def test_a_batch_is_at_most_batch_size_queries():
     subject = embedder(model, batch_size=3)
     model.release.clear()
     calls = [asyncio.create_task(subject.embed_query(str(i))) for i in range(7)]
-    await asyncio.sleep(0.05)
+    await model_busy(model)
     model.release.set()
     await asyncio.gather(*calls)
     assert [len(c) for c in model.calls] == [3, 3, 1]
@@ -89,10 +102,10 @@ async def test_a_caller_that_gives_up_is_left_out_of_the_batch():
     subject = embedder(model)
     model.release.clear()
     busy = asyncio.create_task(subject.embed_query("busy"))
-    await asyncio.sleep(0.05)
+    await model_busy(model)
     gone = asyncio.create_task(subject.embed_query("gone"))
     kept = asyncio.create_task(subject.embed_query("kept"))
-    await asyncio.sleep(0.01)
+    await queued()
     gone.cancel()
     model.release.set()
     await busy
@@ -100,4 +113,31 @@ async def test_a_caller_that_gives_up_is_left_out_of_the_batch():
     assert model.calls == [["busy"], ["kept"]]
     with pytest.raises(asyncio.CancelledError):
         await gone
+    subject.close()
+
+
+async def test_an_encode_that_answers_wrongly_fails_its_queries_instead_of_leaving_them_waiting():
+    model = CountingModel()
+    subject = embedder(model)
+    model.short = True
+    results = await asyncio.wait_for(
+        asyncio.gather(*(subject.embed_query(str(i)) for i in range(3)), return_exceptions=True), timeout=5
+    )
+    assert all(isinstance(r, EmbedderUnavailable) for r in results)
+    assert results[0] is not results[1]  # each caller its own error (and traceback)
+    model.short = False
+    assert await subject.embed_query("ok") == [2.0, 0.0, 1.0]
+    subject.close()
+
+
+async def test_waiting_callers_past_the_limit_are_refused_at_once():
+    model = CountingModel()
+    subject = embedder(model, max_pending=2)
+    model.release.clear()
+    calls = [asyncio.create_task(subject.embed_query(str(i))) for i in range(4)]
+    await model_busy(model)
+    model.release.set()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    refused = [isinstance(r, EmbedderUnavailable) and "overloaded" in str(r) for r in results]
+    assert refused == [False, False, True, True]
     subject.close()
