@@ -25,7 +25,7 @@ from application.ports import (
 )
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
-from domain.fusion import fuse_scores, lenders, lent, with_neighbours
+from domain.fusion import fuse_scores, lenders, lent, min_max, with_neighbours
 from domain.message import (
     EmbeddingStatus,
     Message,
@@ -115,37 +115,33 @@ class SearchMemory:
         except BaseException:
             if words is not None:
                 words.cancel()
+                await asyncio.gather(words, return_exceptions=True)  # its own failure is not news
             raise
         keyword = await words if words is not None else []
+        by_words = {h.message_id for h in keyword}
+
+        def kept(m: Message) -> bool:
+            """The system of record has the last word: an index (Qdrant) may still hold a
+            vector whose message is no longer embedded, archived, or not what the metadata
+            filter asks for."""
+            if m.id in by_words:
+                return m.archived_at is None
+            embedded = m.archived_at is None and m.embedding_status == EmbeddingStatus.EMBEDDED
+            return embedded and metadata_contains(m.metadata, filters.metadata)
+
+        hits = {h.message_id for h in semantic} | by_words
+        found = {m.id: m for m in await self._messages.get_many(query.tenant_id, list(hits)) if kept(m)}
+        semantic = [h for h in semantic if h.message_id in found]
+        keyword = [h for h in keyword if h.message_id in found]
         parts = relevance_parts(semantic, keyword)
         if mode == SearchMode.SEMANTIC:
             relevance = {h.message_id: h.similarity for h in semantic}
         elif mode == SearchMode.KEYWORD:
             relevance = {h.message_id: parts[h.message_id]["keyword"] for h in keyword}
         else:
-            relevance = await self._fuse(query.tenant_id, semantic, keyword, parts)
-        if not relevance:
-            return []
-        by_vector = {h.message_id for h in semantic}
-        by_words = {h.message_id for h in keyword}
-
-        def kept(m: Message) -> bool:
-            """The system of record has the last word: an index (Qdrant) may still hold a
-            vector whose message is no longer embedded, archived, or not what the metadata
-            filter asks for. A neighbour came from no search, so every filter is checked."""
-            if m.archived_at is not None:
-                return False
-            if m.id in by_words:
-                return True
-            if m.id in by_vector:
-                return m.embedding_status == EmbeddingStatus.EMBEDDED and metadata_contains(
-                    m.metadata, filters.metadata
-                )
-            return filters.admits(m)
-
-        found = [m for m in await self._messages.get_many(query.tenant_id, list(relevance)) if kept(m)]
+            relevance = await self._fuse(query.tenant_id, semantic, keyword, parts, filters, found)
         return rank(
-            ((m, relevance[m.id]) for m in found),
+            ((m, relevance[m.id]) for m in found.values() if m.id in relevance),
             now=self._clock.now(),
             weights=self._settings.weights,
             top_k=query.top_k,
@@ -172,20 +168,30 @@ class SearchMemory:
         semantic: list[VectorHit],
         keyword: list[KeywordHit],
         parts: dict[uuid.UUID, dict[str, float]],
+        filters: SearchFilters,
+        found: dict[uuid.UUID, Message],
     ) -> dict[uuid.UUID, float]:
+        """Fused relevance of the hits and of their neighbours; the neighbours it keeps are
+        added to `found`."""
         weight = self._settings.keyword_weight
-        fused = fuse_scores(
-            [
-                (1 - weight, {h.message_id: h.similarity for h in semantic}),
-                (weight, {h.message_id: h.rank for h in keyword}),
-            ]
-        )
+        sides = [
+            ("semantic", 1 - weight, {h.message_id: h.similarity for h in semantic}),
+            ("keyword", weight, {h.message_id: h.rank for h in keyword}),
+        ]
+        fused = fuse_scores([(side_weight, scores) for _, side_weight, scores in sides])
+        for side, _, scores in sides:  # explain: fused = 0.4 * semantic_scaled + 0.6 * keyword_scaled
+            for message_id, scaled in min_max(scores).items():
+                parts[message_id][f"{side}_scaled"] = scaled
+        borrowed: dict[uuid.UUID, float] = {}
         if fused and self._settings.neighbour_weight > 0:
             with tracer.start_as_current_span("search.neighbours"):
                 adjacent = await self._messages.adjacent(tenant_id, lenders(fused, LENDERS))
-            borrowed = lent(fused, adjacent)
-        else:
-            borrowed = {}
+                new = {n for neighbours in adjacent.values() for n in neighbours} - found.keys()
+                # A neighbour came from no search, so every filter is checked on it here.
+                for m in await self._messages.get_many(tenant_id, list(new)) if new else []:
+                    if m.archived_at is None and filters.admits(m):
+                        found[m.id] = m
+            borrowed = {n: value for n, value in lent(fused, adjacent).items() if n in found}
         final = with_neighbours(fused, borrowed, self._settings.neighbour_weight)
         for message_id in final:  # explain: final = (fused + neighbour_weight * neighbour) / (1 + neighbour_weight)
             parts[message_id].update(fused=fused.get(message_id, 0.0), neighbour=borrowed.get(message_id, 0.0))

@@ -214,7 +214,7 @@ class SearchIn(SearchArgs):
 class ScoresOut(BaseModel):
     similarity: float = Field(
         description="Relevance to the query: cosine similarity (semantic), normalised full-text rank "
-        "(keyword), or rank fusion of both (hybrid), in [0, 1]"
+        "(keyword), or both fused, with what the best hits lend their neighbours (hybrid), in [0, 1]"
     )
     importance: float
     recency: float = Field(description="0.5 ** (age / half-life)")
@@ -225,8 +225,11 @@ class SearchResultOut(BaseModel):
     message: MessageOut
     scores: ScoresOut
     explain: dict[str, float] = Field(
-        description="How the relevance was found: semantic / semantic_rank, keyword / keyword_rank, "
-        "fused (hybrid): each present when that way of searching found the message"
+        description="How the relevance was found: semantic / semantic_rank, keyword / keyword_rank (each "
+        "present when that way of searching found the message); hybrid adds semantic_scaled / keyword_scaled "
+        "(each side min-max scaled over its hits), fused = 0.4*semantic_scaled + 0.6*keyword_scaled, and "
+        "neighbour, what the best hit next to it lent: similarity = (fused + 0.3*neighbour) / 1.3 (the weights "
+        "are settings)"
     )
 
     @classmethod

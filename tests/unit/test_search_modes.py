@@ -38,6 +38,8 @@ async def test_hybrid_fuses_both_rankings(client):
     for result in results:
         explain = result["explain"]
         assert result["scores"]["similarity"] == pytest.approx((explain["fused"] + 0.3 * explain["neighbour"]) / 1.3)
+        scaled = 0.4 * explain.get("semantic_scaled", 0) + 0.6 * explain.get("keyword_scaled", 0)
+        assert explain["fused"] == pytest.approx(scaled)  # the fusion can be redone from explain
 
 
 async def test_hybrid_is_the_default_and_semantic_explains_its_rank(client):
