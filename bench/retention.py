@@ -221,6 +221,7 @@ async def load(database: Database, turns: list[dict[str, str]], args: argparse.N
     async with database.pool.acquire() as conn:
         await conn.execute("SET maintenance_work_mem = '1GB'")
         await conn.execute(hnsw)
+        await conn.execute("RESET maintenance_work_mem")  # the pool keeps session settings (no reset query)
     index_seconds = time.perf_counter() - began
     began = time.perf_counter()
     await database.pool.execute("VACUUM (ANALYZE) messages")

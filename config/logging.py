@@ -39,13 +39,20 @@ class JsonFormatter(logging.Formatter):
 _listener: QueueListener | None = None
 
 
-@atexit.register  # what is queued is written before the process ends
 def stop_writing() -> None:
-    """Write out every queued line and stop the writer thread (idempotent)."""
+    """Write out every queued line and stop the writer thread (idempotent); lines logged
+    afterwards (by a later exit hook) are written directly."""
     global _listener
     if _listener is not None:
         _listener.stop()
         _listener = None
+        logging.getLogger().handlers[:] = [direct_handler()]
+
+
+def direct_handler() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    return handler
 
 
 def configure_logging(level: str) -> None:
@@ -53,6 +60,8 @@ def configure_logging(level: str) -> None:
     written to stderr by a thread of their own: a write to a full pipe or a slow terminal
     never holds up the event loop (it was 5% of a busy server's loop, bench/results/search.md)."""
     global _listener
+    if _listener is None:
+        atexit.register(stop_writing)  # what is queued is written before the process ends
     stop_writing()
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = QueueHandler(lines)

@@ -36,10 +36,14 @@ class EmbeddingWork:
 WORD = re.compile(r"\w+")
 
 
+MONTHS = "January February March April May June July August September October November December".split()
+
+
 def date_words(at: datetime) -> str:
-    """As memorymesh_date_words() in PostgreSQL (migration 0005): '8 May 2023', in UTC."""
+    """As memorymesh_date_words() in PostgreSQL (migration 0005): '8 May 2023', in UTC,
+    in English whatever the locale."""
     day = at.astimezone(UTC)
-    return f"{day.day} {day:%B %Y}"
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 STOP_WORDS = frozenset(
