@@ -150,7 +150,9 @@ class MessageRepository(Protocol):
     async def keyword_search(self, tenant_id: str, query: str, k: int, filters: SearchFilters) -> list[KeywordHit]:
         """At most k of the tenant's unarchived messages that share a word (stemmed) with the query,
         most relevant first. Any word may match (not all of them): ranking sorts out the rest.
-        Words of the message's date (UTC, as "8 May 2023") match as well as its content's."""
+        An adapter may leave out messages that share only words found in a large share of
+        all messages, unless they share all of the query's such words. Words of the
+        message's date (UTC, as "8 May 2023") match as well as its content's."""
         ...
 
     async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:

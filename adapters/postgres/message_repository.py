@@ -9,6 +9,7 @@ themselves once it runs out.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -166,6 +167,45 @@ def to_facts(row: asyncpg.Record) -> RetentionFacts:
     )
 
 
+# Keyword search: the query's words, stemmed as content_tsv is, joined with OR, so that a
+# message sharing any of them is a candidate, and ts_rank_cd puts those sharing more (and
+# closer) first. But a word that is in many messages says little about which one is meant,
+# and ranking every message that holds "go" or "2026" cost 124 ms at 100,000 messages
+# (bench/results/search.md). So a message is a candidate when it holds one of the query's
+# rarer words, or all of its common ones (when there are two or more); every word still
+# counts in its rank. A query of common words only matches on any of them. At 100,000
+# messages the keyword query's p50 went from 79 ms to 7 ms, and LoCoMo recall@10 of hybrid
+# search from 0.697 to 0.689 (bench/results/quality.md).
+COMMON_SHARE = 0.01
+COMMON_WORDS_SECONDS = 300.0
+COMMON_WORDS = """
+SELECT array_agg(e.word) FROM pg_stats s,
+    unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(word, share)
+WHERE s.schemaname = current_schema() AND s.tablename = 'messages' AND s.attname = 'content_tsv'
+  AND e.word IS NOT NULL AND e.share >= $1
+"""
+KEYWORD_SEARCH = """
+WITH words AS (SELECT tsvector_to_array(to_tsvector('english', $1)) AS every),
+split AS (
+    SELECT every,
+           ARRAY(SELECT unnest(every) EXCEPT SELECT unnest($3::text[])) AS rare,
+           ARRAY(SELECT unnest(every) INTERSECT SELECT unnest($3::text[])) AS common
+    FROM words
+),
+q AS (
+    SELECT to_tsquery('simple', coalesce(nullif(array_to_string(every, ' | '), ''), '')) AS ranked,
+           to_tsquery('simple', coalesce(nullif(CASE
+               WHEN cardinality(rare) = 0 THEN array_to_string(every, ' | ')
+               WHEN cardinality(common) < 2 THEN array_to_string(rare, ' | ')
+               ELSE array_to_string(rare, ' | ') || ' | (' || array_to_string(common, ' & ') || ')'
+           END, ''), '')) AS matched
+    FROM split
+)
+SELECT id, ts_rank_cd(content_tsv, q.ranked) AS rank FROM messages, q
+WHERE {where} AND content_tsv @@ q.matched
+ORDER BY rank DESC, id LIMIT $2
+"""
+
 # Each neighbour is one step of the (tenant_id, conversation_id, created_at, id) index.
 ADJACENT = """
 SELECT c.id, before.id AS before, after.id AS after FROM messages c
@@ -189,6 +229,7 @@ class PgMessageRepository(MessageRepository):
     def __init__(self, database: Database) -> None:
         self._database = database
         self._coalescer = InsertCoalescer(self._insert)
+        self._common: tuple[float, list[str]] | None = None  # (read at, common lexemes)
 
     async def add(self, message: Message) -> None:
         await self.add_many([message])
@@ -278,18 +319,20 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def keyword_search(self, tenant_id: str, query: str, k: int, filters: SearchFilters) -> list[KeywordHit]:
-        params: list[Any] = [query, k]
+        params: list[Any] = [query, k, await self._common_words()]
         where = filter_clause(tenant_id, filters, params, vectors=False)
-        # The query's words, stemmed as content_tsv is, joined with OR: a message sharing any of
-        # them is a candidate, and ts_rank_cd puts those sharing more (and closer) first.
-        rows = await self._database.executor().fetch(
-            "WITH q AS (SELECT to_tsquery('simple', "
-            "coalesce(nullif(array_to_string(tsvector_to_array(to_tsvector('english', $1)), ' | '), ''), '')) AS q) "
-            f"SELECT id, ts_rank_cd(content_tsv, q.q) AS rank FROM messages, q WHERE {where} AND content_tsv @@ q.q "
-            "ORDER BY rank DESC, id LIMIT $2",
-            *params,
-        )
+        rows = await self._database.executor().fetch(KEYWORD_SEARCH.format(where=where), *params)
         return [KeywordHit(r["id"], float(r["rank"])) for r in rows]
+
+    async def _common_words(self) -> list[str]:
+        """Lexemes in at least COMMON_SHARE of all messages, from PostgreSQL's own statistics
+        (ANALYZE, which autovacuum runs), read again every COMMON_WORDS_SECONDS; every few
+        seconds while there are none (a new table, not analysed yet)."""
+        now = time.monotonic()
+        if self._common is None or now - self._common[0] > (COMMON_WORDS_SECONDS if self._common[1] else 5.0):
+            words = await self._database.executor().fetchval(COMMON_WORDS, COMMON_SHARE)
+            self._common = (now, list(words or []))
+        return self._common[1]
 
     @storage_errors
     async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
