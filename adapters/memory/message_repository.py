@@ -36,7 +36,20 @@ class EmbeddingWork:
 WORD = re.compile(r"\w+")
 
 
-MONTHS = "January February March April May June July August September October November December".split()
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def date_words(at: datetime) -> str:
