@@ -56,13 +56,13 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
-bench: $(STAMP)  # about 32 minutes: bench/search.py grows a corpus to 100,000 messages
+bench: $(STAMP)  # about 40 minutes: bench/search.py grows a corpus to 100,000 messages
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/retention.py
 
-bench-quality: $(STAMP)  # about 5 minutes: recall and MRR on LoCoMo per search mode, ranking on and off
+bench-quality: $(STAMP)  # about 6 minutes: recall and MRR on LoCoMo per search mode, ranking on and off
 	$(BIN)/python bench/quality.py
 
 clean:
