@@ -316,6 +316,19 @@ class Embedder(Protocol):
         ...
 
 
+class QueryVectorCache(Protocol):
+    """Query vectors already made, by key (the model and the query text, hashed). A cache
+    may forget anything at any time; a failure to reach it raises CacheUnavailable."""
+
+    async def get(self, key: str) -> list[float] | None: ...
+
+    async def put(self, key: str, vector: list[float]) -> None: ...
+
+
+class CacheUnavailable(Exception):
+    """The cache could not answer: a search carries on without it."""
+
+
 class JobQueue(Protocol):
     """Hands work to background workers, in this process or in others.
 
@@ -403,6 +416,10 @@ class Metrics(Protocol):
 
     def rate_limiter_unavailable(self, failure_mode: str) -> None:
         """A decision the rate-limit store could not make; failure_mode: open (let through) | closed."""
+        ...
+
+    def query_cache(self, result: str) -> None:
+        """A query-vector cache lookup; result: hit | miss | error (the cache could not answer)."""
         ...
 
 

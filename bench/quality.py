@@ -175,7 +175,10 @@ def message(tenant: str, turn: Turn) -> dict[str, Any]:
 
 @contextmanager
 def running_server(data_dir: Path, problems: dict[str, Counter[str]], name: str, **env: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir, MEMORY_ADMIN_API_KEYS=KEY, MEMORY_RETENTION_SCHEDULE_SECONDS="0", **env).start()
+    # No query-vector cache: each question is asked once per mode, and each is timed with its model run.
+    server = ServerProcess(
+        data_dir, MEMORY_ADMIN_API_KEYS=KEY, MEMORY_RETENTION_SCHEDULE_SECONDS="0", MEMORY_QUERY_CACHE_SIZE="0", **env
+    ).start()
     try:
         server.wait_ready()
         yield server

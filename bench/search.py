@@ -5,7 +5,9 @@ of one tenant grows to that size, then LoCoMo questions (top_k=10) are asked by 
 (a search's own time) and by 8 concurrent clients (latency under load), of:
 
 - pgvector: `memorymesh serve` with the default store (HNSW in the embedded PostgreSQL),
-  in each search mode (semantic, keyword, hybrid: the default);
+  in each search mode (semantic, keyword, hybrid: the default), without the query-vector
+  cache; then hybrid again with the cache, every question asked once before (a repeated
+  query: the model does not run);
 - qdrant: `memorymesh serve` with MEMORY_VECTOR_STORE=qdrant in qdrant-client's local mode
   (no Qdrant server runs on this machine), which scans every point in Python; qdrant-client
   itself warns against it past 20,000 points (about 13 s a search at 100,000, and a 503 once
@@ -88,8 +90,10 @@ async def grow(server: ServerProcess, turns: list[dict[str, str]], start: int, s
 
 
 async def searches(
-    server: ServerProcess, questions: list[str], clients: int, mode: str | None = None
+    server: ServerProcess, questions: list[str], clients: int, mode: str | None = None, warm_all: bool = False
 ) -> tuple[list[float], float]:
+    """Latencies of asking `questions` with `clients` concurrent clients, after a warm-up of
+    20 questions (all of them with warm_all: every query vector is then in the cache)."""
     latencies: list[float] = []
     queue: asyncio.Queue[str] = asyncio.Queue()
     for question in questions:
@@ -97,7 +101,7 @@ async def searches(
     limits = httpx.Limits(max_connections=clients * 2)
     mode_param = {"mode": mode} if mode else {}
     async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}, timeout=120, limits=limits) as client:
-        for question in questions[:20]:  # warm-up
+        for question in dict.fromkeys(questions) if warm_all else questions[:20]:  # warm-up
             params = {"tenant_id": TENANT, "query": question, **mode_param}
             (await client.get("/v1/memory/search", params=params)).raise_for_status()
 
@@ -168,12 +172,17 @@ def peak_rss_mib(server: ServerProcess) -> float:
     return int(line.split()[1]) / 1024
 
 
-def serve(data_dir: Path, store: str) -> ServerProcess:
+def serve(data_dir: Path, store: str, query_cache: bool = False) -> ServerProcess:
+    # Without the query-vector cache unless asked for: the questions repeat, and each search
+    # is to run the model.
     env = {"MEMORY_ADMIN_API_KEYS": KEY, "MEMORY_VECTOR_STORE": store}
+    if not query_cache:
+        env["MEMORY_QUERY_CACHE_SIZE"] = "0"
     return ServerProcess(data_dir, **env).start().wait_ready()
 
 
 MODES = ("semantic", "keyword", "hybrid")
+CACHED = "hybrid, query cached"
 LOCAL_QDRANT_LIMIT = 20_000  # qdrant-client warns against local mode past this many points
 ALONE = 1  # one client: a search's own time, nothing queued ahead of it
 
@@ -205,7 +214,7 @@ def plot(measured: list[Measured], out: Path) -> None:
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for axis, p in zip(axes, (50, 95), strict=True):
-        for mode in MODES:
+        for mode in (*MODES, CACHED):
             for clients, style in ((ALONE, "--"), (max(m.clients for m in measured), "-")):
                 points = sorted(
                     (m.size, percentile(m.latencies, p))
@@ -270,6 +279,16 @@ def main() -> None:
                         print(measured[-1].row(), flush=True)
             finally:
                 server.stop()
+            # A query asked before: its vector comes from the cache, the model does not run.
+            server = serve(data_dir, "pgvector", query_cache=True)
+            try:
+                for clients in (ALONE, args.clients):
+                    latencies, wall = asyncio.run(searches(server, questions, clients, "hybrid", warm_all=True))
+                    rss = peak_rss_mib(server)
+                    measured.append(Measured(size, "pgvector", CACHED, clients, latencies, wall, rss))
+                    print(measured[-1].row(), flush=True)
+            finally:
+                server.stop()
 
             if size > LOCAL_QDRANT_LIMIT:
                 notes.append(f"- qdrant local mode not measured at {size:,}: past {LOCAL_QDRANT_LIMIT:,} points")
@@ -307,7 +326,8 @@ def main() -> None:
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB.",
             "",
             f"One tenant holds the whole corpus. LoCoMo questions, top_k=10, each embedding its query "
-            f"(no cache): {len(questions) // 2} asked by one client, then {len(questions)} by {args.clients} "
+            f"(no cache, except in the rows '{CACHED}'): {len(questions) // 2} asked by one client, "
+            f"then {len(questions)} by {args.clients} "
             "concurrent clients (each sends its next search when its last is answered, so under load "
             "latency is queueing plus service: p50 is about clients / throughput). One API process, "
             "default settings otherwise. Peak RSS is the API process's VmHWM (model included; "

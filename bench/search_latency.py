@@ -176,7 +176,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "search_latency.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        server = ServerProcess(Path(scratch) / "data", MEMORY_ADMIN_API_KEYS=KEY).start().wait_ready()
+        server = ServerProcess(Path(scratch) / "data", MEMORY_ADMIN_API_KEYS=KEY, MEMORY_QUERY_CACHE_SIZE="0")
+        server = server.start().wait_ready()
         try:
             report = asyncio.run(measure(server, args))
         finally:

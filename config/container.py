@@ -16,8 +16,10 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
+from adapters.embeddings.cached import CachedQueryEmbedder
 from adapters.keys import ChainedApiKeys, SettingsApiKeys
 from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.memory.query_cache import LruQueryCache
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
@@ -33,7 +35,16 @@ from application.delete_messages import DeleteMessage, EraseMessages
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.get_message import GetMessage
 from application.list_conversation import ListConversation
-from application.ports import Embedder, JobQueue, QueueUnavailable, RateLimiter, StorageUnavailable, VectorIndex
+from application.ports import (
+    Embedder,
+    JobQueue,
+    Metrics,
+    QueryVectorCache,
+    QueueUnavailable,
+    RateLimiter,
+    StorageUnavailable,
+    VectorIndex,
+)
 from application.queue_status import QueueStatus, RequeueFailed
 from application.reindex import Reindex
 from application.restore_message import RestoreMessage
@@ -110,6 +121,29 @@ async def open_arq_queue(settings: Settings) -> AsyncIterator[JobQueue]:
     finally:
         await queue.close()
         await redis.aclose()
+
+
+async def open_redis_query_cache(settings: Settings) -> AsyncIterator[QueryVectorCache]:
+    from redis.asyncio import Redis
+
+    from adapters.redis.query_cache import RedisQueryCache
+
+    # Short timeouts: a cache that does not answer at once is a miss, not a slow search.
+    client = Redis.from_url(settings.redis_url or "", socket_connect_timeout=0.2, socket_timeout=0.2)
+    try:
+        yield RedisQueryCache(client, settings.query_cache_ttl_seconds)
+    finally:
+        await client.aclose()
+
+
+def cached_queries(embedder: Embedder, cache: QueryVectorCache | None, metrics: Metrics) -> Embedder:
+    return embedder if cache is None else CachedQueryEmbedder(embedder, cache, metrics)
+
+
+def query_cache_kind(settings: Settings) -> str:
+    if settings.query_cache_size == 0:
+        return "off"
+    return "redis" if settings.redis_url else "memory"
 
 
 async def open_redis_rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
@@ -303,11 +337,18 @@ class Container(containers.DeclarativeContainer):
         QueueStatus, messages=messages, queue=job_queue, clock=clock, counters=embedding_counters
     )
     get_message = providers.Factory(GetMessage, messages=messages)
+    query_cache = providers.Selector(
+        providers.Callable(query_cache_kind, settings),
+        off=providers.Object(None),
+        memory=providers.Singleton(LruQueryCache, max_entries=settings.provided.query_cache_size),
+        redis=providers.Resource(open_redis_query_cache, settings=settings),
+    )
+    query_embedder = providers.Singleton(cached_queries, embedder=embedder, cache=query_cache, metrics=metrics)
     search_memory = providers.Factory(
         SearchMemory,
         messages=messages,
         index=vector_index,
-        embedder=embedder,
+        embedder=query_embedder,
         clock=clock,
         settings=providers.Singleton(search_settings, settings),
         metrics=metrics,

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     rate_limit_failure_mode: Literal["open", "closed"] = "open"  # when Redis cannot answer
     tenant_limits_cache_seconds: float = Field(5.0, ge=0)
 
+    # Query vectors kept for repeated queries: in this process (LRU), or in Redis (shared)
+    # when MEMORY_REDIS_URL is set. 0 entries: no cache.
+    query_cache_size: int = Field(10_000, ge=0, le=10_000_000)
+    query_cache_ttl_seconds: int = Field(86_400, ge=1)
+
     # Search and ranking
     search_candidates: int = Field(100, ge=1, le=1000)
     # The mode of a search that names none: hybrid measures best (bench/results/quality.md).

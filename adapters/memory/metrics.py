@@ -34,3 +34,6 @@ class InMemoryMetrics(Metrics):
 
     def rate_limiter_unavailable(self, failure_mode: str) -> None:
         self.counts[f"rate_limiter_unavailable:{failure_mode}"] += 1
+
+    def query_cache(self, result: str) -> None:
+        self.counts[f"query_cache:{result}"] += 1

@@ -79,6 +79,12 @@ class PrometheusMetrics(Metrics):
         self.refusals = Counter(
             "memorymesh_rate_limit_refusals", "Requests refused by a rate limit", ["scope"], registry=r
         )
+        self.query_cache_lookups = Counter(
+            "memorymesh_query_cache_lookups",
+            "Query-vector cache lookups by result (hit | miss | error); hit ratio = hit / all",
+            ["result"],
+            registry=r,
+        )
         self.limiter_unavailable = Counter(
             "memorymesh_rate_limiter_unavailable",
             "Rate-limit decisions the store could not make (open: let through; closed: refused)",
@@ -132,6 +138,9 @@ class PrometheusMetrics(Metrics):
 
     def rate_limiter_unavailable(self, failure_mode: str) -> None:
         self.limiter_unavailable.labels(failure_mode).inc()
+
+    def query_cache(self, result: str) -> None:
+        self.query_cache_lookups.labels(result).inc()
 
     # The edge's
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
