@@ -418,6 +418,10 @@ class Metrics(Protocol):
         """A decision the rate-limit store could not make; failure_mode: open (let through) | closed."""
         ...
 
+    def embedding_truncated(self, kind: str, count: int) -> None:
+        """Texts longer than the model reads (the rest is not embedded); kind: document | query."""
+        ...
+
     def query_cache(self, result: str) -> None:
         """A query-vector cache lookup; result: hit | miss | error (the cache could not answer)."""
         ...

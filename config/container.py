@@ -79,7 +79,7 @@ def settle(container: containers.Container) -> None:
         provider.disable_async_mode()
 
 
-async def open_sentence_transformer(settings: Settings) -> AsyncIterator[Embedder]:
+async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> AsyncIterator[Embedder]:
     from adapters.embeddings.sentence_transformers import (
         SentenceTransformerEmbedder,
         bundled_model_path,
@@ -98,6 +98,7 @@ async def open_sentence_transformer(settings: Settings) -> AsyncIterator[Embedde
         batch_size=settings.embedding_encode_batch_size,
         max_concurrency=settings.embedding_max_concurrency,
         max_pending=settings.embedding_max_pending,
+        metrics=metrics,
     )
     try:
         yield embedder
@@ -248,9 +249,11 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
 
+    metrics = providers.Singleton(PrometheusMetrics)
+
     embedder = providers.Selector(
         settings.provided.embedding_provider,
-        sentence_transformers=providers.Resource(open_sentence_transformer, settings=settings),
+        sentence_transformers=providers.Resource(open_sentence_transformer, settings=settings, metrics=metrics),
     )
 
     database = providers.Resource(
@@ -276,7 +279,6 @@ class Container(containers.DeclarativeContainer):
         arq=providers.Resource(open_arq_queue, settings=settings),
     )
     embedding_counters = providers.Singleton(EmbeddingCounters)
-    metrics = providers.Singleton(PrometheusMetrics)
 
     store_config = providers.Singleton(store_settings, settings)
     store_messages = providers.Factory(

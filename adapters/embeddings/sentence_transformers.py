@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapters.embeddings.priority import Priority, PriorityGate
-from application.ports import Embedder, EmbedderUnavailable
+from application.ports import Embedder, EmbedderUnavailable, Metrics
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -58,8 +58,10 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int,
         max_concurrency: int,
         max_pending: int = 256,
+        metrics: Metrics | None = None,
     ) -> None:
         self._model = model
+        self._metrics = metrics
         self._max_pending = max_pending
         self._pending = 0
         self._closed = False
@@ -87,8 +89,12 @@ class SentenceTransformerEmbedder(Embedder):
         self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._model.encode(
+    def _encode(self, texts: list[str], kind: str) -> list[list[float]]:
+        """encode_query / encode_document: each with the model's own prompt for its kind,
+        where the model defines one (all-MiniLM-L6-v2 defines none)."""
+        self._count_truncated(texts, kind)
+        encode = self._model.encode_query if kind == "query" else self._model.encode_document
+        vectors = encode(
             texts,
             batch_size=self._batch_size,
             normalize_embeddings=True,
@@ -97,6 +103,20 @@ class SentenceTransformerEmbedder(Embedder):
         )
         rows: list[list[float]] = vectors.tolist()
         return rows
+
+    def _count_truncated(self, texts: list[str], kind: str) -> None:
+        """The model reads at most max_seq_length tokens and drops the rest without a word:
+        count the texts it cuts, so that operators see how much is never embedded."""
+        limit, tokenizer = getattr(self._model, "max_seq_length", None), getattr(self._model, "tokenizer", None)
+        if self._metrics is None or not limit or tokenizer is None:
+            return
+        # A cheap first pass: a text of fewer characters than the limit has fewer tokens.
+        long = [t for t in texts if len(t) > limit]
+        if long:
+            lengths = tokenizer(long, add_special_tokens=True, truncation=False)["input_ids"]
+            truncated = sum(len(ids) > limit for ids in lengths)
+            if truncated:
+                self._metrics.embedding_truncated(kind, truncated)
 
     def _admit(self) -> None:
         if self._pending >= self._max_pending:
@@ -108,7 +128,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._pending += 1
         try:
             async with self._gate.slot(priority):
-                return await loop.run_in_executor(self._executor, self._encode, texts)
+                return await loop.run_in_executor(self._executor, self._encode, texts, "document")
         except RuntimeError as error:  # executor shut down, torch failure
             raise EmbedderUnavailable(f"the embedding model failed: {error}") from error
         finally:
@@ -155,7 +175,8 @@ class SentenceTransformerEmbedder(Embedder):
         loop = asyncio.get_running_loop()
         failure: BaseException | None = None
         try:
-            vectors = await loop.run_in_executor(self._executor, self._encode, [text for text, _ in batch])
+            texts = [text for text, _ in batch]
+            vectors = await loop.run_in_executor(self._executor, self._encode, texts, "query")
             if len(vectors) != len(batch):
                 raise RuntimeError(f"{len(vectors)} vectors for {len(batch)} queries")
             for (_, waiter), vector in zip(batch, vectors, strict=True):

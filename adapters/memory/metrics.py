@@ -35,5 +35,8 @@ class InMemoryMetrics(Metrics):
     def rate_limiter_unavailable(self, failure_mode: str) -> None:
         self.counts[f"rate_limiter_unavailable:{failure_mode}"] += 1
 
+    def embedding_truncated(self, kind: str, count: int) -> None:
+        self.counts[f"embedding_truncated:{kind}"] += count
+
     def query_cache(self, result: str) -> None:
         self.counts[f"query_cache:{result}"] += 1

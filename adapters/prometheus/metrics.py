@@ -79,6 +79,12 @@ class PrometheusMetrics(Metrics):
         self.refusals = Counter(
             "memorymesh_rate_limit_refusals", "Requests refused by a rate limit", ["scope"], registry=r
         )
+        self.truncated = Counter(
+            "memorymesh_embedding_truncated",
+            "Texts longer than the model reads (the rest of each is not embedded), by kind: document | query",
+            ["kind"],
+            registry=r,
+        )
         self.query_cache_lookups = Counter(
             "memorymesh_query_cache_lookups",
             "Query-vector cache lookups by result (hit | miss | error); hit ratio = hit / all",
@@ -138,6 +144,9 @@ class PrometheusMetrics(Metrics):
 
     def rate_limiter_unavailable(self, failure_mode: str) -> None:
         self.limiter_unavailable.labels(failure_mode).inc()
+
+    def embedding_truncated(self, kind: str, count: int) -> None:
+        self.truncated.labels(kind).inc(count)
 
     def query_cache(self, result: str) -> None:
         self.query_cache_lookups.labels(result).inc()

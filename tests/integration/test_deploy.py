@@ -58,6 +58,7 @@ EXPORTED: dict[str, Metric] = {
     "memorymesh_rate_limit_refusals_total": metric("counter", "scope"),
     "memorymesh_rate_limiter_unavailable_total": metric("counter", "failure_mode"),
     "memorymesh_query_cache_lookups_total": metric("counter", "result"),
+    "memorymesh_embedding_truncated_total": metric("counter", "kind"),
     "memorymesh_db_pool_connections": metric("gauge", "state"),
     "memorymesh_queue_read_failures_total": metric("counter"),
 }

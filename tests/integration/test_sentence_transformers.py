@@ -68,3 +68,19 @@ async def test_a_query_goes_before_the_rest_of_a_long_document_batch(minilm):
     assert len(await minilm.embed_query("a quick question")) == 384
     assert not documents.done()  # the query did not wait for all 512
     assert len(await documents) == 512
+
+
+async def test_texts_longer_than_the_model_reads_are_counted(model):
+    from adapters.memory.metrics import InMemoryMetrics
+
+    metrics = InMemoryMetrics()
+    embedder = SentenceTransformerEmbedder(model, "all-MiniLM-L6-v2", batch_size=8, max_concurrency=1, metrics=metrics)
+    try:
+        assert model.max_seq_length == 256
+        long_text = "memory " * 300  # 300 words: more than 256 tokens
+        await embedder.embed_documents(["short", long_text, long_text, "x" * 300])  # 300 x's: a few tokens
+        await embedder.embed_query(long_text)
+        assert metrics.counts["embedding_truncated:document"] == 2
+        assert metrics.counts["embedding_truncated:query"] == 1
+    finally:
+        embedder.close()

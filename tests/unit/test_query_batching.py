@@ -15,6 +15,7 @@ class CountingModel:
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+        self.kinds: list[str] = []  # which of encode_query / encode_document ran
         self.release = threading.Event()
         self.release.set()
         self.entered = threading.Event()  # an encode has begun
@@ -23,6 +24,14 @@ class CountingModel:
 
     def get_embedding_dimension(self) -> int:
         return 3
+
+    def encode_query(self, texts, **options):
+        self.kinds.append("query")
+        return self.encode(texts, **options)
+
+    def encode_document(self, texts, **options):
+        self.kinds.append("document")
+        return self.encode(texts, **options)
 
     def encode(self, texts, **_):
         self.entered.set()
@@ -140,4 +149,13 @@ async def test_waiting_callers_past_the_limit_are_refused_at_once():
     results = await asyncio.gather(*calls, return_exceptions=True)
     refused = [isinstance(r, EmbedderUnavailable) and "overloaded" in str(r) for r in results]
     assert refused == [False, False, True, True]
+    subject.close()
+
+
+async def test_queries_and_documents_go_through_the_models_own_query_and_document_encoders():
+    model = CountingModel()
+    subject = embedder(model)
+    await subject.embed_query("a question")
+    await subject.embed_documents(["a message", "another"])
+    assert model.kinds == ["query", "document"]  # each applies the model's prompt for its kind, if any
     subject.close()
