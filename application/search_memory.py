@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
+import logging
+import math
 import time
 import uuid
 from collections import defaultdict
@@ -14,11 +17,13 @@ from typing import Any
 from opentelemetry import trace
 
 from application.ports import (
+    CacheUnavailable,
     Clock,
     Embedder,
     KeywordHit,
     MessageRepository,
     Metrics,
+    QueryVectorCache,
     SearchFilters,
     VectorHit,
     VectorIndex,
@@ -38,6 +43,8 @@ from domain.message import (
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
+
+logger = logging.getLogger(__name__)
 
 # OpenTelemetry's API (a no-op until an entrypoint installs a tracer provider).
 tracer = trace.get_tracer(__name__)
@@ -89,10 +96,13 @@ class SearchMemory:
         clock: Clock,
         settings: SearchSettings,
         metrics: Metrics,
+        query_vectors: QueryVectorCache | None = None,
     ) -> None:
         self._messages = messages
         self._index = index
         self._embedder = embedder
+        self._query_vectors = query_vectors
+        self._cache_warned_at = -math.inf
         self._clock = clock
         self._settings = settings
         self._metrics = metrics
@@ -150,11 +160,45 @@ class SearchMemory:
 
     async def _semantic(self, query: SearchQuery, k: int, filters: SearchFilters) -> list[VectorHit]:
         with tracer.start_as_current_span("search.embed_query"):
-            vector = await self._embedder.embed_query(query.query)
+            vector = await self._query_vector(query.tenant_id, query.query)
         with tracer.start_as_current_span("search.vector_index") as span:
             hits = await self._index.search(query.tenant_id, vector, k, filters)
             span.set_attribute("memorymesh.hits", len(hits))
         return hits
+
+    async def _query_vector(self, tenant_id: str, text: str) -> list[float]:
+        """The query's vector, from the cache when this tenant asked the same before.
+
+        Applications ask the same things again, and the vector is the costliest part of a
+        search (bench/results/search.md). The key holds the tenant, so one tenant's searches
+        never tell another anything (not even by being fast), and the model and dimension,
+        so another model never answers from old vectors. A cache that cannot answer costs a
+        miss, never the search."""
+        if self._query_vectors is None:
+            return await self._embedder.embed_query(text)
+        model, dimensions = self._embedder.model_name, self._embedder.dimensions
+        key = hashlib.sha256("\x00".join((tenant_id, model, str(dimensions), text)).encode()).hexdigest()
+        try:
+            vector = await self._query_vectors.get(key)
+        except CacheUnavailable as error:
+            self._cache_unavailable(error)
+            return await self._embedder.embed_query(text)
+        if vector is not None and len(vector) == dimensions:
+            self._metrics.query_cache("hit")
+            return vector
+        self._metrics.query_cache("miss")
+        vector = await self._embedder.embed_query(text)
+        try:
+            await self._query_vectors.put(key, vector)
+        except CacheUnavailable as error:
+            self._cache_unavailable(error)
+        return vector
+
+    def _cache_unavailable(self, error: CacheUnavailable) -> None:
+        self._metrics.query_cache("error")
+        if time.monotonic() - self._cache_warned_at >= 60:  # a warning a minute, not one a search
+            self._cache_warned_at = time.monotonic()
+            logger.warning("query-vector cache unavailable; searching without it", extra={"error": str(error)})
 
     async def _keyword(self, query: SearchQuery, k: int, filters: SearchFilters) -> list[KeywordHit]:
         with tracer.start_as_current_span("search.keyword") as span:

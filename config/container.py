@@ -16,10 +16,9 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
-from adapters.embeddings.cached import CachedQueryEmbedder
 from adapters.keys import ChainedApiKeys, SettingsApiKeys
 from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.query_cache import LruQueryCache
+from adapters.memory.query_cache import InMemoryQueryCache
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
@@ -135,10 +134,6 @@ async def open_redis_query_cache(settings: Settings) -> AsyncIterator[QueryVecto
         yield RedisQueryCache(client, settings.query_cache_ttl_seconds)
     finally:
         await client.aclose()
-
-
-def cached_queries(embedder: Embedder, cache: QueryVectorCache | None, metrics: Metrics) -> Embedder:
-    return embedder if cache is None else CachedQueryEmbedder(embedder, cache, metrics)
 
 
 def query_cache_kind(settings: Settings) -> str:
@@ -342,18 +337,18 @@ class Container(containers.DeclarativeContainer):
     query_cache = providers.Selector(
         providers.Callable(query_cache_kind, settings),
         off=providers.Object(None),
-        memory=providers.Singleton(LruQueryCache, max_entries=settings.provided.query_cache_size),
+        memory=providers.Singleton(InMemoryQueryCache, max_entries=settings.provided.query_cache_size),
         redis=providers.Resource(open_redis_query_cache, settings=settings),
     )
-    query_embedder = providers.Singleton(cached_queries, embedder=embedder, cache=query_cache, metrics=metrics)
     search_memory = providers.Factory(
         SearchMemory,
         messages=messages,
         index=vector_index,
-        embedder=query_embedder,
+        embedder=embedder,
         clock=clock,
         settings=providers.Singleton(search_settings, settings),
         metrics=metrics,
+        query_vectors=query_cache,
     )
     manage_api_keys = providers.Factory(ManageApiKeys, store=key_store)
 

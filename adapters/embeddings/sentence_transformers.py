@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
+
+SPECIAL_TOKENS_MARGIN = 8  # more than the special tokens any model adds ([CLS] and [SEP] here)
 
 
 def bundled_model_path() -> Path:
@@ -62,6 +66,11 @@ class SentenceTransformerEmbedder(Embedder):
     ) -> None:
         self._model = model
         self._metrics = metrics
+        # Counting tokens changes a tokenizer's truncation setting, which encodes on other
+        # threads read: counting gets a copy of its own, one thread at a time.
+        tokenizer = getattr(model, "tokenizer", None)
+        self._counting_tokenizer = copy.deepcopy(tokenizer) if metrics is not None and tokenizer is not None else None
+        self._counting = threading.Lock()
         self._max_pending = max_pending
         self._pending = 0
         self._closed = False
@@ -107,16 +116,19 @@ class SentenceTransformerEmbedder(Embedder):
     def _count_truncated(self, texts: list[str], kind: str) -> None:
         """The model reads at most max_seq_length tokens and drops the rest without a word:
         count the texts it cuts, so that operators see how much is never embedded."""
-        limit, tokenizer = getattr(self._model, "max_seq_length", None), getattr(self._model, "tokenizer", None)
-        if self._metrics is None or not limit or tokenizer is None:
+        limit = getattr(self._model, "max_seq_length", None)
+        if self._metrics is None or self._counting_tokenizer is None or not limit:
             return
-        # A cheap first pass: a text of fewer characters than the limit has fewer tokens.
-        long = [t for t in texts if len(t) > limit]
-        if long:
-            lengths = tokenizer(long, add_special_tokens=True, truncation=False)["input_ids"]
-            truncated = sum(len(ids) > limit for ids in lengths)
-            if truncated:
-                self._metrics.embedding_truncated(kind, truncated)
+        # A token is at least one byte, and a few special tokens are added: shorter texts
+        # cannot be cut, and cost no tokenising.
+        long = [t for t in texts if len(t.encode()) + SPECIAL_TOKENS_MARGIN > limit]
+        if not long:
+            return
+        with self._counting:
+            lengths = self._counting_tokenizer(long, add_special_tokens=True, truncation=False)["input_ids"]
+        truncated = sum(len(ids) > limit for ids in lengths)
+        if truncated:
+            self._metrics.embedding_truncated(kind, truncated)
 
     def _admit(self) -> None:
         if self._pending >= self._max_pending:

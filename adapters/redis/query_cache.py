@@ -1,7 +1,13 @@
-"""Query vectors in Redis, shared by every process: float32 bytes under a TTL."""
+"""Query vectors in Redis, shared by every process: float32 bytes under a TTL.
+
+They live beside arq's jobs and the rate-limit buckets; the TTL bounds how many are kept
+(MEMORY_QUERY_CACHE_SIZE bounds the in-process cache only), so size Redis for a day of
+distinct queries (about 1.6 KiB each at 384 dimensions) or shorten the TTL.
+"""
 
 from __future__ import annotations
 
+import math
 from array import array
 
 from redis.asyncio import Redis
@@ -22,11 +28,12 @@ class RedisQueryCache(QueryVectorCache):
             stored = await self._client.get(PREFIX + key)
         except (RedisError, OSError, TimeoutError) as error:
             raise CacheUnavailable(str(error)) from error
-        if stored is None:
-            return None
+        if stored is None or len(stored) % 4:
+            return None  # nothing, or not what put() writes: a miss
         vector = array("f")
         vector.frombytes(stored)
-        return vector.tolist()
+        values = vector.tolist()
+        return values if all(math.isfinite(v) for v in values) else None
 
     async def put(self, key: str, vector: list[float]) -> None:
         try:

@@ -61,6 +61,7 @@ async def start_services(container: Container, on_admin_key: Callable[[CreatedAp
     await resolved(container.vector_index())
     await resolved(container.job_queue())
     await resolved(container.throttle())
+    await resolved(container.query_cache())  # a Redis client is a resource: started before any search
     ensure_admin_key = await resolved(container.ensure_admin_key())
     created = await ensure_admin_key()
     if created is not None:

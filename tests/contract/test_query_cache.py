@@ -1,11 +1,13 @@
 """What every QueryVectorCache promises, in process (LRU) and in Redis (real Redis on 6379)."""
 
+import math
 import uuid
+from array import array
 
 import pytest
 from redis.asyncio import Redis
 
-from adapters.memory.query_cache import LruQueryCache
+from adapters.memory.query_cache import InMemoryQueryCache
 from adapters.redis.query_cache import PREFIX, RedisQueryCache
 from application.ports import CacheUnavailable
 
@@ -16,7 +18,7 @@ VECTOR = [0.5, -0.25, 0.125, 1.0 / 3.0]
 @pytest.fixture(params=["memory", "redis"])
 async def cache(request):
     if request.param == "memory":
-        yield LruQueryCache(max_entries=100)
+        yield InMemoryQueryCache(max_entries=100)
         return
     client = Redis.from_url(REDIS_URL)
     yield RedisQueryCache(client, ttl_seconds=60)
@@ -37,7 +39,7 @@ async def test_a_vector_put_is_got_back_and_an_unknown_key_is_none(cache):
 
 
 async def test_the_least_recently_used_vector_goes_first():
-    cache = LruQueryCache(max_entries=2)
+    cache = InMemoryQueryCache(max_entries=2)
     await cache.put("a", [1.0])
     await cache.put("b", [2.0])
     assert await cache.get("a") == [1.0]  # now b is the least recently used
@@ -83,3 +85,15 @@ async def test_the_container_builds_a_redis_cache_from_the_settings():
         await client.aclose()
     finally:
         await resource.aclose()
+
+
+async def test_a_value_redis_did_not_get_from_put_is_a_miss():
+    client = Redis.from_url(REDIS_URL)
+    try:
+        cache, k = RedisQueryCache(client, ttl_seconds=60), key()
+        await client.set(PREFIX + k, b"abc")  # not a whole float32
+        assert await cache.get(k) is None
+        await client.set(PREFIX + k, array("f", [1.0, math.nan]).tobytes())
+        assert await cache.get(k) is None
+    finally:
+        await client.aclose()

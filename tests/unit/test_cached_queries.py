@@ -1,26 +1,15 @@
-"""The query-vector cache in front of the embedder: hits skip the model; a cache that cannot
-answer costs a miss, never a failed search."""
+"""The query-vector cache in search: a repeated query of a tenant skips the model; one
+tenant's cache never serves another; a cache that cannot answer costs a miss, never the
+search."""
 
-from adapters.embeddings.cached import CachedQueryEmbedder
-from adapters.embeddings.deterministic import DeterministicEmbedder
+import pytest
+
 from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.query_cache import LruQueryCache
+from adapters.memory.query_cache import InMemoryQueryCache
 from application.ports import CacheUnavailable
-
-
-class CountingEmbedder(DeterministicEmbedder):
-    def __init__(self, name: str = "model-a", dimensions: int = 8) -> None:
-        super().__init__(dimensions=dimensions)
-        self.name = name
-        self.queries: list[str] = []
-
-    @property
-    def model_name(self) -> str:
-        return self.name
-
-    async def embed_query(self, text: str) -> list[float]:
-        self.queries.append(text)
-        return await super().embed_query(text)
+from tests.unit.conftest import GLOBEX_KEY
+from tests.unit.test_http_api import ACME
+from tests.unit.test_observability import scrape, value
 
 
 class BrokenCache:
@@ -31,60 +20,78 @@ class BrokenCache:
         raise CacheUnavailable("connection refused")
 
 
-async def test_a_repeated_query_is_answered_from_the_cache():
-    inner, metrics = CountingEmbedder(), InMemoryMetrics()
-    embedder = CachedQueryEmbedder(inner, LruQueryCache(100), metrics)
-    first = await embedder.embed_query("what do I eat?")
-    assert await embedder.embed_query("what do I eat?") == first
-    assert await embedder.embed_query("what do I drink?") != first
-    assert inner.queries == ["what do I eat?", "what do I drink?"]
-    assert metrics.counts["query_cache:hit"] == 1 and metrics.counts["query_cache:miss"] == 2
-
-
-async def test_another_model_never_answers_from_the_first_models_vectors():
-    cache, metrics = LruQueryCache(100), InMemoryMetrics()
-    await CachedQueryEmbedder(CountingEmbedder("model-a"), cache, metrics).embed_query("hello")
-    other = CountingEmbedder("model-b")
-    await CachedQueryEmbedder(other, cache, metrics).embed_query("hello")
-    wider = CountingEmbedder("model-a", dimensions=16)  # same name, another dimension
-    assert len(await CachedQueryEmbedder(wider, cache, metrics).embed_query("hello")) == 16
-    assert other.queries == ["hello"] and wider.queries == ["hello"]
-    assert metrics.counts["query_cache:hit"] == 0
-
-
-async def test_a_cache_that_cannot_answer_costs_a_miss_not_the_search():
-    inner, metrics = CountingEmbedder(), InMemoryMetrics()
-    embedder = CachedQueryEmbedder(inner, BrokenCache(), metrics)
-    assert len(await embedder.embed_query("still works")) == 8
-    assert metrics.counts["query_cache:error"] == 1 and inner.queries == ["still works"]
-
-
-async def test_documents_are_never_cached():
-    inner, metrics = CountingEmbedder(), InMemoryMetrics()
-    embedder = CachedQueryEmbedder(inner, LruQueryCache(100), metrics)
-    assert await embedder.embed_documents(["a", "b"]) == await inner.embed_documents(["a", "b"])
-    assert not metrics.counts
-
-
-async def test_a_search_asked_twice_runs_the_model_once_and_the_scrape_says_so(client, embedder, monkeypatch):
-    from tests.unit.test_http_api import ACME
-    from tests.unit.test_observability import scrape, value
-
-    queries: list[str] = []
+@pytest.fixture
+def model_runs(embedder, monkeypatch) -> list[str]:
+    """The queries the model was asked to embed."""
+    runs: list[str] = []
     original = embedder.embed_query
 
     async def counted(text: str) -> list[float]:
-        queries.append(text)
+        runs.append(text)
         return await original(text)
 
     monkeypatch.setattr(embedder, "embed_query", counted)
-    for _ in range(2):
-        response = await client.get("/v1/memory/search?tenant_id=acme&query=green+tea&mode=semantic", headers=ACME)
-        assert response.status_code == 200
-    assert queries == ["green tea"]
+    return runs
+
+
+async def search(client, tenant: str, headers: dict, query: str = "green tea") -> None:
+    response = await client.get(
+        "/v1/memory/search", query_string={"tenant_id": tenant, "query": query, "mode": "semantic"}, headers=headers
+    )
+    assert response.status_code == 200, await response.get_data()
+
+
+async def test_a_repeated_query_of_a_tenant_runs_the_model_once_and_the_scrape_says_so(client, model_runs):
+    await search(client, "acme", ACME)
+    await search(client, "acme", ACME)
+    await search(client, "acme", ACME, query="black tea")
+    assert model_runs == ["green tea", "black tea"]
     text = await scrape(client)
     assert value(text, "memorymesh_query_cache_lookups_total", result="hit") == 1
-    assert value(text, "memorymesh_query_cache_lookups_total", result="miss") == 1
+    assert value(text, "memorymesh_query_cache_lookups_total", result="miss") == 2
+
+
+async def test_another_tenant_never_gets_a_tenants_cached_vector(client, model_runs):
+    await search(client, "acme", ACME)
+    await search(client, "globex", {"x-api-key": GLOBEX_KEY})  # same words: its own miss, not a telling fast hit
+    assert model_runs == ["green tea", "green tea"]
+
+
+async def test_another_model_or_dimension_never_answers_from_old_vectors(embedder, repository, index, clock):
+    from application.search_memory import SearchMemory, SearchSettings
+    from domain.ranking import RankingWeights
+
+    cache, metrics = InMemoryQueryCache(100), InMemoryMetrics()
+
+    def search_with(model: str, dimensions: int) -> SearchMemory:
+        class Other(type(embedder)):  # type: ignore[misc]
+            @property
+            def model_name(self) -> str:
+                return model
+
+        other = Other(dimensions=dimensions)
+        return SearchMemory(repository, index, other, clock, SearchSettings(RankingWeights()), metrics, cache)
+
+    assert len(await search_with("model-a", 8)._query_vector("acme", "hello")) == 8
+    assert len(await search_with("model-b", 8)._query_vector("acme", "hello")) == 8
+    assert len(await search_with("model-a", 16)._query_vector("acme", "hello")) == 16
+    assert metrics.counts["query_cache:hit"] == 0 and metrics.counts["query_cache:miss"] == 3
+    assert len(await search_with("model-a", 16)._query_vector("acme", "hello")) == 16
+    assert metrics.counts["query_cache:hit"] == 1
+
+
+async def test_a_cache_that_cannot_answer_costs_a_miss_not_the_search(embedder, repository, index, clock, caplog):
+    from application.search_memory import SearchMemory, SearchSettings
+    from domain.ranking import RankingWeights
+
+    metrics = InMemoryMetrics()
+    search_memory = SearchMemory(
+        repository, index, embedder, clock, SearchSettings(RankingWeights()), metrics, BrokenCache()
+    )
+    for _ in range(3):
+        assert len(await search_memory._query_vector("acme", "still works")) == embedder.dimensions
+    assert metrics.counts["query_cache:error"] == 3  # each search's get (no put is tried after it)
+    assert len([r for r in caplog.records if "cache unavailable" in r.getMessage()]) == 1  # once a minute
 
 
 def test_the_cache_is_redis_when_redis_is_configured_and_none_at_size_0():
