@@ -42,13 +42,16 @@ class SearchFilters:
 
     def admits(self, message: Message) -> bool:
         """What every search applies: the filters, checked on one message."""
+        return self.admits_record(message) and metadata_contains(message.metadata, self.metadata)
+
+    def admits_record(self, record: VectorRecord | Message) -> bool:
+        """The filters a vector index applies (a vector record carries no metadata)."""
         return (
-            (self.conversation_id is None or message.conversation_id == self.conversation_id)
-            and (self.role is None or message.role == self.role)
-            and (self.since is None or message.created_at >= self.since)
-            and (self.until is None or message.created_at <= self.until)
-            and (self.min_importance is None or message.importance >= self.min_importance)
-            and metadata_contains(message.metadata, self.metadata)
+            (self.conversation_id is None or record.conversation_id == self.conversation_id)
+            and (self.role is None or record.role == self.role)
+            and (self.since is None or record.created_at >= self.since)
+            and (self.until is None or record.created_at <= self.until)
+            and (self.min_importance is None or record.importance >= self.min_importance)
         )
 
 

@@ -6,24 +6,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from application.ports import SearchFilters, VectorHit, VectorIndex, VectorRecord
-from domain.message import Message
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     return dot / norm if norm else 0.0
-
-
-def matches(record: VectorRecord | Message, filters: SearchFilters) -> bool:
-    """The filters a vector index applies (a record and a message carry the same fields)."""
-    return (
-        (filters.conversation_id is None or record.conversation_id == filters.conversation_id)
-        and (filters.role is None or record.role == filters.role)
-        and (filters.since is None or record.created_at >= filters.since)
-        and (filters.until is None or record.created_at <= filters.until)
-        and (filters.min_importance is None or record.importance >= filters.min_importance)
-    )
 
 
 class InMemoryVectorIndex(VectorIndex):
@@ -42,7 +30,7 @@ class InMemoryVectorIndex(VectorIndex):
         hits = [
             VectorHit(r.message_id, cosine(vector, r.vector))
             for r in self.records.values()
-            if r.tenant_id == tenant_id and r.message_id not in self.archived and matches(r, filters)
+            if r.tenant_id == tenant_id and r.message_id not in self.archived and filters.admits_record(r)
         ]
         hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))
         return hits[:k]
