@@ -30,7 +30,7 @@ from application.ports import (
 )
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
-from domain.fusion import fuse_scores, lenders, lent, min_max, with_neighbours
+from domain.fusion import lenders, lent, min_max, weighted_sum, with_neighbours
 from domain.message import (
     EmbeddingStatus,
     Message,
@@ -218,14 +218,14 @@ class SearchMemory:
         """Fused relevance of the hits and of their neighbours; the neighbours it keeps are
         added to `found`."""
         weight = self._settings.keyword_weight
-        sides = [
-            ("semantic", 1 - weight, {h.message_id: h.similarity for h in semantic}),
-            ("keyword", weight, {h.message_id: h.rank for h in keyword}),
+        sides = [  # each side min-max scaled over its own hits, once: for the fusion and for explain
+            ("semantic", 1 - weight, min_max({h.message_id: h.similarity for h in semantic})),
+            ("keyword", weight, min_max({h.message_id: h.rank for h in keyword})),
         ]
-        fused = fuse_scores([(side_weight, scores) for _, side_weight, scores in sides])
-        for side, _, scores in sides:  # explain: fused = 0.4 * semantic_scaled + 0.6 * keyword_scaled
-            for message_id, scaled in min_max(scores).items():
-                parts[message_id][f"{side}_scaled"] = scaled
+        fused = weighted_sum([(side_weight, scaled) for _, side_weight, scaled in sides])
+        for side, _, scaled in sides:  # explain: fused = 0.4 * semantic_scaled + 0.6 * keyword_scaled
+            for message_id, value in scaled.items():
+                parts[message_id][f"{side}_scaled"] = value
         borrowed: dict[uuid.UUID, float] = {}
         if fused and self._settings.neighbour_weight > 0:
             with tracer.start_as_current_span("search.neighbours"):

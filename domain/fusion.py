@@ -38,13 +38,13 @@ def min_max(scores: Mapping[T, float]) -> dict[T, float]:
     return {item: (value - low) / (high - low) for item, value in scores.items()}
 
 
-def fuse_scores(lists: Sequence[tuple[float, Mapping[T, float]]]) -> dict[T, float]:
-    """Weighted sum of min-max normalised scores; the weights (first of each pair) add to 1."""
-    fused: dict[T, float] = {}
+def weighted_sum(lists: Sequence[tuple[float, Mapping[T, float]]]) -> dict[T, float]:
+    """Sum over lists of weight * score, an item missing from a list counting 0 there."""
+    total: dict[T, float] = {}
     for weight, scores in lists:
-        for item, normalised in min_max(scores).items():
-            fused[item] = fused.get(item, 0.0) + weight * normalised
-    return fused
+        for item, value in scores.items():
+            total[item] = total.get(item, 0.0) + weight * value
+    return total
 
 
 def lenders(fused: Mapping[T, float], count: int) -> list[T]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from domain.fusion import fuse_scores, lenders, lent, min_max, with_neighbours
+from domain.fusion import lenders, lent, min_max, weighted_sum, with_neighbours
 from tests.unit.test_http_api import ACME, message, problem_of
 
 
@@ -95,9 +95,10 @@ async def test_full_text_metacharacters_are_just_words(client):
 def test_score_fusion_keeps_ties_tied_rewards_agreement_and_lies_in_0_1():
     assert min_max({"a": 3.0, "b": 1.0, "c": 2.0}) == {"a": 1.0, "b": 0.0, "c": 0.5}
     assert min_max({"a": 0.2, "b": 0.2}) == {"a": 1.0, "b": 1.0}  # one shared word: a tie, whatever the order
-    fused = fuse_scores([(0.4, {"a": 0.9, "b": 0.5, "c": 0.1}), (0.6, {"a": 2.0, "c": 2.0, "d": 1.0})])
+    semantic, keyword = min_max({"a": 0.9, "b": 0.5, "c": 0.1}), min_max({"a": 2.0, "c": 2.0, "d": 1.0})
+    fused = weighted_sum([(0.4, semantic), (0.6, keyword)])
     assert fused == pytest.approx({"a": 1.0, "b": 0.2, "c": 0.6, "d": 0.0})
-    assert fuse_scores([]) == {}
+    assert weighted_sum([]) == {}
 
 
 def test_the_best_hits_lend_to_their_neighbours():
