@@ -81,6 +81,7 @@ sys.path.insert(0, str(ROOT))
 from adapters.clock import FixedClock  # noqa: E402
 from adapters.memory.metrics import InMemoryMetrics  # noqa: E402
 from adapters.postgres.database import Database, DatabaseOptions, PgTransactions, open_database  # noqa: E402
+from adapters.postgres.embedding_models import PgEmbeddingModels  # noqa: E402
 from adapters.postgres.locks import PgLocks  # noqa: E402
 from adapters.postgres.message_repository import (  # noqa: E402
     RETENTION_COLUMNS,
@@ -90,7 +91,7 @@ from adapters.postgres.message_repository import (  # noqa: E402
 )
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns  # noqa: E402
 from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
-from application.ports import Position  # noqa: E402
+from application.ports import EmbeddingModel, Position  # noqa: E402
 from application.retention import RetentionCounts, RunRetention, TenantRetention  # noqa: E402
 from bench.ingest import locomo_turns, machine  # noqa: E402
 from config.settings import Settings  # noqa: E402
@@ -446,11 +447,11 @@ async def measure(
     return figures
 
 
-def use_case(database: Database, batch_size: int, calls: dict[str, float]) -> RunRetention:
+def use_case(database: Database, model_id: int, batch_size: int, calls: dict[str, float]) -> RunRetention:
     """RunRetention as config/container.py builds it, with the adapters it calls timed."""
     return RunRetention(
         messages=Timed("messages", PgMessageRepository(database), calls),  # type: ignore[arg-type]
-        index=Timed("index", PgVectorIndex(database), calls),  # type: ignore[arg-type]
+        index=Timed("index", PgVectorIndex(database, model_id), calls),  # type: ignore[arg-type]
         transactions=TimedTransactions(PgTransactions(database), calls),
         policies=TenantRetention(PgRetentionPolicyStore(database), POLICY),
         runs=Timed("runs", PgRetentionRuns(database), calls),  # type: ignore[arg-type]
@@ -553,7 +554,8 @@ async def run_case(
     calls: dict[str, float] = defaultdict(float)
     runs = []
     async with server.database(name) as database:
-        retention = use_case(database, batch_size, calls)
+        model_id = await PgEmbeddingModels(database).claim(EmbeddingModel("bench vectors", DIMENSIONS))
+        retention = use_case(database, model_id, batch_size, calls)
         for label, dry_run in [("dry run", True), ("real run", False), ("second run", False)]:
             run = await measure(retention, calls, server, sampler, batch_size, label, dry_run)
             runs.append(run)

@@ -22,6 +22,7 @@ from adapters.memory.query_cache import InMemoryQueryCache
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
+from adapters.postgres.embedding_models import PgEmbeddingModels
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
@@ -36,6 +37,9 @@ from application.get_message import GetMessage
 from application.list_conversation import ListConversation
 from application.ports import (
     Embedder,
+    EmbedderUnavailable,
+    EmbeddingModel,
+    EmbeddingModels,
     JobQueue,
     Metrics,
     QueryVectorCache,
@@ -45,6 +49,7 @@ from application.ports import (
     VectorIndex,
 )
 from application.queue_status import QueueStatus, RequeueFailed
+from application.reembed import Reembed
 from application.reindex import Reindex
 from application.restore_message import RestoreMessage
 from application.retention import RunRetention, TenantRetention
@@ -100,9 +105,32 @@ async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> Asy
         metrics=metrics,
     )
     try:
+        if settings.embedding_dimensions not in (None, embedder.dimensions):
+            raise EmbedderUnavailable(
+                f"MEMORY_EMBEDDING_DIMENSIONS={settings.embedding_dimensions}, but {embedder.model_name} makes "
+                f"vectors of {embedder.dimensions} dimensions: unset it, or pick a model of that dimension"
+            )
         yield embedder
     finally:
         embedder.close()
+
+
+async def open_gemini_embedder(settings: Settings) -> AsyncIterator[Embedder]:
+    """Probes the API once: a refused key fails readiness (with the reason) rather than the start."""
+    from adapters.embeddings.gemini import DEFAULT_DIMENSIONS, GeminiEmbedder, gemini_client
+
+    client = gemini_client(
+        api_key=settings.gemini_api_key or "",  # settings refuse google_gemini without it
+        base_url=settings.gemini_base_url,
+        timeout_seconds=settings.gemini_timeout_seconds,
+        max_retries=settings.gemini_max_retries,
+    )
+    embedder = GeminiEmbedder(client, settings.gemini_model, settings.embedding_dimensions or DEFAULT_DIMENSIONS)
+    try:
+        await embedder.start()
+        yield embedder
+    finally:
+        await embedder.aclose()
 
 
 async def open_arq_queue(settings: Settings) -> AsyncIterator[JobQueue]:
@@ -163,7 +191,14 @@ def throttle_settings(settings: Settings) -> ThrottleSettings:
     )
 
 
-async def open_qdrant_index(settings: Settings, dimensions: int) -> AsyncIterator[VectorIndex]:
+async def claim_embedding_model(models: EmbeddingModels, embedder: Embedder) -> int:
+    """The record of the model that made the stored vectors, which must be this process's:
+    refuses to start, naming the fix, when another model made them."""
+    return await models.claim(EmbeddingModel(embedder.model_name, embedder.dimensions))
+
+
+async def open_qdrant_index(settings: Settings, dimensions: int, model_id: int) -> AsyncIterator[VectorIndex]:
+    """`model_id`: the model is checked against the database's record before the index opens."""
     from qdrant_client import AsyncQdrantClient
 
     from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
@@ -249,6 +284,7 @@ class Container(containers.DeclarativeContainer):
     embedder = providers.Selector(
         settings.provided.embedding_provider,
         sentence_transformers=providers.Resource(open_sentence_transformer, settings=settings, metrics=metrics),
+        google_gemini=providers.Resource(open_gemini_embedder, settings=settings),
     )
 
     database = providers.Resource(
@@ -259,10 +295,18 @@ class Container(containers.DeclarativeContainer):
 
     transactions = providers.Singleton(PgTransactions, database=database)
     messages = providers.Singleton(PgMessageRepository, database=database)
+    embedding_models = providers.Singleton(PgEmbeddingModels, database=database)
+    # Resolved with the vector index: no process reads or writes vectors of another model.
+    embedding_model_id = providers.Resource(claim_embedding_model, models=embedding_models, embedder=embedder)
     vector_index = providers.Selector(
         settings.provided.vector_store,
-        pgvector=providers.Singleton(PgVectorIndex, database=database),
-        qdrant=providers.Resource(open_qdrant_index, settings=settings, dimensions=embedder.provided.dimensions),
+        pgvector=providers.Singleton(PgVectorIndex, database=database, model_id=embedding_model_id),
+        qdrant=providers.Resource(
+            open_qdrant_index,
+            settings=settings,
+            dimensions=embedder.provided.dimensions,
+            model_id=embedding_model_id,
+        ),
     )
     key_store = providers.Singleton(PgApiKeyStore, database=database)
     settings_keys = providers.Singleton(settings_api_keys, settings)
@@ -329,6 +373,9 @@ class Container(containers.DeclarativeContainer):
         index=vector_index,
         embedder=embedder,
         page_size=settings.provided.embedding_batch_size,
+    )
+    reembed = providers.Factory(
+        Reembed, models=embedding_models, embedder=embedder, page_size=settings.provided.embedding_batch_size
     )
     queue_status = providers.Factory(
         QueueStatus, messages=messages, queue=job_queue, clock=clock, counters=embedding_counters

@@ -246,6 +246,52 @@ def index_command(args: argparse.Namespace) -> None:
         raise SystemExit("memorymesh: the index has drifted from PostgreSQL: run `memorymesh reindex`")
 
 
+async def _reembed(settings: Settings) -> None:
+    from tqdm import tqdm
+
+    from config.container import Container, resolved, settle
+
+    if settings.vector_store != "pgvector":
+        raise SystemExit(
+            "memorymesh: reembed switches models in the pgvector index only. With MEMORY_VECTOR_STORE=qdrant, "
+            "stop the service, start it with MEMORY_VECTOR_STORE=pgvector, run `memorymesh reembed`, and move "
+            "back with a new MEMORY_QDRANT_COLLECTION and `memorymesh reindex`"
+        )
+    container = Container(settings=settings)
+    try:
+        await resolved(container.embedder())
+        await resolved(container.embedding_models())
+        settle(container)
+        reembed = container.reembed()
+        print(f"re-embedding every message with {reembed.model}", file=sys.stderr)
+        with tqdm(total=0, desc="reembed", unit="msg", file=sys.stderr) as bar:
+
+            def more(n: int) -> None:
+                bar.total = bar.n + n
+                bar.refresh()
+
+            report = await reembed(more, bar.update)
+        if not report.switched:
+            print(f"the stored vectors are {report.model}'s already: nothing to do")
+            return
+        print(
+            f"switched from {report.previous or 'no recorded model'} to {report.model}: "
+            f"{report.reembedded} messages re-embedded, {report.requeued} left pending for the workers to retry. "
+            "Restart every process with this model configured: those still on the old one are not ready."
+        )
+    finally:
+        await resolved(container.shutdown_resources())
+
+
+def reembed(args: argparse.Namespace) -> None:
+    configure_logging("WARNING")
+    settings = load_settings()
+    try:
+        asyncio.run(_reembed(settings))
+    except startup_errors() as error:
+        raise SystemExit(f"memorymesh: {error}. Run `memorymesh reembed` again to take up where it stopped") from None
+
+
 async def _retention_run(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
@@ -337,6 +383,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_parser = commands.add_parser("check-index", help="report drift between PostgreSQL and the vector index")
     check_parser.add_argument("--tenant", help="only this tenant")
     check_parser.set_defaults(run=index_command)
+
+    reembed_parser = commands.add_parser(
+        "reembed",
+        help="switch the stored vectors to the configured model: re-embeds every message beside the old vectors "
+        "while the service keeps serving, then switches over at once",
+    )
+    reembed_parser.set_defaults(run=reembed)
 
     retention_parser = commands.add_parser("retention", help="apply the retention policies")
     retention_actions = retention_parser.add_subparsers(dest="action", required=True)

@@ -17,8 +17,25 @@ import asyncpg
 import pytest
 
 from adapters.postgres.database import Database, DatabaseOptions, EmbeddedPostgres, open_database
+from adapters.postgres.embedding_models import PgEmbeddingModels
+from adapters.postgres.vector_index import PgVectorIndex
+from application.ports import EmbeddingModel
 
 DIMENSIONS = 384  # all-MiniLM-L6-v2, so the real model and the deterministic one share a schema
+# The model the database fixtures record as the one that made the stored vectors: the real
+# model and the deterministic one write to test databases alike.
+TEST_MODEL = EmbeddingModel("test vectors", DIMENSIONS)
+TEST_MODEL_ID = 1  # the first record of every database: the fixtures make it
+
+
+def pg_vector_index(database: Database) -> PgVectorIndex:
+    return PgVectorIndex(database, TEST_MODEL_ID)
+
+
+async def opened(resource: AsyncIterator[Database]) -> Database:
+    database = await anext(resource)
+    assert await PgEmbeddingModels(database).claim(TEST_MODEL) == TEST_MODEL_ID
+    return database
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +50,7 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def database(pg_dsn: str, tmp_path: Path) -> AsyncIterator[Database]:
     resource = open_database(DatabaseOptions(url=pg_dsn, data_dir=tmp_path), DIMENSIONS)
-    yield await anext(resource)
+    yield await opened(resource)
     await resource.aclose()
 
 
@@ -55,5 +72,5 @@ async def empty_database(pg_dsn: str, tmp_path: Path) -> AsyncIterator[Database]
     """A database of its own, for tests that see every row (the embedding queue spans tenants)."""
     async with new_database(pg_dsn) as dsn:
         resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), DIMENSIONS)
-        yield await anext(resource)
+        yield await opened(resource)
         await resource.aclose()

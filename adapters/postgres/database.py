@@ -165,7 +165,7 @@ async def prepare_schema(dsn: str, dimensions: int, migrate: bool) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
         applied = await upgrade(conn, dimensions) if migrate else []
-        await verify(conn, dimensions)
+        await verify(conn)
         return applied
     finally:
         await conn.close()

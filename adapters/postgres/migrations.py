@@ -79,18 +79,10 @@ async def upgrade(conn: asyncpg.Connection, dimensions: int) -> list[str]:
     return done
 
 
-async def verify(conn: asyncpg.Connection, dimensions: int) -> None:
-    """Refuse to serve from a schema that is behind, or whose vectors do not fit the embedder."""
+async def verify(conn: asyncpg.Connection) -> None:
+    """Refuse to serve from a schema that is behind. Whether the stored vectors are this
+    process's model's is the model record's to say (adapters/postgres/embedding_models.py)."""
     await require_pgvector(conn)
     pending = [m.version for m in available_migrations() if m.version not in set(await applied_versions(conn))]
     if pending:
         raise SchemaError(f"the database schema is behind (missing {', '.join(pending)}): run `memorymesh db upgrade`")
-    stored = await conn.fetchval(
-        "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'embedding'"
-    )
-    if stored != dimensions:
-        raise SchemaError(
-            f"the database stores {stored}-dimensional vectors but the embedder makes {dimensions}-dimensional ones. "
-            "Set MEMORY_EMBEDDING_MODEL back to the model that made the stored vectors, "
-            "or point MEMORY_DATABASE_URL / MEMORY_DATA_DIR at a fresh database."
-        )

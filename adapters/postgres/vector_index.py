@@ -9,6 +9,10 @@ A search never starves: each runs with a plan made for its own tenant and filter
 so a filter applied after the HNSW walk keeps the walk going, and, when HNSW still
 hands back fewer than k rows (its scan stops at `hnsw.max_scan_tuples`), with an exact
 scan of the tenant's matching rows.
+
+The column holds one model's vectors (adapters/postgres/embedding_models.py): a search
+answers only while this process's model is the active one, and a write that finds it
+retired (by `memorymesh reembed`) is rolled back.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
+
 from adapters.postgres.database import Database, storage_errors
-from application.ports import SearchFilters, VectorHit, VectorIndex, VectorRecord
+from application.ports import EmbeddingModelChanged, SearchFilters, VectorHit, VectorIndex, VectorRecord
+
+IS_ACTIVE = "SELECT state = 'active' FROM embedding_models WHERE id = $1"
 
 
 def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any], *, vectors: bool = True) -> str:
@@ -45,11 +53,17 @@ def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any], *, 
 
 
 def search_statement(
-    tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters, *, exact: bool = False
+    tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters, model_id: int, *, exact: bool = False
 ) -> tuple[str, list[Any]]:
-    """The SQL and parameters of a search; `exact` scans every matching row instead of HNSW."""
+    """The SQL and parameters of a search; `exact` scans every matching row instead of HNSW.
+
+    The statement reads the vectors only while `model_id` is the active model (a one-time
+    check in the statement's own snapshot): never another model's vectors.
+    """
     params: list[Any] = [list(vector), k]
     where = filter_clause(tenant_id, filters, params)
+    params.append(model_id)
+    where += f" AND (SELECT state = 'active' FROM embedding_models WHERE id = ${len(params)})"
     if exact:  # a MATERIALIZED CTE cannot be answered from the HNSW index
         sql = (
             f"WITH matching AS MATERIALIZED (SELECT id, embedding FROM messages WHERE {where}) "
@@ -64,14 +78,35 @@ def search_statement(
 
 
 class PgVectorIndex(VectorIndex):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, model_id: int) -> None:
         self._database = database
+        self._model_id = model_id  # the record of the model this process embeds with
 
     @storage_errors
     async def upsert(self, records: Sequence[VectorRecord]) -> None:
-        await self._database.executor().executemany(
-            "UPDATE messages SET embedding = $3 WHERE tenant_id = $1 AND id = $2",
-            [(r.tenant_id, r.message_id, list(r.vector)) for r in records],
+        try:
+            async with self._database.transaction():
+                executor = self._database.executor()
+                await executor.executemany(
+                    "UPDATE messages SET embedding = $3 WHERE tenant_id = $1 AND id = $2",
+                    [(r.tenant_id, r.message_id, list(r.vector)) for r in records],
+                )
+                # After the write, not before: a model switch holds writes off until it
+                # commits, so this sees whether the column written is still this model's.
+                if not await executor.fetchval(IS_ACTIVE, self._model_id):
+                    raise await self._changed()
+        except asyncpg.PostgresError:  # a vector of another dimension: was the column switched?
+            await self.check()
+            raise
+
+    async def _changed(self) -> EmbeddingModelChanged:
+        active = await self._database.pool.fetchrow(
+            "SELECT model, dimensions FROM embedding_models WHERE state = 'active'"
+        )
+        now = f"{active['model']} ({active['dimensions']} dimensions)" if active else "another model"
+        return EmbeddingModelChanged(
+            f"the stored vectors are now made by {now} (`memorymesh reembed` switched them): restart this process "
+            "with that model configured"
         )
 
     @storage_errors
@@ -98,8 +133,10 @@ class PgVectorIndex(VectorIndex):
     ) -> None:
         return None  # archived_at and importance are columns of the row the search reads
 
+    @storage_errors
     async def check(self) -> None:
-        return None  # the vectors live in the database, which readiness checks already
+        if not await self._database.pool.fetchval(IS_ACTIVE, self._model_id):
+            raise await self._changed()
 
     @storage_errors
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:
@@ -111,11 +148,17 @@ class PgVectorIndex(VectorIndex):
     @storage_errors
     async def search(self, tenant_id: str, vector: Sequence[float], k: int, filters: SearchFilters) -> list[VectorHit]:
         # One round trip: the scan settings are the pool's (SEARCH_SETTINGS, set per connection).
-        sql, params = search_statement(tenant_id, vector, k, filters)
-        rows = await self._database.pool.fetch(sql, *params)
-        if len(rows) < k:
-            sql, params = search_statement(tenant_id, vector, k, filters, exact=True)
+        sql, params = search_statement(tenant_id, vector, k, filters, self._model_id)
+        try:
             rows = await self._database.pool.fetch(sql, *params)
+            if len(rows) < k:
+                sql, params = search_statement(tenant_id, vector, k, filters, self._model_id, exact=True)
+                rows = await self._database.pool.fetch(sql, *params)
+        except asyncpg.PostgresError:  # a vector of another dimension, a stale plan: was the column switched?
+            await self.check()
+            raise
+        if not rows:  # none, or none of this model's any more
+            await self.check()
         # relaxed_order may hand rows back slightly out of order: sort them exactly.
         hits = [VectorHit(r["id"], float(r["similarity"])) for r in rows]
         hits.sort(key=lambda h: (-h.similarity, str(h.message_id)))

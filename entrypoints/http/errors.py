@@ -33,6 +33,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "storage_unavailable": 503,
     "embedder_unavailable": 503,
     "queue_unavailable": 503,
+    "embedding_model_changed": 503,
 }
 
 

@@ -9,10 +9,9 @@ from qdrant_client import AsyncQdrantClient
 from adapters.memory.message_repository import InMemoryMessageRepository
 from adapters.memory.vector_index import InMemoryVectorIndex
 from adapters.postgres.message_repository import PgMessageRepository
-from adapters.postgres.vector_index import PgVectorIndex
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.ports import MessageRepository, VectorIndex
-from tests.conftest import DIMENSIONS
+from tests.conftest import DIMENSIONS, pg_vector_index
 
 
 @dataclass
@@ -39,7 +38,7 @@ def index_backend(request: pytest.FixtureRequest) -> Backend:
         return Backend("qdrant", InMemoryMessageRepository(), request.getfixturevalue("qdrant_index"))
     if request.param == "postgres":
         database = request.getfixturevalue("database")
-        return Backend("postgres", PgMessageRepository(database), PgVectorIndex(database))
+        return Backend("postgres", PgMessageRepository(database), pg_vector_index(database))
     return Backend("memory", InMemoryMessageRepository(), InMemoryVectorIndex())
 
 
@@ -49,7 +48,7 @@ def queue_backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend("memory", InMemoryMessageRepository(), InMemoryVectorIndex())
     database = request.getfixturevalue("empty_database")
-    return Backend("postgres", PgMessageRepository(database), PgVectorIndex(database))
+    return Backend("postgres", PgMessageRepository(database), pg_vector_index(database))
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -57,4 +56,4 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend("memory", InMemoryMessageRepository(), InMemoryVectorIndex())
     database = request.getfixturevalue("database")
-    return Backend("postgres", PgMessageRepository(database), PgVectorIndex(database))
+    return Backend("postgres", PgMessageRepository(database), pg_vector_index(database))

@@ -27,29 +27,18 @@ async def test_processes_starting_together_apply_each_migration_once(fresh_dsn):
         every_version = [m.version for m in available_migrations()]
         assert sorted(v for applied in results for v in applied) == every_version
         assert await applied_versions(connections[0]) == every_version
-        await verify(connections[0], 384)
+        await verify(connections[0])
         assert await upgrade(connections[0], 384) == []
     finally:
         for c in connections:
             await c.close()
 
 
-async def test_a_model_of_another_dimension_is_refused_with_the_fix(fresh_dsn):
-    conn = await asyncpg.connect(fresh_dsn)
-    try:
-        await upgrade(conn, 384)
-        with pytest.raises(SchemaError, match=r"stores 384-dimensional vectors but the embedder makes 768") as refused:
-            await verify(conn, 768)
-        assert "MEMORY_EMBEDDING_MODEL" in str(refused.value)
-    finally:
-        await conn.close()
-
-
 async def test_a_schema_that_is_behind_is_refused(fresh_dsn):
     conn = await asyncpg.connect(fresh_dsn)
     try:
         with pytest.raises(SchemaError, match="memorymesh db upgrade"):
-            await verify(conn, 384)
+            await verify(conn)
     finally:
         await conn.close()
 

@@ -15,6 +15,7 @@ from adapters.postgres.vector_index import PgVectorIndex
 from application.ports import StorageUnavailable
 from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
 from domain.access import Principal
+from tests.conftest import TEST_MODEL_ID, pg_vector_index
 from tests.contract.test_message_repository import make, tenant
 from tests.support import inline_store
 
@@ -39,7 +40,7 @@ async def test_a_store_that_fails_after_writing_leaves_no_row(database):
     repository = PgMessageRepository(database)
     store = inline_store(
         repository,
-        FailingIndex(database),
+        FailingIndex(database, TEST_MODEL_ID),
         DeterministicEmbedder(384),
         PgTransactions(database),
         FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
@@ -59,7 +60,7 @@ async def test_concurrent_duplicate_submissions_store_one_message(database):
     def store() -> StoreMessages:
         return StoreMessages(
             PgMessageRepository(database),
-            PgVectorIndex(database),
+            pg_vector_index(database),
             DeterministicEmbedder(384),
             PgTransactions(database),
             InMemoryJobQueue(),

@@ -13,13 +13,14 @@ from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.vector_index import cosine
 from adapters.postgres.database import SEARCH_SETTINGS, Database, PgTransactions, init_connection
 from adapters.postgres.message_repository import PgMessageRepository
-from adapters.postgres.vector_index import PgVectorIndex, search_statement
+from adapters.postgres.vector_index import search_statement
 from application.ports import SearchFilters, VectorRecord
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
 from application.store_messages import StoreMessageCommand
 from domain.access import Principal
 from domain.message import EmbeddingStatus, Message, Role
 from domain.ranking import RankingWeights
+from tests.conftest import TEST_MODEL_ID, pg_vector_index
 from tests.integration.conftest import DIMENSIONS
 from tests.support import inline_store
 
@@ -66,7 +67,7 @@ def tenant() -> str:
 
 
 def use_cases(database, embedder):
-    repository, index, clock = PgMessageRepository(database), PgVectorIndex(database), FixedClock(NOW)
+    repository, index, clock = PgMessageRepository(database), pg_vector_index(database), FixedClock(NOW)
     store = inline_store(repository, index, embedder, PgTransactions(database), clock)
     search = SearchMemory(
         repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=100), InMemoryMetrics()
@@ -104,7 +105,7 @@ async def seed(database, embedder, tenant_id: str, contents: list[str]) -> list[
     repository = PgMessageRepository(database)
     for message in messages:
         await repository.add(message)
-    await PgVectorIndex(database).upsert(
+    await pg_vector_index(database).upsert(
         [
             VectorRecord(m.id, m.tenant_id, m.conversation_id, m.role, m.created_at, m.importance, v)
             for m, v in zip(messages, vectors, strict=True)
@@ -180,11 +181,11 @@ async def test_a_selective_filter_in_a_large_tenant_is_not_starved(database, pg_
     await database.pool.execute("ANALYZE messages")
     query = [rng.gauss(0, 1) for _ in range(DIMENSIONS)]
     filters = SearchFilters(role=Role.TOOL)
-    sql, params = search_statement(t, query, 10, filters)
+    sql, params = search_statement(t, query, 10, filters, TEST_MODEL_ID)
     plan = "\n".join(r[0] for r in await database.pool.fetch(f"EXPLAIN {sql}", *params))
     assert "messages_embedding_hnsw" in plan  # the adapter's own query takes the HNSW path
 
-    hits = await PgVectorIndex(database).search(t, query, 10, filters)
+    hits = await pg_vector_index(database).search(t, query, 10, filters)
     assert len(hits) == 10
     assert {h.message_id for h in hits} <= {r[0] for r in rows if r[3] == "tool"}
 
@@ -204,7 +205,9 @@ async def test_a_selective_filter_in_a_large_tenant_is_not_starved(database, pg_
         },
     )
     try:
-        hits = await PgVectorIndex(Database(pg_dsn, starved_pool)).search(t, query, 10, SearchFilters(role=Role.SYSTEM))
+        hits = await pg_vector_index(Database(pg_dsn, starved_pool)).search(
+            t, query, 10, SearchFilters(role=Role.SYSTEM)
+        )
     finally:
         await starved_pool.close()
     systems = sorted((r for r in rows if r[3] == "system"), key=lambda r: -cosine(query, r[8]))
@@ -238,7 +241,7 @@ async def test_filters_archived_and_pending_rows_are_applied_in_the_database(dat
         t,
         await embedder.embed_query("tea pending"),
     )
-    index = PgVectorIndex(database)
+    index = pg_vector_index(database)
     query = await embedder.embed_query("tea")
 
     async def names(**filters) -> set[str]:

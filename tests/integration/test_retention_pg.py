@@ -23,7 +23,6 @@ from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
 from adapters.postgres.tenant_limits import PgTenantLimitStore
-from adapters.postgres.vector_index import PgVectorIndex
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.delete_messages import DeleteMessage, EraseMessages
 from application.ports import SearchFilters
@@ -34,7 +33,7 @@ from domain.access import Principal
 from domain.message import EmbeddingStatus, Role
 from domain.rate_limit import RateLimit
 from domain.retention import RetentionPolicy
-from tests.conftest import DIMENSIONS
+from tests.conftest import DIMENSIONS, pg_vector_index
 from tests.contract.test_message_repository import make, tenant
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -54,7 +53,7 @@ def unit_vector(seed: int) -> list[float]:
 @pytest.fixture(params=["pgvector", "qdrant"])
 async def index(request, database, tmp_path):
     if request.param == "pgvector":
-        yield PgVectorIndex(database)
+        yield pg_vector_index(database)
         return
     client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
     await prepare_collection(client, "messages", DIMENSIONS)
@@ -137,7 +136,7 @@ async def test_a_tenant_override_is_read_from_the_database(database, index):
 
 
 async def test_only_one_run_at_a_time_across_connections(database):
-    index = PgVectorIndex(database)
+    index = pg_vector_index(database)
     other_holder = PgLocks(database)
     async with other_holder.try_hold(RETENTION_LOCK) as held:
         assert held
@@ -161,7 +160,7 @@ async def test_a_lock_whose_holder_dies_is_free_again(database, pg_dsn):
 
 
 async def test_two_concurrent_runs_one_runs_one_is_refused(database):
-    index = PgVectorIndex(database)
+    index = pg_vector_index(database)
     t = tenant()
     await imported(database, index, t, [(45, 0.1)] * 30)
     results = await asyncio.gather(
@@ -217,7 +216,7 @@ async def test_deleting_one_message_takes_its_vector(database, index):
 
 async def test_a_failed_batch_leaves_its_rows(database, monkeypatch):
     """Rows and (pgvector) vectors of one batch commit together or not at all."""
-    index = PgVectorIndex(database)
+    index = pg_vector_index(database)
     t = tenant()
     messages = await imported(database, index, t, [(100, 0.1)] * 4)
     repository = PgMessageRepository(database)
@@ -250,7 +249,7 @@ async def blocked_on_a_lock(database) -> None:
 
 
 async def test_a_patch_waits_for_a_concurrent_writer_instead_of_writing_over_it(database, pg_dsn):
-    index = PgVectorIndex(database)
+    index = pg_vector_index(database)
     t = tenant()
     (message,) = await imported(database, index, t, [(1, 0.5)])
     update = UpdateMessage(
@@ -277,7 +276,7 @@ async def test_a_patch_waits_for_a_concurrent_writer_instead_of_writing_over_it(
 
 async def test_a_run_judges_each_message_as_it_is_when_it_acts(database):
     """Pinned after the run read its batch, before the batch's transaction: kept."""
-    index = PgVectorIndex(database)
+    index = pg_vector_index(database)
     t = tenant()
     pinned_late, deleted = await imported(database, index, t, [(120, 0.1), (120, 0.1)])
     stale = await PgMessageRepository(database).retention_candidates(t, POLICY, NOW, None, 10)

@@ -14,10 +14,10 @@ from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
-from adapters.postgres.vector_index import PgVectorIndex
 from application.retention import RunRetention, TenantRetention
 from domain.message import Role
 from domain.retention import RetentionPolicy
+from tests.conftest import pg_vector_index
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 MESSAGES = 100_000
@@ -76,7 +76,7 @@ async def test_a_run_over_100k_messages_keeps_transactions_and_memory_bounded(em
     transactions = CountingTransactions(database, repository)
     retention = RunRetention(
         repository,
-        PgVectorIndex(database),
+        pg_vector_index(database),
         transactions,
         TenantRetention(PgRetentionPolicyStore(database), POLICY),
         PgRetentionRuns(database),
