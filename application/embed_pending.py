@@ -22,6 +22,7 @@ from application.ports import (
     Embedder,
     EmbedderUnavailable,
     EmbeddingClaim,
+    EmbeddingModelChanged,
     EmbeddingRetry,
     JobQueue,
     MessageRepository,
@@ -92,7 +93,11 @@ class EmbedPendingMessages:
             embedded = await self._embed(claim)
         finally:
             heartbeat.cancel()
-        done = await self._complete(claim, embedded)
+        try:
+            done = await self._complete(claim, embedded)
+        except EmbeddingModelChanged:  # `memorymesh reembed` switched: a process on the new model takes them
+            await self._messages.release_claim(claim.id, [c.message.id for c in claim.messages])
+            raise
         failures = self._counters.retried + self._counters.failed - failures_before
         self._metrics.embedding_batch(len(claim.messages), time.perf_counter() - started, done, failures)
         logger.debug(

@@ -353,6 +353,10 @@ class EmbeddingModels(Protocol):
         left unfinished is taken up where it stopped, a build of another is dropped."""
         ...
 
+    async def abandon_build(self) -> bool:
+        """Drop an unfinished build and its vectors; False when there was none."""
+        ...
+
     async def unbuilt(self, after: uuid.UUID | None, limit: int) -> list[Message]:
         """Messages, in id order after `after`, whose vector exists in the active model only."""
         ...

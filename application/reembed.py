@@ -54,7 +54,9 @@ class Reembed:
         """on_more(n): n more messages to embed (the total grows as writes come in);
         on_progress(n): n more embedded."""
         target, previous = self.model, await self._models.active()
-        if previous == target:
+        if previous == target:  # back to the active model: a build of another one is dropped
+            if await self._models.abandon_build():
+                logger.info("dropped an unfinished re-embedding", extra={"model": str(target)})
             return ReembedReport(target, previous, 0, 0, switched=False)
         await self._models.start_build(target)
         on_more(await self._models.count_unbuilt())

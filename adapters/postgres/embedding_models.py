@@ -186,32 +186,42 @@ class PgEmbeddingModels(EmbeddingModels):
                 # builds it now (PgModelSwitch.unbuilt). One written after the commit lands in
                 # the new column, and its process, which checks the record after writing,
                 # finds its model retired and rolls it back (PgVectorIndex.upsert).
-                try:
-                    await conn.execute("LOCK TABLE messages IN EXCLUSIVE MODE")
-                except asyncpg.LockNotAvailableError as error:
-                    raise StorageUnavailable(
-                        f"could not hold writes off within {SWITCH_LOCK_TIMEOUT}: a long write holds the messages "
-                        "table. Nothing was switched; the new vectors are kept"
-                    ) from error
+                await conn.execute("LOCK TABLE messages IN EXCLUSIVE MODE")
                 yield PgModelSwitch(conn)
-                await conn.execute("DROP TRIGGER messages_embedding_next_stale ON messages")
-                await conn.execute(
-                    "UPDATE embedding_models SET state = 'retired', retired_at = now() WHERE state = 'active'"
-                )
-                switched = await conn.fetchval(
-                    "UPDATE embedding_models SET state = 'active', activated_at = now() WHERE state = 'building' "
-                    "RETURNING model"
-                )
-                if switched is None:
-                    raise EmbeddingModelChanged("no re-embedding is in progress: another `memorymesh reembed` ended it")
-                await conn.execute("ALTER TABLE messages RENAME COLUMN embedding TO embedding_retired")
-                await conn.execute("ALTER TABLE messages RENAME COLUMN embedding_next TO embedding")
-                await conn.execute("ALTER INDEX messages_embedding_hnsw RENAME TO messages_embedding_retired_hnsw")
-                await conn.execute("ALTER INDEX messages_embedding_next_hnsw RENAME TO messages_embedding_hnsw")
-                await conn.execute("ALTER TABLE messages DROP COLUMN embedding_retired")  # and its index
-                logger.info("switched the stored vectors to another model", extra={"model": switched})
+                await self._swap(conn)
+        except asyncpg.LockNotAvailableError as error:
+            raise StorageUnavailable(
+                f"could not hold writes off within {SWITCH_LOCK_TIMEOUT}: a long write or search holds the messages "
+                "table. Nothing was switched; the new vectors are kept"
+            ) from error
         finally:
             await conn.close()
+
+    @staticmethod
+    async def _swap(conn: asyncpg.Connection) -> None:
+        """The new model's vectors become messages.embedding, and the new model the active one."""
+        await conn.execute("DROP TRIGGER messages_embedding_next_stale ON messages")
+        await conn.execute("UPDATE embedding_models SET state = 'retired', retired_at = now() WHERE state = 'active'")
+        switched = await conn.fetchval(
+            "UPDATE embedding_models SET state = 'active', activated_at = now() "
+            "WHERE state = 'building' RETURNING model"
+        )
+        if switched is None:
+            raise EmbeddingModelChanged("no re-embedding is in progress: another `memorymesh reembed` ended it")
+        await conn.execute("ALTER TABLE messages RENAME COLUMN embedding TO embedding_retired")
+        await conn.execute("ALTER TABLE messages RENAME COLUMN embedding_next TO embedding")
+        await conn.execute("ALTER INDEX messages_embedding_hnsw RENAME TO messages_embedding_retired_hnsw")
+        await conn.execute("ALTER INDEX messages_embedding_next_hnsw RENAME TO messages_embedding_hnsw")
+        await conn.execute("ALTER TABLE messages DROP COLUMN embedding_retired")  # and its index
+        logger.info("switched the stored vectors to another model", extra={"model": switched})
+
+    @storage_errors
+    async def abandon_build(self) -> bool:
+        async with self._database.pool.acquire() as conn, conn.transaction():
+            dropped = await conn.fetchval("DELETE FROM embedding_models WHERE state = 'building' RETURNING id")
+            await conn.execute("DROP TRIGGER IF EXISTS messages_embedding_next_stale ON messages")
+            await conn.execute("ALTER TABLE messages DROP COLUMN IF EXISTS embedding_next")  # and its index
+        return dropped is not None
 
     @staticmethod
     async def _database_codecs(conn: asyncpg.Connection) -> None:

@@ -289,6 +289,27 @@ async def test_a_second_reembed_of_the_active_model_does_nothing(empty_database)
     assert not again.switched and again.reembedded == 0
 
 
+async def test_reembed_with_the_active_model_drops_an_unfinished_build_of_another(empty_database):
+    database = empty_database
+    messages = await store_all(database, DeterministicEmbedder(384), tenant(), SENTENCES[:3])
+    models = PgEmbeddingModels(database)
+    with pytest.raises(EmbedderUnavailable):
+        await Reembed(models, CountingEmbedder(256, pages=1), page_size=2)(lambda n: None, lambda n: None)
+
+    class Active(DeterministicEmbedder):
+        model_name = TEST_MODEL.name  # type: ignore[assignment]
+
+    report = await Reembed(models, Active(384), page_size=2)(lambda n: None, lambda n: None)
+
+    assert not report.switched
+    columns = await database.pool.fetch(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname LIKE 'embedding_next%'"
+    )
+    assert columns == []
+    assert await database.pool.fetchval("SELECT count(*) FROM embedding_models WHERE state = 'building'") == 0
+    await database.pool.execute("UPDATE messages SET content = 'edited' WHERE id = $1", messages[0].id)  # no trigger
+
+
 async def test_the_switch_gives_up_on_a_write_that_holds_the_table_too_long(empty_database, monkeypatch):
     import adapters.postgres.embedding_models as module
 

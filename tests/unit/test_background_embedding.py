@@ -13,7 +13,7 @@ from adapters.memory.transactions import InMemoryTransactions
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.errors import IdempotencyConflict
 from application.jobs import EMBED_PENDING
-from application.ports import EmbedderUnavailable
+from application.ports import EmbedderUnavailable, EmbeddingModelChanged
 from application.queue_status import QueueStatus
 from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
 from domain.access import AccessDenied, Principal
@@ -194,6 +194,26 @@ async def test_a_model_that_cannot_work_now_postpones_without_counting_a_try(
     assert repository.rows[message.id].embedding_error is None
     assert repository.work[message.id].attempts == 0
     assert counters.postponed == 5 and counters.failed == 0
+
+
+async def test_a_worker_whose_model_was_switched_away_hands_its_batch_straight_back(
+    store, repository, index, transactions, queue, counters
+):
+    """After `memorymesh reembed`, a process on the old model cannot write its vectors: its
+    claim goes back at once (not after the lease), for a process on the new model."""
+    message = (await store.one(ACME, command("hello"))).message
+
+    class SwitchedIndex(type(index)):
+        async def upsert(self, records):
+            raise EmbeddingModelChanged("the stored vectors are now made by another model")
+
+    run = worker(repository, SwitchedIndex(), FlakyEmbedder(failures=0), transactions, queue, counters)
+    with pytest.raises(EmbeddingModelChanged):
+        await run()
+
+    assert repository.rows[message.id].embedding_status is EmbeddingStatus.PENDING
+    assert repository.work[message.id].attempts == 0  # not the message's fault
+    assert await worker(repository, index, FlakyEmbedder(failures=0), transactions, queue, counters)() == 1
 
 
 async def test_one_bad_message_does_not_sink_its_batch(store, repository, index, transactions, queue, counters):
