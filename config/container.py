@@ -11,6 +11,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -88,9 +89,11 @@ async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> Asy
         SentenceTransformerEmbedder,
         bundled_model_path,
         load_model,
+        model_identity,
     )
 
     path = settings.embedding_model or bundled_model_path()
+    label = Path(settings.embedding_model).name if settings.embedding_model else "all-MiniLM-L6-v2"
     if settings.embedding_threads:
         import torch
 
@@ -98,7 +101,7 @@ async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> Asy
     model = await asyncio.to_thread(load_model, path, settings.embedding_device)
     embedder = SentenceTransformerEmbedder(
         model,
-        model_name=str(settings.embedding_model or "all-MiniLM-L6-v2"),
+        model_name=await asyncio.to_thread(model_identity, path, label),
         batch_size=settings.embedding_encode_batch_size,
         max_concurrency=settings.embedding_max_concurrency,
         max_pending=settings.embedding_max_pending,

