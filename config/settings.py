@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     admin_api_keys: str = Field("", repr=False)
 
     # Embeddings
-    embedding_provider: Literal["sentence_transformers"] = "sentence_transformers"
+    embedding_provider: Literal["sentence_transformers", "google_gemini"] = "sentence_transformers"
+    # The vectors' dimension, at most 2000 (pgvector's HNSW index). google_gemini: asked of the
+    # API (unset = 768); sentence_transformers: when set, it must be the model's own.
+    embedding_dimensions: int | None = Field(None, ge=1)
     embedding_model: str | None = None  # a local model folder; unset means the bundled all-MiniLM-L6-v2
     embedding_device: str = "cpu"
     embedding_threads: int = Field(0, ge=0, le=256)  # torch's CPU threads; 0 = torch's default (all cores)
@@ -79,6 +82,12 @@ class Settings(BaseSettings):
     embedding_encode_batch_size: int = Field(32, ge=1, le=1024)  # texts per forward pass inside that call
     embedding_max_concurrency: int = Field(1, ge=1, le=64)
     embedding_max_pending: int = Field(256, ge=1)  # calls waiting for the model before 503s
+    # google_gemini: Google's Gemini API through the google-genai SDK
+    gemini_api_key: str | None = Field(None, repr=False)
+    gemini_model: str = Field("gemini-embedding-001", min_length=1)
+    gemini_base_url: str | None = None  # the API's root (a proxy, a regional endpoint); unset = Google's
+    gemini_timeout_seconds: float = Field(10.0, gt=0, le=600)  # per request
+    gemini_max_retries: int = Field(4, ge=0, le=10)  # on 408, 429, 5xx, timeouts (exponential backoff, jitter)
 
     # Background embedding
     embedding_mode: Literal["async", "inline"] = "async"
@@ -208,6 +217,22 @@ class Settings(BaseSettings):
     def _several_processes_need_a_port(self) -> Settings:
         if self.processes > 1 and self.port == 0:
             raise ValueError("MEMORY_PROCESSES > 1 needs a fixed MEMORY_PORT, not 0")
+        return self
+
+    @field_validator("embedding_dimensions", "gemini_api_key", "gemini_base_url", mode="before")
+    @classmethod
+    def _blank_embedding_setting_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _embedding_settings_fit(self) -> Settings:
+        if self.embedding_provider == "google_gemini" and not self.gemini_api_key:
+            raise ValueError("MEMORY_EMBEDDING_PROVIDER=google_gemini needs MEMORY_GEMINI_API_KEY (a Gemini API key)")
+        if self.embedding_dimensions is not None and self.embedding_dimensions > 2000:
+            raise ValueError(
+                "MEMORY_EMBEDDING_DIMENSIONS must be at most 2000: pgvector's HNSW index takes no more "
+                "(for gemini-embedding-001, 768 or 1536)"
+            )
         return self
 
     @model_validator(mode="after")

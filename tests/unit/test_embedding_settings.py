@@ -1,0 +1,51 @@
+"""Embedding settings that cannot work together are refused at start, naming the fix."""
+
+import pytest
+from pydantic import ValidationError
+
+import adapters.embeddings.sentence_transformers as sentence_transformers
+from adapters.memory.metrics import InMemoryMetrics
+from application.ports import EmbedderUnavailable
+from config.container import open_sentence_transformer
+from config.settings import Settings
+
+
+@pytest.mark.parametrize("key", [None, "", "  "])
+def test_gemini_without_a_key_is_refused_naming_the_variable(key):
+    with pytest.raises(ValidationError, match="google_gemini needs MEMORY_GEMINI_API_KEY"):
+        Settings(_env_file=None, embedding_provider="google_gemini", gemini_api_key=key)
+
+
+def test_gemini_with_a_key_starts_at_768_dimensions_and_never_shows_the_key():
+    settings = Settings(_env_file=None, embedding_provider="google_gemini", gemini_api_key="secret-gemini-key")
+
+    assert settings.embedding_dimensions is None  # the adapter's default: 768
+    assert settings.gemini_model == "gemini-embedding-001"
+    assert "secret-gemini-key" not in repr(settings)
+
+
+def test_more_dimensions_than_pgvector_indexes_are_refused():
+    with pytest.raises(ValidationError, match="MEMORY_EMBEDDING_DIMENSIONS must be at most 2000"):
+        Settings(_env_file=None, embedding_provider="google_gemini", gemini_api_key="k", embedding_dimensions=3072)
+    assert Settings(_env_file=None, embedding_dimensions=2000).embedding_dimensions == 2000
+    assert Settings(_env_file=None, embedding_dimensions="").embedding_dimensions is None  # blank in .env: unset
+
+
+class FakeModel:
+    """What SentenceTransformerEmbedder asks of a model at construction."""
+
+    def get_embedding_dimension(self) -> int:
+        return 384
+
+
+async def test_a_dimension_the_local_model_does_not_make_is_refused_at_start(monkeypatch, tmp_path):
+    monkeypatch.setattr(sentence_transformers, "load_model", lambda path, device: FakeModel())
+    settings = Settings(_env_file=None, embedding_model=str(tmp_path), embedding_dimensions=768)
+
+    resource = open_sentence_transformer(settings, InMemoryMetrics())
+    with pytest.raises(EmbedderUnavailable, match=r"MEMORY_EMBEDDING_DIMENSIONS=768, but .* 384 dimensions"):
+        await anext(resource)
+
+    same = open_sentence_transformer(settings.model_copy(update={"embedding_dimensions": 384}), InMemoryMetrics())
+    assert (await anext(same)).dimensions == 384
+    await same.aclose()
