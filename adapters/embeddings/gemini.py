@@ -110,7 +110,7 @@ class GeminiEmbedder(Embedder):
         max_concurrency: int = MAX_CONCURRENT_REQUESTS,
     ) -> None:
         self._client = client
-        self._model = model
+        self._model = model.removeprefix("models/")  # the name the stored vectors record, either way it is written
         self._dimensions = dimensions
         self._gate = PriorityGate(max_concurrency)
         self._refusal: str | None = None
@@ -173,7 +173,9 @@ class GeminiEmbedder(Embedder):
             http_options=types.HttpOptions(retry_options=retries) if retries is not None else None,
         )
         tries = "tried once" if retries is PROBE_RETRIES else "retries spent"
-        contents: list[types.ContentUnion] = [*texts]  # one request per text
+        # One Content per text: plain strings may be folded into one content (one vector) for
+        # the SDK's multimodal embedding models.
+        contents: list[types.ContentUnion] = [types.Content(parts=[types.Part(text=t)]) for t in texts]
         async with self._gate.slot(priority):
             try:
                 response = await self._client.aio.models.embed_content(

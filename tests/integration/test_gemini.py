@@ -124,6 +124,18 @@ async def test_more_than_100_texts_go_in_requests_of_at_most_100_and_keep_their_
     assert_unit_vectors_of(vectors, texts, 8)
 
 
+async def test_a_newer_multimodal_model_still_gets_one_vector_per_text(fake):
+    """The SDK folds plain strings into one content for its multimodal embedding models."""
+    client = gemini_client(KEY, fake.base_url, 5.0, 0, retry_initial_delay=0.001, retry_max_delay=0.01)
+    embedder = GeminiEmbedder(client, "models/gemini-embedding-2", 768)
+    try:
+        texts = ["first", "second", "third"]
+        assert_unit_vectors_of(await embedder.embed_documents(texts), texts, 768)
+    finally:
+        await embedder.aclose()
+    assert embedder.model_name == "gemini-embedding-2"  # recorded the same, with or without "models/"
+
+
 async def test_requests_at_once_are_bounded(fake):
     fake.always(Reply(delay=0.1))
     embedder = embedder_on(fake, dimensions=8, max_concurrency=3)
