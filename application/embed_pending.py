@@ -81,6 +81,9 @@ class EmbedPendingMessages:
 
     async def __call__(self) -> int:
         """Embed one batch; return how many messages this run made searchable."""
+        # A process whose model is not (or no longer) the stored vectors' claims nothing: its
+        # vectors would be refused, after a model call for nothing (`memorymesh reembed`).
+        await self._index.check()
         claim = await self._messages.claim_pending(self._settings.batch_size, self._settings.lease)
         if claim is None:
             return 0

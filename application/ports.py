@@ -326,6 +326,10 @@ class EmbeddingModel:
     name: str
     dimensions: int
 
+    def __post_init__(self) -> None:
+        if not self.name or self.dimensions < 1:
+            raise ValueError(f"an embedding model needs a name and a dimension, not {self.name!r}, {self.dimensions}")
+
     def __str__(self) -> str:
         return f"{self.name} ({self.dimensions} dimensions)"
 
@@ -341,9 +345,10 @@ class EmbeddingModels(Protocol):
     message with another model beside them (`memorymesh reembed`)."""
 
     async def claim(self, model: EmbeddingModel) -> int:
-        """The id of the record of `model`, the active one. A database with no record yet
-        records `model` as active. Raises EmbeddingModelChanged, naming the fix, when another
-        model made the stored vectors."""
+        """The id of the record of `model`: the active one, or the one a reembed is building
+        (its process serves once the switch is made). A database with no record yet records
+        `model` as active. Raises EmbeddingModelChanged, naming the fix, when another model
+        made the stored vectors."""
         ...
 
     async def active(self) -> EmbeddingModel | None: ...
@@ -372,10 +377,10 @@ class EmbeddingModels(Protocol):
         """Build the search index over the new vectors (search still reads the old ones)."""
         ...
 
-    def switch(self) -> AbstractAsyncContextManager[ModelSwitch]:
-        """Hold off every vector write, let the caller build the last few, then make the new
-        model's vectors the searched ones, all in one transaction: a search sees either
-        every old vector or every new one."""
+    def switch(self, model: EmbeddingModel) -> AbstractAsyncContextManager[ModelSwitch]:
+        """Hold off every vector write, let the caller build the last few, then make the
+        vectors built for `model` the searched ones, all in one transaction: a search sees
+        either every old vector or every new one."""
         ...
 
 

@@ -17,18 +17,37 @@ fail readiness afterwards, and are restarted with the new one.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from application.ports import Embedder, EmbedderUnavailable, EmbeddingModel, EmbeddingModels, ModelSwitch
+from application.ports import (
+    Embedder,
+    EmbedderUnavailable,
+    EmbeddingModel,
+    EmbeddingModels,
+    Locks,
+    ModelSwitch,
+)
 from application.store_messages import embedding_text
+from domain.errors import DomainError
 from domain.message import Message
 
 logger = logging.getLogger(__name__)
 
-CATCH_UP_PASSES = 5  # then switch anyway: what is left is embedded under the switch's lock
+LOCK = "memorymesh reembed"
+CATCH_UP_PASSES = 20  # each embeds what was written during the one before
+# More failures than this in the first pass: the new model or its settings are broken, not
+# the messages (a switch would leave them all unsearchable).
+FAILURES_ALLOWED = (10, 0.01)  # this many, or this share of the messages, whichever is more
 
 Progress = Callable[[int], None]
+
+
+class ReembedRefused(DomainError):
+    """A reembed stopped before the switch; what it built is kept for the next run."""
+
+    code = "reembed_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +59,17 @@ class ReembedReport:
     switched: bool  # False: the stored vectors were this model's already
 
 
+@dataclass(slots=True)
+class Failures:
+    ids: set[uuid.UUID] = field(default_factory=set)
+    last: str = ""
+
+
 class Reembed:
-    def __init__(self, models: EmbeddingModels, embedder: Embedder, page_size: int) -> None:
+    def __init__(self, models: EmbeddingModels, embedder: Embedder, locks: Locks, page_size: int) -> None:
         self._models = models
         self._embedder = embedder
+        self._locks = locks
         self._page_size = page_size
 
     @property
@@ -53,66 +79,87 @@ class Reembed:
     async def __call__(self, on_more: Progress, on_progress: Progress) -> ReembedReport:
         """on_more(n): n more messages to embed (the total grows as writes come in);
         on_progress(n): n more embedded."""
+        async with self._locks.try_hold(LOCK) as held:
+            if not held:
+                raise ReembedRefused("another `memorymesh reembed` is running: let it finish")
+            return await self._run(on_more, on_progress)
+
+    async def _run(self, on_more: Progress, on_progress: Progress) -> ReembedReport:
+        await self._embedder.check()  # a refused key, a closed model: before anything changes
         target, previous = self.model, await self._models.active()
         if previous == target:  # back to the active model: a build of another one is dropped
             if await self._models.abandon_build():
                 logger.info("dropped an unfinished re-embedding", extra={"model": str(target)})
             return ReembedReport(target, previous, 0, 0, switched=False)
         await self._models.start_build(target)
-        on_more(await self._models.count_unbuilt())
-        done = await self._pass(on_progress)
+        total = await self._models.count_unbuilt()
+        on_more(total)
+        failures = Failures()
+        done = await self._pass(on_progress, failures)
+        allowed = max(FAILURES_ALLOWED[0], int(total * FAILURES_ALLOWED[1]))
+        if len(failures.ids) > allowed:
+            raise ReembedRefused(
+                f"{target} failed on {len(failures.ids)} of {total} messages (the last: {failures.last}); "
+                "nothing was switched and what was built is kept: fix the model or its settings and run it again"
+            )
         await self._models.index_build()
         for _ in range(CATCH_UP_PASSES):
-            left = await self._models.count_unbuilt()
+            left = await self._models.count_unbuilt() - len(failures.ids)
             if left <= self._page_size:
                 break
             on_more(left)
-            done += await self._pass(on_progress)
-        async with self._models.switch() as switch:
-            stored, requeued = await self._last_few(switch, on_more, on_progress)
+            done += await self._pass(on_progress, failures)
+        else:
+            raise ReembedRefused(
+                "messages arrive faster than the new model embeds them: nothing was switched and what was built "
+                "is kept; run it again when the service is quieter"
+            )
+        async with self._models.switch(target) as switch:
+            stored, requeued = await self._last_few(switch, failures, on_more, on_progress)
         logger.info("re-embedded", extra={"model": str(target), "messages": done + stored, "requeued": requeued})
         return ReembedReport(target, previous, done + stored, requeued, switched=True)
 
-    async def _pass(self, on_progress: Progress) -> int:
+    async def _pass(self, on_progress: Progress, failures: Failures) -> int:
         """One walk over the messages still without a new vector; returns how many it stored."""
         stored, after = 0, None
         while page := await self._models.unbuilt(after, self._page_size):
-            built, _ = await self._embed(page)
+            built = await self._embed(page, failures)
             stored += await self._models.put_built(built)
             on_progress(len(page))
             after = page[-1].id
         return stored
 
-    async def _last_few(self, switch: ModelSwitch, on_more: Progress, on_progress: Progress) -> tuple[int, int]:
-        left = await switch.unbuilt()
+    async def _last_few(
+        self, switch: ModelSwitch, failures: Failures, on_more: Progress, on_progress: Progress
+    ) -> tuple[int, int]:
+        """Under the switch's lock, which holds writes off: as little work as can be."""
+        left = [m for m in await switch.unbuilt() if m.id not in failures.ids]  # those failed once, requeued
         on_more(len(left))
         stored = 0
         for start in range(0, len(left), self._page_size):
             page = left[start : start + self._page_size]
-            built, _ = await self._embed(page)
-            stored += await switch.put_built(built)
+            stored += await switch.put_built(await self._embed(page, failures))
             on_progress(len(page))
-        # Nothing writes meanwhile (the switch holds writes off), so what is still without a
-        # new vector is exactly what failed.
+        # Nothing writes meanwhile, so what is still without a new vector is what failed.
         failed = await switch.unbuilt()
         await switch.requeue([m.id for m in failed])
         return stored, len(failed)
 
-    async def _embed(self, page: Sequence[Message]) -> tuple[list[tuple[Message, list[float]]], list[Message]]:
-        """Vectors for the page; a message the model fails on is left out (and retried by the
-        next pass, or requeued at the switch). A model that cannot work at all stops the run."""
+    async def _embed(self, page: Sequence[Message], failures: Failures) -> list[tuple[Message, list[float]]]:
+        """Vectors for the page; a message the model fails on is left out (and counted in
+        `failures`). A model that cannot work at all stops the run."""
         try:
             vectors = await self._embedder.embed_documents([embedding_text(m) for m in page])
-            return list(zip(page, vectors, strict=True)), []
+            return list(zip(page, vectors, strict=True))
         except EmbedderUnavailable:
             raise
-        except Exception:
+        except Exception as error:
             if len(page) == 1:
+                failures.ids.add(page[0].id)
+                failures.last = f"{type(error).__name__}: {error}"[:200]
                 logger.warning("the new model failed on a message", extra={"message_id": str(page[0].id)})
-                return [], list(page)
-        built, failed = [], []
+                return []
+        built = []
         for message in page:
-            one, bad = await self._embed([message])
-            built += one
-            failed += bad
-        return built, failed
+            built += await self._embed([message], failures)
+        return built

@@ -200,8 +200,14 @@ async def claim_embedding_model(models: EmbeddingModels, embedder: Embedder) -> 
     return await models.claim(EmbeddingModel(embedder.model_name, embedder.dimensions))
 
 
+def qdrant_collection(settings: Settings, model_id: int) -> str:
+    """The first recorded model's vectors live in MEMORY_QDRANT_COLLECTION, each later model's
+    in a collection of its own: after a model change no process reads the old model's."""
+    return settings.qdrant_collection if model_id == 1 else f"{settings.qdrant_collection}_m{model_id}"
+
+
 async def open_qdrant_index(settings: Settings, dimensions: int, model_id: int) -> AsyncIterator[VectorIndex]:
-    """`model_id`: the model is checked against the database's record before the index opens."""
+    """`model_id`: the record of the model that made the stored vectors (checked at start)."""
     from qdrant_client import AsyncQdrantClient
 
     from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
@@ -212,12 +218,13 @@ async def open_qdrant_index(settings: Settings, dimensions: int, model_id: int) 
         path = settings.qdrant_path or settings.data_dir / "qdrant"
         path.mkdir(parents=True, exist_ok=True)
         client = AsyncQdrantClient(path=str(path))
+    collection = qdrant_collection(settings, model_id)
     try:
         try:
-            await prepare_collection(client, settings.qdrant_collection, dimensions)
+            await prepare_collection(client, collection, dimensions)
         except Exception as error:  # unreachable server, bad key, wrong collection: startup says which
             raise StorageUnavailable(f"cannot use Qdrant: {type(error).__name__}: {error}") from error
-        yield QdrantVectorIndex(client, settings.qdrant_collection)
+        yield QdrantVectorIndex(client, collection)
     finally:
         await client.close()
 
@@ -299,6 +306,7 @@ class Container(containers.DeclarativeContainer):
     transactions = providers.Singleton(PgTransactions, database=database)
     messages = providers.Singleton(PgMessageRepository, database=database)
     embedding_models = providers.Singleton(PgEmbeddingModels, database=database)
+    locks = providers.Singleton(PgLocks, database=database)
     # Resolved with the vector index: no process reads or writes vectors of another model.
     embedding_model_id = providers.Resource(claim_embedding_model, models=embedding_models, embedder=embedder)
     vector_index = providers.Selector(
@@ -378,7 +386,11 @@ class Container(containers.DeclarativeContainer):
         page_size=settings.provided.embedding_batch_size,
     )
     reembed = providers.Factory(
-        Reembed, models=embedding_models, embedder=embedder, page_size=settings.provided.embedding_batch_size
+        Reembed,
+        models=embedding_models,
+        embedder=embedder,
+        locks=locks,
+        page_size=settings.provided.embedding_batch_size,
     )
     queue_status = providers.Factory(
         QueueStatus, messages=messages, queue=job_queue, clock=clock, counters=embedding_counters
@@ -427,7 +439,6 @@ class Container(containers.DeclarativeContainer):
     )
     retention_policies = providers.Singleton(PgRetentionPolicyStore, database=database)
     retention_runs = providers.Singleton(PgRetentionRuns, database=database)
-    locks = providers.Singleton(PgLocks, database=database)
     tenant_retention = providers.Factory(
         TenantRetention,
         store=retention_policies,

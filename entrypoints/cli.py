@@ -246,17 +246,12 @@ def index_command(args: argparse.Namespace) -> None:
         raise SystemExit("memorymesh: the index has drifted from PostgreSQL: run `memorymesh reindex`")
 
 
-async def _reembed(settings: Settings) -> None:
+async def _reembed(settings: Settings) -> bool:
+    """True when the model was switched."""
     from tqdm import tqdm
 
     from config.container import Container, resolved, settle
 
-    if settings.vector_store != "pgvector":
-        raise SystemExit(
-            "memorymesh: reembed switches models in the pgvector index only. With MEMORY_VECTOR_STORE=qdrant, "
-            "stop the service, start it with MEMORY_VECTOR_STORE=pgvector, run `memorymesh reembed`, and move "
-            "back with a new MEMORY_QDRANT_COLLECTION and `memorymesh reindex`"
-        )
     container = Container(settings=settings)
     try:
         await resolved(container.embedder())
@@ -273,12 +268,13 @@ async def _reembed(settings: Settings) -> None:
             report = await reembed(more, bar.update)
         if not report.switched:
             print(f"the stored vectors are {report.model}'s already: nothing to do")
-            return
+            return False
         print(
             f"switched from {report.previous or 'no recorded model'} to {report.model}: "
             f"{report.reembedded} messages re-embedded, {report.requeued} left pending for the workers to retry. "
             "Restart every process with this model configured: those still on the old one are not ready."
         )
+        return True
     finally:
         await resolved(container.shutdown_resources())
 
@@ -286,10 +282,25 @@ async def _reembed(settings: Settings) -> None:
 def reembed(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     settings = load_settings()
+    qdrant = settings.vector_store == "qdrant"
+    if qdrant:
+        # The vectors live outside PostgreSQL: the new model gets a Qdrant collection of its own,
+        # filled from PostgreSQL after the switch (`memorymesh reindex`), with the service stopped.
+        print(
+            "MEMORY_VECTOR_STORE=qdrant: stop every memorymesh process before this runs. The new model's "
+            "vectors go to a Qdrant collection of their own, filled once the model is switched.",
+            file=sys.stderr,
+        )
+    from application.reembed import ReembedRefused
+
     try:
-        asyncio.run(_reembed(settings))
+        switched = asyncio.run(_reembed(settings))
+    except ReembedRefused as error:
+        raise SystemExit(f"memorymesh: {error}") from None
     except startup_errors() as error:
         raise SystemExit(f"memorymesh: {error}. Run `memorymesh reembed` again to take up where it stopped") from None
+    if switched and qdrant:
+        index_command(argparse.Namespace(command="reindex", tenant=None))
 
 
 async def _retention_run(args: argparse.Namespace) -> None:

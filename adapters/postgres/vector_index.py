@@ -22,11 +22,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from adapters.postgres.database import Database, storage_errors
 from application.ports import EmbeddingModelChanged, SearchFilters, VectorHit, VectorIndex, VectorRecord
 
-IS_ACTIVE = "SELECT state = 'active' FROM embedding_models WHERE id = $1"
+# The active model, and what this process's model is now (active, building or retired).
+ACTIVE = (
+    "SELECT id, model, dimensions, (SELECT state FROM embedding_models WHERE id = $1) AS mine "
+    "FROM embedding_models WHERE state = 'active'"
+)
 
 
 def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any], *, vectors: bool = True) -> str:
@@ -84,26 +89,32 @@ class PgVectorIndex(VectorIndex):
 
     @storage_errors
     async def upsert(self, records: Sequence[VectorRecord]) -> None:
-        try:
-            async with self._database.transaction():
-                executor = self._database.executor()
+        async with self._database.transaction():
+            executor = self._database.executor()  # every check on this connection: none waits for another
+            await self._require_active(executor)
+            try:
                 await executor.executemany(
                     "UPDATE messages SET embedding = $3 WHERE tenant_id = $1 AND id = $2",
                     [(r.tenant_id, r.message_id, list(r.vector)) for r in records],
                 )
-                # After the write, not before: a model switch holds writes off until it
-                # commits, so this sees whether the column written is still this model's.
-                if not await executor.fetchval(IS_ACTIVE, self._model_id):
-                    raise await self._changed()
-        except asyncpg.PostgresError:  # a vector of another dimension: was the column switched?
-            await self.check()
-            raise
+            except asyncpg.DataError as error:  # our vectors fit our column: the column was switched
+                raise EmbeddingModelChanged(f"the stored vectors were switched to another model: {error}") from error
+            # Again after the write: a model switch holds writes off until it commits, so this
+            # sees whether the column written is still this model's.
+            await self._require_active(executor)
 
-    async def _changed(self) -> EmbeddingModelChanged:
-        active = await self._database.pool.fetchrow(
-            "SELECT model, dimensions FROM embedding_models WHERE state = 'active'"
-        )
+    async def _require_active(self, executor: asyncpg.Pool | PoolConnectionProxy) -> None:
+        row = await executor.fetchrow(ACTIVE, self._model_id)
+        if row is None or row["id"] != self._model_id:
+            raise self._changed(row)
+
+    def _changed(self, active: asyncpg.Record | None) -> EmbeddingModelChanged:
         now = f"{active['model']} ({active['dimensions']} dimensions)" if active else "another model"
+        if active is not None and active["mine"] == "building":
+            return EmbeddingModelChanged(
+                f"this process's model is still being built by `memorymesh reembed` (the stored vectors are "
+                f"{now}'s): it serves once the switch is made"
+            )
         return EmbeddingModelChanged(
             f"the stored vectors are now made by {now} (`memorymesh reembed` switched them): restart this process "
             "with that model configured"
@@ -135,8 +146,7 @@ class PgVectorIndex(VectorIndex):
 
     @storage_errors
     async def check(self) -> None:
-        if not await self._database.pool.fetchval(IS_ACTIVE, self._model_id):
-            raise await self._changed()
+        await self._require_active(self._database.pool)
 
     @storage_errors
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:

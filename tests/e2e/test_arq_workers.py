@@ -5,7 +5,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -18,23 +17,6 @@ from tests.e2e.server import ServerProcess, WorkerProcess
 ADMIN_KEY = "e2e-arq-admin-key-0000001"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MESSAGES = 600
-
-
-async def _admin(pg_dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def database_url(pg_dsn: str) -> Iterator[str]:
-    """A database of its own on the test server, shared by the API and its workers."""
-    name = f"e2e_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(pg_dsn, f'CREATE DATABASE "{name}"'))
-    yield urlunsplit(urlsplit(pg_dsn)._replace(path=f"/{name}"))
-    asyncio.run(_admin(pg_dsn, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

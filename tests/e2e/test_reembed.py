@@ -5,17 +5,12 @@ another model, of the same dimension, which is the case where mixing vectors wou
 unnoticed.
 """
 
-import asyncio
 import json
 import os
 import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 
@@ -30,22 +25,6 @@ FACTS = [
     "I am allergic to shellfish, so no paella for me.",
     "Our wedding anniversary is on the 14th of June.",
 ]
-
-
-async def _admin(pg_dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def database_url(pg_dsn: str) -> Iterator[str]:
-    name = f"e2e_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(pg_dsn, f'CREATE DATABASE "{name}"'))
-    yield urlunsplit(urlsplit(pg_dsn)._replace(path=f"/{name}"))
-    asyncio.run(_admin(pg_dsn, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -122,3 +101,55 @@ def test_a_model_change_refuses_to_start_then_reembed_switches_while_the_old_ser
             assert client.get("/v1/admin/readiness").status_code == 200
     finally:
         new.stop()
+
+
+def test_with_qdrant_the_new_model_fills_a_collection_of_its_own(tmp_path: Path, new_model: str) -> None:
+    """Qdrant holds the vectors outside PostgreSQL: reembed switches the record, then fills the
+    new model's own collection from PostgreSQL (with the service stopped)."""
+    data_dir = tmp_path / "data"
+    env = {"MEMORY_VECTOR_STORE": "qdrant", "MEMORY_ADMIN_API_KEYS": ADMIN_KEY}
+    old = ServerProcess(data_dir, **env).start().wait_ready()
+    try:
+        with old.client(ADMIN_KEY) as client:
+            for fact in FACTS:
+                body = {"tenant_id": "acme", "conversation_id": "c", "role": "user", "content": fact}
+                assert client.post("/v1/messages", params={"wait": "true"}, json=body).status_code == 201
+    finally:
+        assert old.stop() == 0, old.output
+
+    reembed = subprocess.run(
+        [MEMORYMESH, "reembed"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")},
+            **env,
+            "MEMORY_DATA_DIR": str(data_dir),
+            "MEMORY_EMBEDDING_MODEL": new_model,
+            "HF_HUB_OFFLINE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert reembed.returncode == 0, reembed.stderr
+    assert "stop every memorymesh process" in reembed.stderr
+    assert "acme: 4 messages reindexed" in reembed.stdout
+
+    new = ServerProcess(data_dir, **env, MEMORY_EMBEDDING_MODEL=new_model).start().wait_ready()
+    try:
+        with new.client(ADMIN_KEY) as client:
+            found = search(client, FACTS[2])
+            assert found.status_code == 200, found.text
+            assert found.json()["results"][0]["message"]["content"] == FACTS[2]
+    finally:
+        assert new.stop() == 0, new.output
+
+    from qdrant_client import QdrantClient
+
+    qdrant = QdrantClient(path=str(data_dir / "qdrant"))
+    try:
+        collections = {c.name for c in qdrant.get_collections().collections}
+        assert collections == {"memorymesh_messages", "memorymesh_messages_m2"}  # the old one kept, unread
+        assert qdrant.count("memorymesh_messages_m2").count == 4
+    finally:
+        qdrant.close()

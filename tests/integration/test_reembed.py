@@ -13,11 +13,15 @@ import pytest
 
 from adapters.clock import FixedClock
 from adapters.embeddings.deterministic import DeterministicEmbedder
+from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.vector_index import cosine
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.embedding_models import PgEmbeddingModels
+from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
+from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages
 from application.ports import (
     EmbedderUnavailable,
     EmbeddingModel,
@@ -27,10 +31,12 @@ from application.ports import (
     VectorHit,
     VectorRecord,
 )
-from application.reembed import Reembed
+from application.reembed import Reembed, ReembedRefused, ReembedReport
 from application.store_messages import StoreMessageCommand
 from domain.access import Principal
+from domain.retry import RetryPolicy
 from tests.conftest import TEST_MODEL, TEST_MODEL_ID, new_database, pg_vector_index
+from tests.contract.test_message_repository import make
 from tests.support import inline_store
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -74,6 +80,10 @@ class CountingEmbedder(DeterministicEmbedder):
             raise ValueError("the model cannot read this text")
         self.embedded += len(texts)
         return await super().embed_documents(texts)
+
+
+def reembed_with(database, embedder, page_size: int) -> Reembed:
+    return Reembed(PgEmbeddingModels(database), embedder, PgLocks(database), page_size)
 
 
 def tenant() -> str:
@@ -131,6 +141,15 @@ async def test_a_database_from_before_models_were_recorded(pg_dsn, tmp_path):
     async with new_database(pg_dsn) as dsn:
         resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), 384)
         database = await anext(resource)
+        try:  # a reembed before any process ran: its model is the one that did NOT make them
+            models = PgEmbeddingModels(database)
+            await models.start_build(EmbeddingModel("rolled-384", 384))
+            assert await models.active() == EmbeddingModel("unrecorded model", 384)
+        finally:
+            await resource.aclose()
+    async with new_database(pg_dsn) as dsn:
+        resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), 384)
+        database = await anext(resource)
         try:
             assert await PgEmbeddingModels(database).claim(EmbeddingModel("all-MiniLM-L6-v2", 384)) == 1
         finally:
@@ -144,51 +163,51 @@ async def test_reembed_switches_at_once_while_the_old_model_serves_searches_and_
     old_index = pg_vector_index(database)
     query = old.embed(SENTENCES[0])
 
+    store = inline_store(PgMessageRepository(database), old_index, old, PgTransactions(database), FixedClock(NOW))
     switched = asyncio.Event()
-    answers: list[list[VectorHit] | str] = []
+    answers: list[list[VectorHit]] = []
     accepted: list = []
-    refused_writes = 0
 
     async def search_meanwhile() -> None:
         while not switched.is_set():
             try:
                 answers.append(await old_index.search(t, query, 10, SearchFilters()))
-            except EmbeddingModelChanged:
-                answers.append("changed")
-            await asyncio.sleep(0.005)
+            except EmbeddingModelChanged:  # met the switch: from here on it answers 503
+                return
+            await asyncio.sleep(0)
 
     async def write_meanwhile() -> None:
-        nonlocal refused_writes
-        store = inline_store(PgMessageRepository(database), old_index, old, PgTransactions(database), FixedClock(NOW))
-        for text in SENTENCES[210:]:
+        for text in SENTENCES[210:250]:
             if switched.is_set():
                 return
             try:
                 accepted.append(await store(ADMIN, StoreMessageCommand(t, "c", "user", text, created_at=NOW)))
-            except EmbeddingModelChanged:
-                refused_writes += 1  # a 503: the client retries, against a process on the new model
-            await asyncio.sleep(0.01)
+            except EmbeddingModelChanged:  # met the switch: refused whole (a 503), never half written
+                return
+            await asyncio.sleep(0)
 
-    async def reembed() -> object:
+    async def reembed() -> ReembedReport:
         try:
-            return await Reembed(PgEmbeddingModels(database), new, page_size=50)(lambda n: None, lambda n: None)
+            return await reembed_with(database, new, 50)(lambda n: None, lambda n: None)
         finally:
-            await asyncio.sleep(0.05)  # let the old process meet the switch
             switched.set()
 
     report, _, _ = await asyncio.gather(reembed(), search_meanwhile(), write_meanwhile())
 
-    served = [a for a in answers if a != "changed"]
     content = {m.id: m.content for m in first + accepted}
-    assert served
-    for hits in served:  # every answer before the switch: whole, and from the old vectors
+    assert answers
+    for hits in answers:  # every answer before the switch: whole, and from the old vectors
         assert len(hits) == 10 and hits[0].message_id == first[0].id
         assert [h.similarity for h in hits] == pytest.approx(
             [cosine(query, old.embed(content[h.message_id])) for h in hits]
         )
-    assert "changed" in answers
-    assert answers[answers.index("changed") :] == ["changed"] * (len(answers) - answers.index("changed"))
     assert accepted, "writes went on during the build"
+    # From the switch on, the old process answers nothing from the new vectors, and writes none
+    # of its own into them (a vector of another dimension fails; the whole write rolls back).
+    with pytest.raises(EmbeddingModelChanged):
+        await old_index.search(t, query, 10, SearchFilters())
+    with pytest.raises(EmbeddingModelChanged):
+        await store(ADMIN, StoreMessageCommand(t, "c", "user", "refused after the switch", created_at=NOW))
     stored = {m.id for m in first + accepted}
     assert await vectors_of(database) == {i: ("embedded", 256) for i in stored}  # every one, in the new model
     assert (
@@ -208,7 +227,7 @@ async def test_a_process_left_on_an_old_model_of_the_same_dimension_never_mixes_
     database, old, new = empty_database, DeterministicEmbedder(384), RolledEmbedder(384)
     t = tenant()
     (message,) = await store_all(database, old, t, SENTENCES[:1])
-    await Reembed(PgEmbeddingModels(database), new, page_size=50)(lambda n: None, lambda n: None)
+    await reembed_with(database, new, 50)(lambda n: None, lambda n: None)
     old_index = pg_vector_index(database)
     stale = VectorRecord(
         message.id, t, "c", message.role, message.created_at, message.importance, old.embed(message.content)
@@ -236,7 +255,7 @@ async def test_a_message_edited_during_the_build_gets_the_vector_of_its_new_text
 
     assert await models.count_unbuilt() == 1  # the edit dropped the vector of the old text
     assert await models.put_built([(read, new.embed(read.content))]) == 0  # a vector of the old text is refused
-    report = await Reembed(models, new, page_size=10)(lambda n: None, lambda n: None)
+    report = await reembed_with(database, new, 10)(lambda n: None, lambda n: None)
     assert report.reembedded == 1
     stored = await database.pool.fetchval("SELECT embedding FROM messages WHERE id = $1", message.id)
     assert list(stored.to_list()) == pytest.approx(new.embed("the falcon over the meadow"), abs=1e-6)
@@ -249,14 +268,14 @@ async def test_a_stopped_reembed_is_taken_up_where_it_stopped(empty_database):
     models = PgEmbeddingModels(database)
 
     with pytest.raises(EmbedderUnavailable):  # the quota ran out after two pages
-        await Reembed(models, CountingEmbedder(256, pages=2), page_size=25)(lambda n: None, lambda n: None)
+        await reembed_with(database, CountingEmbedder(256, pages=2), 25)(lambda n: None, lambda n: None)
     assert await models.active() == TEST_MODEL  # nothing switched: search still reads the old vectors
     assert await models.count_unbuilt() == 70
     hits = await pg_vector_index(database).search(t, old.embed(SENTENCES[0]), 120, SearchFilters())
     assert len(hits) == 120
 
     again = CountingEmbedder(256)
-    report = await Reembed(models, again, page_size=25)(lambda n: None, lambda n: None)
+    report = await reembed_with(database, again, 25)(lambda n: None, lambda n: None)
 
     assert again.embedded == 70  # the first run's fifty were kept
     assert report.reembedded == 120 - 50 and report.switched
@@ -267,7 +286,7 @@ async def test_a_message_the_new_model_cannot_embed_is_left_pending_for_the_work
     database, old = empty_database, DeterministicEmbedder(384)
     t = tenant()
     messages = await store_all(database, old, t, SENTENCES[:30])
-    report = await Reembed(PgEmbeddingModels(database), CountingEmbedder(256, fails_on=SENTENCES[7]), page_size=10)(
+    report = await reembed_with(database, CountingEmbedder(256, fails_on=SENTENCES[7]), 10)(
         lambda n: None, lambda n: None
     )
 
@@ -278,28 +297,23 @@ async def test_a_message_the_new_model_cannot_embed_is_left_pending_for_the_work
 
 
 async def test_a_second_reembed_of_the_active_model_does_nothing(empty_database):
-    report = await Reembed(PgEmbeddingModels(empty_database), DeterministicEmbedder(384), page_size=10)(
-        lambda n: None, lambda n: None
-    )
+    report = await reembed_with(empty_database, DeterministicEmbedder(384), 10)(lambda n: None, lambda n: None)
     # The fixture recorded "test vectors": the deterministic model is another, so this one switched.
     assert report.switched
-    again = await Reembed(PgEmbeddingModels(empty_database), DeterministicEmbedder(384), page_size=10)(
-        lambda n: None, lambda n: None
-    )
+    again = await reembed_with(empty_database, DeterministicEmbedder(384), 10)(lambda n: None, lambda n: None)
     assert not again.switched and again.reembedded == 0
 
 
 async def test_reembed_with_the_active_model_drops_an_unfinished_build_of_another(empty_database):
     database = empty_database
     messages = await store_all(database, DeterministicEmbedder(384), tenant(), SENTENCES[:3])
-    models = PgEmbeddingModels(database)
     with pytest.raises(EmbedderUnavailable):
-        await Reembed(models, CountingEmbedder(256, pages=1), page_size=2)(lambda n: None, lambda n: None)
+        await reembed_with(database, CountingEmbedder(256, pages=1), 2)(lambda n: None, lambda n: None)
 
     class Active(DeterministicEmbedder):
         model_name = TEST_MODEL.name  # type: ignore[assignment]
 
-    report = await Reembed(models, Active(384), page_size=2)(lambda n: None, lambda n: None)
+    report = await reembed_with(database, Active(384), 2)(lambda n: None, lambda n: None)
 
     assert not report.switched
     columns = await database.pool.fetch(
@@ -313,7 +327,7 @@ async def test_reembed_with_the_active_model_drops_an_unfinished_build_of_anothe
 async def test_the_switch_gives_up_on_a_write_that_holds_the_table_too_long(empty_database, monkeypatch):
     import adapters.postgres.embedding_models as module
 
-    monkeypatch.setattr(module, "SWITCH_LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(module, "LOCK_TIMEOUT", "200ms")
     database, new = empty_database, DeterministicEmbedder(256)
     messages = await store_all(database, DeterministicEmbedder(384), tenant(), SENTENCES[:5])
     models = PgEmbeddingModels(database)
@@ -323,11 +337,101 @@ async def test_the_switch_gives_up_on_a_write_that_holds_the_table_too_long(empt
 
     async with database.pool.acquire() as writer, writer.transaction():
         await writer.execute("LOCK TABLE messages IN ROW EXCLUSIVE MODE")  # a write that takes its time
-        with pytest.raises(StorageUnavailable, match="could not hold writes off"):
-            async with models.switch():
+        with pytest.raises(StorageUnavailable, match="could not switch models within 200ms"):
+            async with models.switch(EmbeddingModel(new.model_name, 256)):
                 pass
 
     assert await models.active() == TEST_MODEL  # still the old vectors, all of them
-    report = await Reembed(models, new, page_size=10)(lambda n: None, lambda n: None)
+    report = await reembed_with(database, new, 10)(lambda n: None, lambda n: None)
     assert report.switched and report.reembedded == 0  # the build was kept; only the switch was left
     assert await vectors_of(database) == {m.id: ("embedded", 256) for m in messages}
+
+
+async def test_a_process_on_the_new_model_started_during_the_build_serves_from_the_switch_on(empty_database):
+    """The handover: start processes on the new model while the build runs, switch, stop the
+    old ones. No restart, and no moment without a ready process."""
+    database, old, new = empty_database, DeterministicEmbedder(384), DeterministicEmbedder(256)
+    t = tenant()
+    (message,) = await store_all(database, old, t, SENTENCES[:1])
+    models = PgEmbeddingModels(database)
+    target = EmbeddingModel(new.model_name, 256)
+    with pytest.raises(EmbeddingModelChanged, match="configured for deterministic-256"):
+        await models.claim(target)  # no build of it underway: refused
+    await models.start_build(target)
+
+    early = PgVectorIndex(database, await models.claim(target))  # now it may start
+    with pytest.raises(EmbeddingModelChanged, match="still being built by `memorymesh reembed`"):
+        await early.check()  # not ready
+    record = VectorRecord(message.id, t, "c", message.role, message.created_at, 0.5, new.embed(message.content))
+    with pytest.raises(EmbeddingModelChanged):
+        await early.upsert([record])  # writes nothing into the old model's column
+    with pytest.raises(EmbeddingModelChanged):
+        await early.search(t, new.embed(SENTENCES[0]), 5, SearchFilters())
+
+    await reembed_with(database, new, 10)(lambda n: None, lambda n: None)
+
+    await early.check()  # ready, without a restart
+    hits = await early.search(t, new.embed(SENTENCES[0]), 5, SearchFilters())
+    assert [h.message_id for h in hits] == [message.id]
+
+
+async def test_one_reembed_at_a_time(empty_database):
+    async with PgLocks(empty_database).try_hold("memorymesh reembed") as held:
+        assert held
+        with pytest.raises(ReembedRefused, match="another `memorymesh reembed` is running"):
+            await reembed_with(empty_database, DeterministicEmbedder(256), 10)(lambda n: None, lambda n: None)
+    assert await PgEmbeddingModels(empty_database).active() == TEST_MODEL
+
+
+async def test_a_new_model_that_fails_on_most_messages_is_not_switched_to(empty_database):
+    class Broken(CountingEmbedder):
+        async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+            raise ValueError("this model reads nothing")
+
+    database = empty_database
+    t = tenant()
+    await store_all(database, DeterministicEmbedder(384), t, SENTENCES[:30])
+
+    with pytest.raises(ReembedRefused, match=r"failed on 30 of 30 messages \(the last: ValueError: this model"):
+        await reembed_with(database, Broken(256), 10)(lambda n: None, lambda n: None)
+
+    assert await PgEmbeddingModels(database).active() == TEST_MODEL  # search still reads the old vectors
+    assert (
+        len(
+            await pg_vector_index(database).search(
+                t, DeterministicEmbedder(384).embed(SENTENCES[0]), 30, SearchFilters()
+            )
+        )
+        == 30
+    )
+
+
+async def test_a_worker_on_the_old_model_claims_nothing_after_the_switch(empty_database):
+    database, old = empty_database, DeterministicEmbedder(384)
+    t = tenant()
+    await store_all(database, old, t, SENTENCES[:2])
+    await reembed_with(database, DeterministicEmbedder(256), 10)(lambda n: None, lambda n: None)
+    repository = PgMessageRepository(database)
+    pending = make(t)
+    await repository.add(pending)  # stored by any process, waiting for a worker
+    old_model = CountingEmbedder(384)
+    worker = EmbedPendingMessages(
+        repository,
+        pg_vector_index(database),
+        old_model,
+        PgTransactions(database),
+        InMemoryJobQueue(),
+        EmbeddingWorkSettings(
+            batch_size=10, lease=timedelta(minutes=1), retry=RetryPolicy(3, timedelta(seconds=1), timedelta(seconds=5))
+        ),
+        EmbeddingCounters(),
+        InMemoryMetrics(),
+    )
+
+    with pytest.raises(EmbeddingModelChanged):
+        await worker()
+
+    assert old_model.embedded == 0  # no model call for vectors that would be refused
+    claim = await repository.claim_pending(10, timedelta(minutes=1))  # still there for the new model's workers
+    assert claim is not None and [c.message.id for c in claim.messages] == [pending.id]
+    assert claim.messages[0].attempts == 1  # this is its first try: the old worker took none
