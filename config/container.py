@@ -128,7 +128,12 @@ async def open_gemini_embedder(settings: Settings) -> AsyncIterator[Embedder]:
         timeout_seconds=settings.gemini_timeout_seconds,
         max_retries=settings.gemini_max_retries,
     )
-    embedder = GeminiEmbedder(client, settings.gemini_model, settings.embedding_dimensions or DEFAULT_DIMENSIONS)
+    embedder = GeminiEmbedder(
+        client,
+        settings.gemini_model,
+        settings.embedding_dimensions or DEFAULT_DIMENSIONS,
+        deadline_seconds=settings.embedding_lease_seconds * 0.8,  # done, or given up, inside the batch's lease
+    )
     try:
         await embedder.start()
         yield embedder

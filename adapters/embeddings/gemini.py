@@ -22,7 +22,6 @@ from typing import Any
 from google import genai
 from google.genai import errors, types
 
-from adapters.embeddings.priority import Priority, PriorityGate
 from application.ports import Embedder, EmbedderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -94,9 +93,9 @@ def gemini_client(
 
 
 class GeminiEmbedder(Embedder):
-    """Texts go out in requests of at most 100, at most `max_concurrency` requests at once
-    (a waiting query goes before waiting documents); vectors come back in order, checked
-    and L2-normalised (gemini-embedding-001 gives unit vectors only at 3072 dimensions).
+    """Texts go out in requests of at most 100, at most `max_concurrency` requests of
+    documents at once and as many of queries; vectors come back in order, checked and
+    L2-normalised (gemini-embedding-001 gives unit vectors only at 3072 dimensions).
 
     `check()` never calls the API: `start()` probes it once, and every call after that
     keeps readiness up to date (a refused key fails it, a successful call clears it).
@@ -108,11 +107,18 @@ class GeminiEmbedder(Embedder):
         model: str,
         dimensions: int = DEFAULT_DIMENSIONS,
         max_concurrency: int = MAX_CONCURRENT_REQUESTS,
+        deadline_seconds: float | None = None,
     ) -> None:
         self._client = client
         self._model = model.removeprefix("models/")  # the name the stored vectors record, either way it is written
         self._dimensions = dimensions
-        self._gate = PriorityGate(max_concurrency)
+        # Documents and queries wait in separate lines: a batch backing off after a 429 holds
+        # its request slots through the SDK's sleeps, and a search must not wait behind that.
+        self._documents = asyncio.Semaphore(max_concurrency)
+        self._queries = asyncio.Semaphore(max_concurrency)
+        # A batch's tries, sleeps included, end before this: past the worker's lease its
+        # messages would be claimed again while this call still runs.
+        self._deadline = deadline_seconds
         self._refusal: str | None = None
         self._closed = False
 
@@ -128,7 +134,7 @@ class GeminiEmbedder(Embedder):
         """One small call, tried once, so a refused key shows in readiness from the start.
         Quota, server errors and timeouts do not stop the service: calls retry later."""
         try:
-            await self._embed([PROBE_TEXT], "RETRIEVAL_QUERY", Priority.QUERY, PROBE_RETRIES)
+            await self._embed([PROBE_TEXT], "RETRIEVAL_QUERY", PROBE_RETRIES)
         except EmbedderUnavailable as error:
             if self._refusal is None:
                 logger.warning("the Gemini API could not answer the startup probe", extra={"reason": str(error)})
@@ -148,23 +154,32 @@ class GeminiEmbedder(Embedder):
             raise EmbedderUnavailable(self._refusal)
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await self._embed_documents(texts)
+        except TimeoutError as error:
+            raise EmbedderUnavailable(
+                f"the Gemini API gave no answer within {self._deadline:g} s, retries included"
+            ) from error
+
+    async def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         chunks = [list(texts[i : i + MAX_TEXTS_PER_REQUEST]) for i in range(0, len(texts), MAX_TEXTS_PER_REQUEST)]
         if len(chunks) <= 1:
-            return await self._embed(chunks[0], "RETRIEVAL_DOCUMENT", Priority.DOCUMENTS) if chunks else []
+            return await self._embed(chunks[0], "RETRIEVAL_DOCUMENT") if chunks else []
         try:
             async with asyncio.TaskGroup() as group:  # one chunk failing cancels the others
-                tasks = [group.create_task(self._embed(c, "RETRIEVAL_DOCUMENT", Priority.DOCUMENTS)) for c in chunks]
+                tasks = [group.create_task(self._embed(c, "RETRIEVAL_DOCUMENT")) for c in chunks]
         except BaseExceptionGroup as failed:  # the worker expects one exception, not a group
             chosen = first_failure(failed)
             raise chosen from chosen.__cause__
         return [vector for task in tasks for vector in task.result()]
 
     async def embed_query(self, text: str) -> list[float]:
-        (vector,) = await self._embed([text], "RETRIEVAL_QUERY", Priority.QUERY, QUERY_RETRIES)
+        (vector,) = await self._embed([text], "RETRIEVAL_QUERY", QUERY_RETRIES)
         return vector
 
     async def _embed(
-        self, texts: list[str], task_type: str, priority: Priority, retries: types.HttpRetryOptions | None = None
+        self, texts: list[str], task_type: str, retries: types.HttpRetryOptions | None = None
     ) -> list[list[float]]:
         """`retries`: this call's own, instead of the client's."""
         config = types.EmbedContentConfig(
@@ -176,7 +191,7 @@ class GeminiEmbedder(Embedder):
         # One Content per text: plain strings may be folded into one content (one vector) for
         # the SDK's multimodal embedding models.
         contents: list[types.ContentUnion] = [types.Content(parts=[types.Part(text=t)]) for t in texts]
-        async with self._gate.slot(priority):
+        async with self._queries if task_type == "RETRIEVAL_QUERY" else self._documents:
             try:
                 response = await self._client.aio.models.embed_content(
                     model=self._model, contents=contents, config=config

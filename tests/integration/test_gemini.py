@@ -1,6 +1,7 @@
 """The Gemini embedder through the real google-genai SDK, against a local fake of the API
 (tests/gemini_fake.py): no internet. Retry delays are a millisecond here."""
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -177,6 +178,38 @@ async def test_a_search_gives_up_after_one_quick_retry_not_the_workers_backoff(f
         await embedder.aclose()
 
     assert len(fake.received) == 2 and time.monotonic() - started < 2.0
+
+
+async def test_a_batch_gives_up_inside_its_deadline_whatever_the_retries(fake):
+    """Past the worker's lease its messages would be claimed again while this call still runs."""
+    fake.always(QUOTA)
+    client = gemini_client(KEY, fake.base_url, 5.0, 10, retry_initial_delay=0.2, retry_max_delay=0.2)
+    embedder = GeminiEmbedder(client, MODEL, 768, deadline_seconds=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(EmbedderUnavailable, match=r"no answer within 0.5 s, retries included"):
+            await embedder.embed_documents(["hello"])
+    finally:
+        await embedder.aclose()
+    assert time.monotonic() - started < 1.5 and 1 < len(fake.received) < 11
+
+
+async def test_a_search_does_not_wait_behind_batches_backing_off(fake):
+    fake.script(*[QUOTA] * 4)  # the batch's four requests are refused, then sleep before retrying
+    client = gemini_client(KEY, fake.base_url, 5.0, 2, retry_initial_delay=2.0, retry_max_delay=2.0)
+    embedder = GeminiEmbedder(client, MODEL, 768, max_concurrency=4)
+    try:
+        batch = asyncio.create_task(embedder.embed_documents([f"text {i}" for i in range(400)]))
+        for _ in range(500):  # until every request slot of documents is taken, backing off
+            if len(fake.received) >= 4:
+                break
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        assert len(await embedder.embed_query("where did we park?")) == 768
+        assert time.monotonic() - started < 1.0  # not after the batch's two-second backoff
+        assert len(await batch) == 400
+    finally:
+        await embedder.aclose()
 
 
 @pytest.mark.parametrize("reply", [INTERNAL, UNAVAILABLE], ids=["500", "503"])
