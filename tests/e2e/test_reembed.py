@@ -37,6 +37,24 @@ def new_model(tmp_path: Path) -> str:
     return str(folder)
 
 
+def run_reembed(data_dir: Path, env: dict[str, str], model: str) -> subprocess.CompletedProcess[str]:
+    """`memorymesh reembed` as an operator runs it, with `model` configured."""
+    return subprocess.run(
+        [MEMORYMESH, "reembed"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")},
+            **env,
+            "MEMORY_DATA_DIR": str(data_dir),
+            "MEMORY_EMBEDDING_MODEL": model,
+            "HF_HUB_OFFLINE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def search(client: httpx.Client, query: str) -> httpx.Response:
     return client.get("/v1/memory/search", params={"tenant_id": "acme", "query": query, "top_k": 1, "mode": "semantic"})
 
@@ -64,20 +82,7 @@ def test_a_model_change_refuses_to_start_then_reembed_switches_while_the_old_ser
             assert f"configured for {after}" in refused.output
             assert "memorymesh reembed" in refused.output
 
-            reembed = subprocess.run(
-                [MEMORYMESH, "reembed"],
-                env={
-                    **{k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")},
-                    **env,
-                    "MEMORY_DATA_DIR": str(tmp_path / "cli"),
-                    "MEMORY_EMBEDDING_MODEL": new_model,
-                    "HF_HUB_OFFLINE": "1",
-                },
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
+            reembed = run_reembed(tmp_path / "cli", env, new_model)
             assert reembed.returncode == 0, reembed.stderr
             assert "4/4" in reembed.stderr  # the progress bar
             assert f"switched from {before} to {after}" in reembed.stdout
@@ -117,20 +122,7 @@ def test_with_qdrant_the_new_model_fills_a_collection_of_its_own(tmp_path: Path,
     finally:
         assert old.stop() == 0, old.output
 
-    reembed = subprocess.run(
-        [MEMORYMESH, "reembed"],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")},
-            **env,
-            "MEMORY_DATA_DIR": str(data_dir),
-            "MEMORY_EMBEDDING_MODEL": new_model,
-            "HF_HUB_OFFLINE": "1",
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    reembed = run_reembed(data_dir, env, new_model)
     assert reembed.returncode == 0, reembed.stderr
     assert "stop every memorymesh process" in reembed.stderr
     assert "acme: 4 messages reindexed" in reembed.stdout

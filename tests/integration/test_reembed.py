@@ -6,7 +6,8 @@ Each test has a database of its own: a switch renames the vector column.
 import asyncio
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,35 +126,31 @@ async def test_the_first_process_records_its_model_and_another_model_is_refused_
     assert await models.active() == TEST_MODEL  # a refusal records nothing
 
 
+@asynccontextmanager
+async def unrecorded_database(pg_dsn: str, tmp_path) -> AsyncIterator[PgEmbeddingModels]:
+    """A database as it was before models were recorded: the schema, no record."""
+    async with new_database(pg_dsn) as dsn:
+        resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), 384)
+        database = await anext(resource)
+        try:
+            yield PgEmbeddingModels(database)
+        finally:
+            await resource.aclose()
+
+
 async def test_a_database_from_before_models_were_recorded(pg_dsn, tmp_path):
     """Its vectors are taken as the configured model's when the dimension fits, and recorded
     as an unknown model's when it does not (only reembed can tell them apart then)."""
-    async with new_database(pg_dsn) as dsn:
-        resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), 384)
-        database = await anext(resource)
-        try:
-            models = PgEmbeddingModels(database)
-            with pytest.raises(EmbeddingModelChanged, match=r"made by unrecorded model \(384 dimensions\)"):
-                await models.claim(EmbeddingModel("gemini-embedding-001", 768))
-            assert await models.active() == EmbeddingModel("unrecorded model", 384)
-        finally:
-            await resource.aclose()
-    async with new_database(pg_dsn) as dsn:
-        resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), 384)
-        database = await anext(resource)
-        try:  # a reembed before any process ran: its model is the one that did NOT make them
-            models = PgEmbeddingModels(database)
-            await models.start_build(EmbeddingModel("rolled-384", 384))
-            assert await models.active() == EmbeddingModel("unrecorded model", 384)
-        finally:
-            await resource.aclose()
-    async with new_database(pg_dsn) as dsn:
-        resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), 384)
-        database = await anext(resource)
-        try:
-            assert await PgEmbeddingModels(database).claim(EmbeddingModel("all-MiniLM-L6-v2", 384)) == 1
-        finally:
-            await resource.aclose()
+    async with unrecorded_database(pg_dsn, tmp_path) as models:
+        with pytest.raises(EmbeddingModelChanged, match=r"made by unrecorded model \(384 dimensions\)"):
+            await models.claim(EmbeddingModel("gemini-embedding-001", 768))
+        assert await models.active() == EmbeddingModel("unrecorded model", 384)
+    async with unrecorded_database(pg_dsn, tmp_path) as models:
+        # A reembed before any process ran: its model is the one that did NOT make them.
+        await models.start_build(EmbeddingModel("rolled-384", 384))
+        assert await models.active() == EmbeddingModel("unrecorded model", 384)
+    async with unrecorded_database(pg_dsn, tmp_path) as models:
+        assert await models.claim(EmbeddingModel("all-MiniLM-L6-v2", 384)) == 1
 
 
 async def test_reembed_switches_at_once_while_the_old_model_serves_searches_and_writes(empty_database):
