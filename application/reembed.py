@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 
 LOCK = "memorymesh reembed"
 CATCH_UP_PASSES = 20  # each embeds what was written during the one before
+# The switch embeds what is left while writes wait: 106 messages held them 3.6 s in
+# bench/results/reembed.md. Catch up until at most this many are left (a pass over the
+# table to find them costs milliseconds).
+SWITCH_AT_MOST = 32
 # More failures than this in the first pass: the new model or its settings are broken, not
 # the messages (a switch would leave them all unsearchable).
 FAILURES_ALLOWED = (10, 0.01)  # this many, or this share of the messages, whichever is more
@@ -105,7 +109,7 @@ class Reembed:
         await self._models.index_build()
         for _ in range(CATCH_UP_PASSES):
             left = await self._models.count_unbuilt() - len(failures.ids)
-            if left <= self._page_size:
+            if left <= min(self._page_size, SWITCH_AT_MOST):
                 break
             on_more(left)
             done += await self._pass(on_progress, failures)
