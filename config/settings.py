@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     processes: int = Field(1, ge=1, le=64)  # API processes sharing the port (each with its own model)
     reuse_port: bool = False  # set by the parent of several API processes: bind with SO_REUSEPORT
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # A client that sends nothing for this long (a slow loris, a stalled upload) is cut off.
+    http_read_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     max_batch_body_bytes: int = Field(16_777_216, ge=1024)  # POST /v1/messages/batch
     max_batch_messages: int = Field(500, ge=1, le=10_000)
     max_query_chars: int = Field(4_000, ge=1)

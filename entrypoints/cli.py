@@ -103,6 +103,7 @@ async def _serve_api(settings: Settings) -> None:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, once
     config.graceful_timeout = 10.0
+    config.read_timeout = settings.http_read_timeout_seconds  # type: ignore[assignment]  # int in its stub; floats work
     print(
         f"memorymesh: serving on http://{settings.host}:{settings.port} (docs at /docs, pid {os.getpid()})", flush=True
     )
