@@ -39,6 +39,7 @@ from domain.message import (
     instant_problem,
     metadata_contains,
     metadata_problem,
+    text_problem,
 )
 from domain.ranking import RankedMessage, RankingWeights, rank
 
@@ -252,6 +253,8 @@ class SearchMemory:
                     "query", f"is {len(query.query)} characters; the limit is {self._settings.max_query_chars}"
                 )
             )
+        elif (problem := text_problem("query", query.query)) is not None:  # PostgreSQL would refuse it (a 500)
+            problems.append(problem)
         if query.mode is not None and query.mode not in set(SearchMode):
             problems.append(FieldProblem("mode", f"must be one of {', '.join(m.value for m in SearchMode)}"))
         if query.metadata is not None and (problem := metadata_problem(query.metadata)) is not None:
