@@ -32,6 +32,7 @@ from entrypoints.http import (
 )
 from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
 from entrypoints.http.errors import register_error_handlers
+from entrypoints.http.openapi import ProblemsDocumented
 from entrypoints.http.request import api_request_class
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
             description="Conversation memory for LLM applications: store every message, search the ones that matter.",
         ),
         security_schemes={"apiKey": APIKeySecurityScheme(name=API_KEY_HEADER, in_="header")},
+        openapi_provider_class=ProblemsDocumented,
     )
     register_error_handlers(app)
     observe.observe(app)
