@@ -31,6 +31,11 @@ class EmbedderUnavailable(DomainError):
     code = "embedder_unavailable"
 
 
+# A part that cannot answer right now (QueueUnavailable below too): background work logs it
+# as a warning and tries again; nothing is wrong with the work itself.
+UNAVAILABLE: tuple[type[DomainError], ...] = (StorageUnavailable, EmbedderUnavailable)
+
+
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
     conversation_id: str | None = None

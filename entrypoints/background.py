@@ -18,6 +18,7 @@ from opentelemetry.context import Context
 
 from adapters.memory.job_queue import InMemoryJobQueue
 from application.jobs import EMBED_PENDING
+from application.ports import UNAVAILABLE
 from config.container import Container, resolved
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ async def sweep_forever(container: Container) -> None:
         try:
             sweep = await resolved(container.sweep_embeddings())
             await sweep()
-        except Exception:  # e.g. the database is briefly away: try again next round
+        except UNAVAILABLE as error:  # the database is briefly away: try again next round
+            logger.warning("embedding sweep waits for the database", extra={"reason": str(error)})
+        except Exception:
             logger.exception("embedding sweep failed")
         report_pool(container)
         if asdict(counters) != reported:  # a summary line per interval with work, not one per batch
@@ -77,7 +80,10 @@ async def retention_if_due(container: Container) -> None:
     try:
         retention = await resolved(container.run_retention())
         report = await retention.run_if_due(timedelta(seconds=every))
-    except Exception:  # e.g. the database is briefly away: the run is still due next tick
+    except UNAVAILABLE as error:  # the database is briefly away: the run is still due next tick
+        logger.warning("scheduled retention run waits for the database", extra={"reason": str(error)})
+        return
+    except Exception:
         logger.exception("scheduled retention run failed")
         return
     if report is not None:

@@ -74,3 +74,22 @@ async def empty_database(pg_dsn: str, tmp_path: Path) -> AsyncIterator[Database]
         resource = open_database(DatabaseOptions(url=dsn, data_dir=tmp_path), DIMENSIONS)
         yield await opened(resource)
         await resource.aclose()
+
+
+async def _admin(pg_dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def database_url(pg_dsn: str) -> Iterator[str]:
+    """A database of its own on the test server, for every process (or event loop) of one test."""
+    import asyncio
+
+    name = f"own_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(pg_dsn, f'CREATE DATABASE "{name}"'))
+    yield urlunsplit(urlsplit(pg_dsn)._replace(path=f"/{name}"))
+    asyncio.run(_admin(pg_dsn, f'DROP DATABASE "{name}" WITH (FORCE)'))

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from application.ports import JobQueue
+from application.ports import UNAVAILABLE, JobQueue
 
 logger = logging.getLogger(__name__)
 
@@ -44,5 +44,7 @@ class InMemoryJobQueue(JobQueue):
             self._waiting.discard(job)
             try:
                 await handlers[job]()
+            except UNAVAILABLE as error:  # the database or the model is away: expected, and said once a job
+                logger.warning("background job waits for a part", extra={"job": job, "reason": str(error)})
             except Exception:  # the sweeper brings the work back; keep this worker alive
                 logger.exception("background job failed", extra={"job": job})

@@ -37,7 +37,12 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    # A connection the server dropped in the middle of an operation (a fast shutdown during a
+    # COMMIT): "cannot switch to state 15; another operation is in progress". Seen in
+    # tests/e2e/test_faults.py, once in a few runs.
+    asyncpg.InternalClientError,
 )
+LOST_OR_REFUSED: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.InterfaceError)  # see unavailable()
 
 
 def storage_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -51,10 +56,21 @@ def storage_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, C
             span.set_attribute("db.system", "postgresql")
             try:
                 return await method(*args, **kwargs)
-            except CONNECTION_ERRORS as error:
-                raise StorageUnavailable(f"the database is unavailable: {type(error).__name__}") from error
+            except LOST_OR_REFUSED as error:
+                raise unavailable(error) from error
 
     return wrapper
+
+
+def unavailable(error: BaseException) -> BaseException:
+    """StorageUnavailable for a lost connection; any other error as it is."""
+    if isinstance(error, CONNECTION_ERRORS):
+        return StorageUnavailable(f"the database is unavailable: {type(error).__name__}")
+    # "cannot call Transaction.__aexit__(): the underlying connection is closed": the server
+    # went away mid-transaction. Any other InterfaceError is a bug, and stays one.
+    if isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error):
+        return StorageUnavailable("the database is unavailable: the connection closed")
+    return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +161,15 @@ class Database:
         if self._in_transaction.get() is not None:  # nested: join the outer one
             yield
             return
-        async with self.pool.acquire() as conn, conn.transaction():
-            token = self._in_transaction.set(conn)
-            try:
-                yield
-            finally:
-                self._in_transaction.reset(token)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                token = self._in_transaction.set(conn)
+                try:
+                    yield
+                finally:
+                    self._in_transaction.reset(token)
+        except LOST_OR_REFUSED as error:  # acquiring, BEGIN, COMMIT
+            raise unavailable(error) from error
 
 
 class PgTransactions(Transactions):

@@ -258,8 +258,8 @@ class TenantIsolation(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def isolation_machine(pg_dsn: str, tmp_path) -> type[TenantIsolation]:
-    TenantIsolation.dsn = pg_dsn
+def isolation_machine(database_url: str, tmp_path) -> type[TenantIsolation]:
+    TenantIsolation.dsn = database_url  # a database of its own: it records its own model
     TenantIsolation.data_dir = str(tmp_path)
     return TenantIsolation
 
