@@ -57,6 +57,7 @@ def test_no_generated_request_gets_a_5xx_or_an_answer_outside_the_schema(tmp_pat
             text=True,
             timeout=900,
             check=False,
+            cwd=tmp_path,  # its example database (.schemathesis/) stays out of the checkout
         )
     finally:
         server.stop()
