@@ -31,8 +31,8 @@ class EmbedderUnavailable(DomainError):
     code = "embedder_unavailable"
 
 
-# A part that cannot answer right now (QueueUnavailable below too): background work logs it
-# as a warning and tries again; nothing is wrong with the work itself.
+# The database or the model cannot answer right now: background work logs it as a warning
+# and tries again; nothing is wrong with the work itself.
 UNAVAILABLE: tuple[type[DomainError], ...] = (StorageUnavailable, EmbedderUnavailable)
 
 
