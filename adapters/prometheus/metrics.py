@@ -56,6 +56,17 @@ class PrometheusMetrics(Metrics):
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.in_flight = Gauge(
+            "memorymesh_http_requests_in_flight",
+            "Requests being answered now (probes and scrapes aside)",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.shed = Counter(
+            "memorymesh_http_shed",
+            "Requests answered 503 overloaded: MEMORY_HTTP_MAX_IN_FLIGHT were in flight for the whole wait",
+            registry=r,
+        )
         self.stored = Counter("memorymesh_messages_stored", "New messages accepted", ["mode"], registry=r)
         self.search_duration = Histogram(
             "memorymesh_search_duration_seconds", "Time a search took", ["mode"], buckets=LATENCY_BUCKETS, registry=r
@@ -120,6 +131,13 @@ class PrometheusMetrics(Metrics):
     def _gauge(self, name: str, documentation: str) -> Gauge:
         """A value read from the database at scrape time: the latest reading wins across processes."""
         return Gauge(name, documentation, multiprocess_mode="mostrecent", registry=self.registry)
+
+    # The HTTP entrypoint's load shedding
+    def http_in_flight(self, count: int) -> None:
+        self.in_flight.set(count)
+
+    def http_shed(self) -> None:
+        self.shed.inc()
 
     # The use cases' port
     def messages_stored(self, count: int, mode: str) -> None:

@@ -30,6 +30,7 @@ from entrypoints.http import (
     search,
     tenants,
 )
+from entrypoints.http.admission import Admission, LoadShedding
 from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
 from entrypoints.http.errors import register_error_handlers
 from entrypoints.http.openapi import ProblemsDocumented
@@ -38,6 +39,8 @@ from entrypoints.http.request import api_request_class
 logger = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+# An overloaded process is alive and its metrics show the overload: these are never shed.
+NEVER_SHED = ("/v1/admin/health", "/v1/admin/readiness", "/metrics")
 
 
 def announce_admin_key(created: CreatedApiKey) -> None:
@@ -101,6 +104,16 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
             excluded_urls="/metrics,/v1/admin/health",  # scrapes and probes would drown the traces
             default_span_details=lambda scope: (scope.get("method", "HTTP"), {}),  # never the raw path
             exclude_spans=["receive", "send"],
+        )
+    if settings.http_max_in_flight:
+        # Outermost: a shed request costs no span, no request context, no body read.
+        counters = container.metrics()
+        app.asgi_app = LoadShedding(  # type: ignore[method-assign]
+            app.asgi_app,
+            Admission(settings.http_max_in_flight, settings.http_queue_wait_seconds),
+            exempt=NEVER_SHED,
+            on_change=counters.http_in_flight,
+            on_shed=counters.http_shed,
         )
     app.after_request(add_rate_limit_headers)
     blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search)

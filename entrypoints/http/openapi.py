@@ -1,7 +1,7 @@
 """The published OpenAPI document lists every answer a route can give.
 
 Besides each route's own answers, any key-protected route can refuse a missing key, a key
-for another tenant, a rate limit or a part that cannot answer, and any route with a body
+for another tenant, a rate limit, a part that cannot answer or an overload (503), and any route with a body
 can refuse the body. Every problem is sent as application/problem+json (RFC 9457), and
 documented so. Clients generated from the document, and schemathesis
 (tests/e2e/test_api_fuzz.py), hold the server to it.
@@ -22,7 +22,10 @@ EVERY_KEYED_ROUTE = {
     403: "The key may not act on this tenant, or this route needs an admin key",
     422: "A parameter breaks a rule; `errors` names each",
     429: "Over a rate limit; Retry-After says when to come back",
-    503: "A part the service needs (database, model, queue, rate limiter) cannot answer now; Retry-After",
+    503: (
+        "A part the service needs (database, model, queue, rate limiter) cannot answer now, "
+        "or this process is overloaded; Retry-After"
+    ),
 }
 EVERY_BODY = {
     400: "The body is not JSON, not UTF-8, or not an object",
