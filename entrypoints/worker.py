@@ -11,6 +11,9 @@ import contextlib
 import logging
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from adapters.arq.job_queue import ArqJobQueue
 from application.jobs import EMBED_PENDING
 from config.container import Container, resolved, settle
@@ -19,9 +22,12 @@ from entrypoints.background import embed_pending, retention_if_due, sweep_foreve
 
 logger = logging.getLogger(__name__)
 
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, OSError)
+
 JOB_TIMEOUT_SECONDS = 600
 RETENTION_TIMEOUT_SECONDS = 6 * 3600  # a first run over a large store is long; it resumes if cut short
 POLL_SECONDS = 0.05  # how often an idle worker asks Redis for jobs (arq's default is 0.5)
+REDIS_RETRY_SECONDS = 2.0  # how often a worker whose Redis went away tries it again
 
 
 async def start_worker_services(container: Container) -> None:
@@ -42,6 +48,9 @@ async def run_worker(settings: Settings) -> None:
 
     async def startup(ctx: dict[str, Any]) -> None:
         nonlocal sweeper
+        if sweeper is not None:  # arq starts again after a Redis outage: the services are running
+            logger.info("memorymesh worker reconnected to Redis")
+            return
         await start_worker_services(container)
         sweeper = asyncio.get_running_loop().create_task(sweep_forever(container))
         if settings.worker_metrics_port:  # this worker's embedding and retention metrics, for Prometheus
@@ -96,9 +105,32 @@ async def run_worker(settings: Settings) -> None:
         log_results=False,
         handle_signals=True,
     )
+    stopping = asyncio.Event()
+    worker.on_stop = lambda _: stopping.set()
     try:
-        await worker.async_run()
-    except asyncio.CancelledError:  # SIGTERM / SIGINT: arq cancelled its main task
-        pass
+        await run_through_redis_outages(worker, stopping)
     finally:
-        await worker.close()
+        try:
+            await worker.close()
+        except REDIS_AWAY:  # close() gave up at Redis, before it ran our shutdown
+            await shutdown(worker.ctx)
+
+
+async def run_through_redis_outages(worker: Any, stopping: asyncio.Event) -> None:
+    """Run arq's worker until a signal stops it, starting it again after each Redis outage.
+
+    arq's poll loop ends at the first Redis error, and a process that exits then would go
+    through a restart (and a model load) per outage, or crash-loop while Redis is away. The
+    rows are the record of the work, so nothing is lost while the worker waits: the jobs lost
+    with Redis are handed back by the sweepers once it answers again.
+    """
+    while not stopping.is_set():
+        try:
+            await worker.async_run()
+            return
+        except asyncio.CancelledError:  # SIGTERM / SIGINT: arq cancelled its main task
+            return
+        except REDIS_AWAY as error:
+            logger.warning("Redis does not answer; the worker waits for it", extra={"error": repr(error)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), REDIS_RETRY_SECONDS)

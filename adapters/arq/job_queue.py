@@ -59,8 +59,14 @@ class ArqJobQueue(JobQueue):
                 logger.warning("could not hand a job to Redis", extra={"job": job, "error": repr(error)})
 
     async def taken(self, job: str) -> None:
-        """A worker starts a run of `job`: submissions from now on queue the next run."""
-        await self._redis.delete(self._flag(job))
+        """A worker starts a run of `job`: submissions from now on queue the next run.
+
+        Without Redis the run goes on: the flag expires by itself (WAITING_FLAG_SECONDS).
+        """
+        try:
+            await self._redis.delete(self._flag(job))
+        except Exception as error:
+            logger.warning("could not clear a job's waiting flag in Redis", extra={"job": job, "error": repr(error)})
 
     async def queued(self) -> int:
         try:

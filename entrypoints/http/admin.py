@@ -49,10 +49,12 @@ async def readiness(
     index: VectorIndex = Provide["vector_index"],
     throttle: Throttle = Provide["throttle"],
 ) -> tuple[ReadinessOut, int]:
-    """Readiness: the database, the embedder and the job queue answer; 503 names what failed.
+    """Readiness: the database, the vector index and the embedder answer; 503 names what failed.
 
-    A rate limiter that cannot answer fails readiness only with MEMORY_RATE_LIMIT_FAILURE_MODE=closed;
-    open, the service still serves and reports itself degraded.
+    Redis down is degraded (200), not unavailable: writes are still stored and searches answered,
+    and the sweeper hands the stored writes to the workers once the job queue answers again. Taking
+    every API process out of the load balancer for it would turn a delay into an outage. A rate
+    limiter that cannot answer fails readiness only with MEMORY_RATE_LIMIT_FAILURE_MODE=closed.
     """
     database, vectors, model, jobs, limits = await asyncio.gather(
         run_check(messages.check()),
@@ -61,14 +63,18 @@ async def readiness(
         run_check(queue.check()),
         run_check(limiter.check()),
     )
-    checks = {"database": database, "vector_index": vectors, "embedder": model, "queue": jobs}
+    checks = {"database": database, "vector_index": vectors, "embedder": model}
     ready = all(v == "ok" for v in checks.values())
-    degraded = limits != "ok" and throttle.failure_mode == FailureMode.OPEN
-    if degraded:
+    if jobs != "ok":
+        jobs = f"degraded ({jobs}); writes are stored, and embedded once the queue answers again"
+    checks["queue"] = jobs
+    limits_degraded = limits != "ok" and throttle.failure_mode == FailureMode.OPEN
+    if limits_degraded:
         unchecked = throttle.counters.store_unavailable
         limits = f"degraded ({limits}); requests pass unchecked (failure mode open), {unchecked} so far"
     checks["rate_limiter"] = limits
-    ready = ready and (limits == "ok" or degraded)
+    ready = ready and (limits == "ok" or limits_degraded)
+    degraded = limits_degraded or jobs != "ok"
     if not ready:
         return ReadinessOut(status="unavailable", checks=checks), 503
     return ReadinessOut(status="degraded" if degraded else "ready", checks=checks), 200
