@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,12 +23,15 @@ from entrypoints.background import embed_pending, retention_if_due, sweep_foreve
 
 logger = logging.getLogger(__name__)
 
-REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError)  # redis-py wraps the socket errors in these
 
 JOB_TIMEOUT_SECONDS = 600
 RETENTION_TIMEOUT_SECONDS = 6 * 3600  # a first run over a large store is long; it resumes if cut short
 POLL_SECONDS = 0.05  # how often an idle worker asks Redis for jobs (arq's default is 0.5)
 REDIS_RETRY_SECONDS = 2.0  # how often a worker whose Redis went away tries it again
+# A Redis that accepts a connection but never answers (paused, partitioned) is an error
+# after this long, not a hang: arq sets no timeout of its own.
+REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
 
 
 async def start_worker_services(container: Container) -> None:
@@ -39,27 +43,32 @@ async def start_worker_services(container: Container) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    from arq.connections import RedisSettings
+    from arq.connections import ArqRedis
     from arq.cron import cron
     from arq.worker import Worker, func
 
     container = Container(settings=settings)
     sweeper: asyncio.Task[None] | None = None
+    stopped = False
 
     async def startup(ctx: dict[str, Any]) -> None:
         nonlocal sweeper
-        if sweeper is not None:  # arq starts again after a Redis outage: the services are running
+        if sweeper is not None:  # a new arq worker after a Redis outage: the services are running
             logger.info("memorymesh worker reconnected to Redis")
             return
         await start_worker_services(container)
-        sweeper = asyncio.get_running_loop().create_task(sweep_forever(container))
         if settings.worker_metrics_port:  # this worker's embedding and retention metrics, for Prometheus
             from prometheus_client import start_http_server
 
             start_http_server(settings.worker_metrics_port, registry=container.metrics().registry)
+        sweeper = asyncio.get_running_loop().create_task(sweep_forever(container))
         logger.info("memorymesh worker ready", extra={"queue": settings.queue_name})
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
         if sweeper is not None:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -84,53 +93,72 @@ async def run_worker(settings: Settings) -> None:
         if settings.retention_schedule_seconds > 0
         else []
     )
-    worker = Worker(
-        functions=[
-            func(
-                embed_pending_job,
-                name=EMBED_PENDING,
-                keep_result=0,
-                max_tries=1,
-                timeout=settings.embedding_lease_seconds,
-            )
-        ],
-        cron_jobs=cron_jobs,
-        queue_name=settings.queue_name,
-        redis_settings=RedisSettings.from_dsn(settings.redis_url or ""),  # required with MEMORY_QUEUE=arq
-        on_startup=startup,
-        on_shutdown=shutdown,
-        max_jobs=settings.embedding_workers,
-        keep_result=0,
-        poll_delay=POLL_SECONDS,
-        log_results=False,
-        handle_signals=True,
+    # One connection pool for every arq worker this process runs (a new one after each outage):
+    # redis-py reconnects it once Redis answers again.
+    redis = ArqRedis.from_url(
+        settings.redis_url or "",  # required with MEMORY_QUEUE=arq
+        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
     )
     stopping = asyncio.Event()
-    worker.on_stop = lambda _: stopping.set()
+
+    def new_worker() -> Worker:
+        worker = Worker(
+            functions=[
+                func(
+                    embed_pending_job,
+                    name=EMBED_PENDING,
+                    keep_result=0,
+                    max_tries=1,
+                    timeout=settings.embedding_lease_seconds,
+                )
+            ],
+            cron_jobs=cron_jobs,
+            queue_name=settings.queue_name,
+            redis_pool=redis,
+            on_startup=startup,
+            on_shutdown=shutdown,
+            max_jobs=settings.embedding_workers,
+            keep_result=0,
+            poll_delay=POLL_SECONDS,
+            log_results=False,
+            handle_signals=True,
+        )
+        worker.on_stop = lambda _: stopping.set()
+        return worker
+
+    worker = None
     try:
-        await run_through_redis_outages(worker, stopping)
+        worker = await run_through_redis_outages(new_worker, stopping)
     finally:
-        try:
-            await worker.close()
-        except REDIS_AWAY:  # close() gave up at Redis, before it ran our shutdown
-            await shutdown(worker.ctx)
+        if worker is not None:
+            with contextlib.suppress(*REDIS_AWAY):  # its last words to Redis: not needed for the rows
+                await worker.close()
+        await shutdown({})  # when close() gave up at Redis before it got there
+        await redis.aclose()
 
 
-async def run_through_redis_outages(worker: Any, stopping: asyncio.Event) -> None:
-    """Run arq's worker until a signal stops it, starting it again after each Redis outage.
+async def run_through_redis_outages(new_worker: Callable[[], Any], stopping: asyncio.Event) -> Any:
+    """Run an arq worker until a signal stops it, and a new one after each Redis outage.
 
     arq's poll loop ends at the first Redis error, and a process that exits then would go
-    through a restart (and a model load) per outage, or crash-loop while Redis is away. The
-    rows are the record of the work, so nothing is lost while the worker waits: the jobs lost
-    with Redis are handed back by the sweepers once it answers again.
+    through a restart (and a model load) per outage, or crash-loop while Redis is away. A
+    worker is not reused: arq leaves its job slots counted as taken when Redis fails mid-way.
+    The rows are the record of the work, so nothing is lost while the process waits: the
+    jobs lost with Redis are handed back by the sweepers once it answers again.
     """
-    while not stopping.is_set():
+    while True:
+        worker = new_worker()
         try:
             await worker.async_run()
-            return
+            return worker
         except asyncio.CancelledError:  # SIGTERM / SIGINT: arq cancelled its main task
-            return
+            return worker
         except REDIS_AWAY as error:
             logger.warning("Redis does not answer; the worker waits for it", extra={"error": repr(error)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), REDIS_RETRY_SECONDS)
+        # Its running jobs need only PostgreSQL: they finish (or fail at Redis when they end).
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), REDIS_RETRY_SECONDS)
+        if stopping.is_set():
+            return None
