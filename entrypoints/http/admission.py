@@ -6,7 +6,8 @@ time out (bench/results/soak.md, minute 9.5). This middleware lets at most `limi
 in at once. A request that finds them all busy waits up to `wait_seconds` for one to
 finish; if none does, it is answered at once with 503 and Retry-After, before any of its
 body is read, so the client can back off or try another process. At most `limit` requests
-wait: past that the newcomer is refused without waiting.
+wait: past that the newcomer is refused without waiting. (A client that hangs up while
+waiting keeps its place: Hypercorn does not cancel the request's task.)
 
 Probes and scrapes are never queued or refused: an overloaded process is alive, and its
 metrics are how an operator sees the overload.
@@ -40,7 +41,7 @@ OVERLOADED = json.dumps(
 
 
 class Admission:
-    """At most `limit` in flight, at most `limit` more waiting, each for `wait_seconds`."""
+    """At most `limit` in flight, and at most `limit` more waiting, each for `wait_seconds`."""
 
     def __init__(self, limit: int, wait_seconds: float) -> None:
         self.limit = limit
@@ -56,7 +57,8 @@ class Admission:
                 return False
             self._waiting += 1
             try:
-                await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
+                async with asyncio.timeout(self.wait_seconds):
+                    await self._slots.acquire()
             except TimeoutError:
                 return False
             finally:
@@ -96,8 +98,8 @@ class LoadShedding:
             self.on_shed()
             await shed(send)
             return
-        self.on_change(self.admission.in_flight)
         try:
+            self.on_change(self.admission.in_flight)
             await self.app(scope, receive, send)
         finally:
             self.admission.leave()

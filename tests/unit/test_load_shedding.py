@@ -111,6 +111,24 @@ async def test_a_waiting_request_takes_the_slot_a_finished_one_frees() -> None:
     assert s.middleware.admission.in_flight == 0
 
 
+async def test_a_waiting_request_whose_task_is_cancelled_gives_up_its_place() -> None:
+    s = Shedding(limit=1, wait_seconds=60)
+    first = asyncio.create_task(s.request())
+    await settle()
+    waiting = asyncio.create_task(s.request())
+    await settle()
+
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+
+    admission = s.middleware.admission
+    assert admission._waiting == 0 and admission.in_flight == 1
+    s.app.open.set()
+    assert (await first)["status"] == 200
+    assert (await s.request())["status"] == 200  # the slot is free again, not held by the cancelled one
+    assert admission.in_flight == 0
+
+
 async def test_without_a_wait_a_request_finding_every_slot_busy_is_shed() -> None:
     s = Shedding(limit=1, wait_seconds=0)
     first = asyncio.create_task(s.request())
