@@ -67,6 +67,7 @@ def test_an_api_process_killed_mid_request_strands_and_duplicates_nothing(tmp_pa
         going = asyncio.Event()  # well into the writes, with the workers busy on the backlog
         writers = [asyncio.create_task(writer(api.url, i, sent, unanswered, going)) for i in range(CLIENTS)]
         await going.wait()
+        assert await claimed(database_url) > 0, "no batch in the workers' hands: the lease path goes untested"
         assert api.process is not None
         api.process.kill()  # SIGKILL: no shutdown, no claim handed back, requests cut mid-way
         await asyncio.gather(*writers)
@@ -92,6 +93,14 @@ def test_an_api_process_killed_mid_request_strands_and_duplicates_nothing(tmp_pa
     expected = {f"m{n}" for n in sent} | {m["client_message_id"] for m in backlog}
     assert sorted(stored) == sorted(expected)  # every message, once
     assert counts(database_url) == {"embedded": len(expected)}
+
+
+async def claimed(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM messages WHERE embedding_claim IS NOT NULL"))
+    finally:
+        await conn.close()
 
 
 async def client_ids(database_url: str) -> list[str]:

@@ -89,9 +89,11 @@ def test_requests_past_the_bound_are_shed_at_once_and_nothing_accepted_is_lost(s
         assert answer.headers["retry-after"] == "2"
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["code"] == "overloaded"
-        assert answer.elapsed.total_seconds() < 1.0  # refused at once, not after the others ran
+    # Refused after the 0.1 s wait, not after a batch's worth of the model.
+    fastest_accepted = min(a.elapsed for a in answers if a.status_code == 201)
+    assert max(a.elapsed for a in shed) < fastest_accepted, [(a.status_code, a.elapsed) for a in answers]
     assert probes and set(probes) == {200}
-    assert max(in_flight) <= IN_FLIGHT
+    assert max(in_flight) == IN_FLIGHT
 
     with server.client(KEY) as client:
         for n, answer in enumerate(answers):  # each batch whole (201) or not at all (503)

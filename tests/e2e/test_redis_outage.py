@@ -113,7 +113,7 @@ def test_redis_killed_mid_work_loses_no_write_and_each_api_fails_as_configured(
             assert int(refused.headers["retry-after"]) > 0
             assert closed.get("/v1/admin/readiness").status_code == 503
             assert closed.get("/v1/admin/health").status_code == 200  # alive all the same
-            time.sleep(3)  # a few sweeps and worker retries without Redis
+            worker.wait_for_output("the worker waits for it", timeout=30)
 
             redis_server.start()  # empty: the queued jobs are gone
 

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from adapters.memory.job_queue import InMemoryJobQueue
+from application.ports import QueueUnavailable
 from tests.unit.conftest import ACME_KEY, ADMIN_KEY, GLOBEX_KEY
 
 ACME = {"x-api-key": ACME_KEY}
@@ -87,6 +89,21 @@ async def test_readiness_names_the_failing_part(client, repository):
     body = await ready.get_json()
     assert body["checks"]["database"].startswith("error: connection refused")
     assert body["checks"]["embedder"] == "ok"
+
+
+async def test_a_job_queue_that_cannot_answer_is_degraded_not_unavailable(client, monkeypatch):
+    """Writes still go to the database and searches are answered: readiness stays 200."""
+
+    async def down(self: InMemoryJobQueue) -> None:
+        raise QueueUnavailable("Redis does not answer: ConnectionError")
+
+    monkeypatch.setattr(InMemoryJobQueue, "check", down)
+    ready = await client.get("/v1/admin/readiness")
+    assert ready.status_code == 200
+    body = await ready.get_json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["queue"].startswith("degraded (error: Redis does not answer")
+    assert (await client.post("/v1/messages", json=message(), headers=ACME)).status_code == 202
 
 
 @pytest.mark.parametrize(
