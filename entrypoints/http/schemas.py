@@ -9,17 +9,22 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from application.ports import ApiKeyInfo
-from domain.message import Message
+from domain.message import ID_PATTERN, Message
 from domain.ranking import RankedMessage
 
 RoleName = Literal["user", "assistant", "system", "tool"]
+# Ids are checked by the domain, which names the rule when one breaks it; the pattern is here
+# for the published document (clients, schemathesis), not for pydantic to enforce.
+AN_ID: dict[str, Any] = {"pattern": ID_PATTERN.pattern}
 
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str = Field(description="Tenant the message belongs to: 1-128 of A-Z a-z 0-9 . _ : @ -")
-    conversation_id: str = Field(description="Conversation inside the tenant, same charset")
+    tenant_id: str = Field(
+        description="Tenant the message belongs to: 1-128 of A-Z a-z 0-9 . _ : @ -", json_schema_extra=AN_ID
+    )
+    conversation_id: str = Field(description="Conversation inside the tenant, same charset", json_schema_extra=AN_ID)
     role: RoleName = Field(description="Who said it", examples=["user"])
     content: str = Field(description="The message text")
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object, stored as is")
@@ -89,7 +94,7 @@ class BatchOut(BaseModel):
 
 
 class TenantArgs(BaseModel):
-    tenant_id: str
+    tenant_id: str = Field(json_schema_extra=AN_ID)
 
 
 class MessagePatchIn(BaseModel):
@@ -106,7 +111,7 @@ class MessagePatchIn(BaseModel):
 class ConversationArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str
+    tenant_id: str = Field(json_schema_extra=AN_ID)
     limit: int = Field(50, description="Messages per page, 1-200")
     cursor: str | None = Field(None, description="next_cursor of the previous page")
     include_archived: bool = Field(False, description="Include archived messages")
@@ -158,7 +163,9 @@ class TenantRetentionOut(BaseModel):
 class RetentionRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str | None = Field(None, description="Only this tenant; every tenant when absent")
+    tenant_id: str | None = Field(
+        None, description="Only this tenant; every tenant when absent", json_schema_extra=AN_ID
+    )
     dry_run: bool = Field(False, description="Count what would be archived and deleted, and change nothing")
 
 
@@ -191,14 +198,14 @@ SearchModeName = Literal["semantic", "keyword", "hybrid"]
 class SearchArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str
+    tenant_id: str = Field(json_schema_extra=AN_ID)
     query: str
     mode: SearchModeName | None = Field(
         None,
         description="semantic (meaning), keyword (shared words), hybrid (both); default MEMORY_SEARCH_DEFAULT_MODE",
     )
     top_k: int = 5
-    conversation_id: str | None = None
+    conversation_id: str | None = Field(None, json_schema_extra=AN_ID)
     role: RoleName | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
@@ -318,7 +325,9 @@ class QueueOut(BaseModel):
 class RequeueIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str | None = Field(None, description="Only this tenant's failed messages; all when absent")
+    tenant_id: str | None = Field(
+        None, description="Only this tenant's failed messages; all when absent", json_schema_extra=AN_ID
+    )
 
 
 class RequeueOut(BaseModel):
