@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # A client that sends nothing for this long (a slow loris, a stalled upload) is cut off.
     http_read_timeout_seconds: float = Field(30.0, gt=0, le=3600)
-    # Load shedding: requests one API process works on at once; one more waits up to the
-    # wait for a free slot, then gets 503 + Retry-After. 0 = no bound.
+    # Load shedding: requests one API process works on at once; as many more may wait up to
+    # the wait for a free slot, then get 503 + Retry-After. 0 = no bound.
     http_max_in_flight: int = Field(32, ge=0, le=100_000)
     http_queue_wait_seconds: float = Field(2.0, ge=0, le=600)
     max_batch_body_bytes: int = Field(16_777_216, ge=1024)  # POST /v1/messages/batch
