@@ -24,6 +24,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until(condition, bound_seconds: float, what: str):  # type: ignore[no-untyped-def]
+    """Poll `condition` until it returns something true (returned), failing after the bound."""
+    deadline = time.monotonic() + bound_seconds
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"not {what} within {bound_seconds}s"
+        time.sleep(0.05)
+    return result
+
+
 class ServerProcess:
     """`memorymesh serve`, ready once its health route answers."""
 

@@ -1,7 +1,6 @@
 """arq end to end: the real API hands work through the real Redis to separate worker processes."""
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import redis
 
-from tests.e2e.server import ServerProcess, WorkerProcess
+from tests.e2e.server import ServerProcess, WorkerProcess, wait_until
 
 ADMIN_KEY = "e2e-arq-admin-key-0000001"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -48,14 +47,6 @@ def queue_of(client: httpx.Client) -> dict:
     response = client.get("/v1/admin/queue")
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def wait_until(condition, bound_seconds: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + bound_seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"not {what} within {bound_seconds}s"
-        time.sleep(0.05)
-    return result
 
 
 def sentences(count: int) -> list[str]:

@@ -7,7 +7,6 @@ is counted against a message while the model cannot work, and every message ends
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import ServerProcess, wait_until
 from tests.gemini_fake import FakeGemini, Reply, error_body
 
 KEY = "e2e-embedder-faults-key-01"
@@ -32,14 +31,6 @@ def fake() -> Iterator[FakeGemini]:
 
 def message(content: str) -> dict[str, str]:
     return {"tenant_id": "acme", "conversation_id": "c", "role": "user", "content": content}
-
-
-def wait_until(condition, bound_seconds: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + bound_seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"not {what} within {bound_seconds}s"
-        time.sleep(0.1)
-    return result
 
 
 async def rows(database_url: str) -> list[tuple[str, str, int]]:

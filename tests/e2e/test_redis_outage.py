@@ -9,7 +9,6 @@ the sweepers, so every accepted write ends embedded, once.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.server import RedisServer, ServerProcess, WorkerProcess
+from tests.e2e.server import RedisServer, ServerProcess, WorkerProcess, wait_until
 
 KEY = "e2e-redis-outage-key-00001"
 QUEUED = 300  # handed to Redis just before it dies: most of it is lost with it
@@ -46,14 +45,6 @@ def settings(database_url: str, redis_url: str, failure_mode: str) -> dict[str, 
 
 def message(content: str) -> dict[str, str]:
     return {"tenant_id": "acme", "conversation_id": "c", "role": "user", "content": content}
-
-
-def wait_until(condition, bound_seconds: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + bound_seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"not {what} within {bound_seconds}s"
-        time.sleep(0.1)
-    return result
 
 
 def queue_of(client: httpx.Client) -> dict | None:
