@@ -67,6 +67,18 @@ class KeywordHit:
 
 
 @dataclass(frozen=True, slots=True)
+class KeywordLimits:
+    """What bounds the cost of one keyword search, whatever a tenant has stored or asks."""
+
+    max_terms: int = 32  # distinct words of the query used, in the order they come
+    max_ranked: int = 2_000  # matching messages ranked (the newest, when more match)
+
+    def __post_init__(self) -> None:
+        if self.max_terms < 1 or self.max_ranked < 1:
+            raise ValueError("keyword search limits must be positive")
+
+
+@dataclass(frozen=True, slots=True)
 class VectorRecord:
     """A message's vector with the fields a vector index filters on."""
 

@@ -42,6 +42,7 @@ from application.ports import (
     EmbeddingModel,
     EmbeddingModels,
     JobQueue,
+    KeywordLimits,
     Metrics,
     QueryVectorCache,
     QueueUnavailable,
@@ -254,6 +255,10 @@ def ranking_weights(settings: Settings) -> RankingWeights:
     )
 
 
+def keyword_limits(settings: Settings) -> KeywordLimits:
+    return KeywordLimits(max_terms=settings.search_keyword_max_terms, max_ranked=settings.search_keyword_max_ranked)
+
+
 def search_settings(settings: Settings) -> SearchSettings:
     return SearchSettings(
         weights=ranking_weights(settings),
@@ -309,7 +314,9 @@ class Container(containers.DeclarativeContainer):
     )
 
     transactions = providers.Singleton(PgTransactions, database=database)
-    messages = providers.Singleton(PgMessageRepository, database=database)
+    messages = providers.Singleton(
+        PgMessageRepository, database=database, keyword_limits=providers.Callable(keyword_limits, settings)
+    )
     embedding_models = providers.Singleton(PgEmbeddingModels, database=database)
     locks = providers.Singleton(PgLocks, database=database)
     # Resolved with the vector index: no process reads or writes vectors of another model.

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
 
     # Search and ranking
     search_candidates: int = Field(100, ge=1, le=1000)
+    # What one keyword search may cost: distinct query words used, and matching messages ranked.
+    search_keyword_max_terms: int = Field(32, ge=1, le=1000)
+    search_keyword_max_ranked: int = Field(2_000, ge=1, le=1_000_000)
     # The mode of a search that names none: hybrid measures best (bench/results/quality.md).
     search_default_mode: Literal["semantic", "keyword", "hybrid"] = "hybrid"
     # Hybrid: the keyword side's share of the fused score, and what the best hits lend to

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 from typing import Any
 
 from pydantic import ValidationError
@@ -114,5 +115,15 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
-        logger.exception("unhandled error")
+        logger.error("unhandled error", extra=unhandled(error))
         return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def unhandled(error: BaseException) -> dict[str, object]:
+    """What a log line says of an unexpected error: its type and where it was raised, never its
+    message, which may quote what the client sent (a query's words, a message's content)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return {
+        "error_type": f"{type(error).__module__}.{type(error).__qualname__}",
+        "raised_at": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-12:]],
+    }

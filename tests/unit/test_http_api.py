@@ -206,3 +206,21 @@ async def test_openapi_documents_the_routes_and_the_key(client):
     assert spec["components"]["securitySchemes"]["apiKey"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
     docs = await client.get("/docs")
     assert docs.status_code == 200
+
+
+async def test_an_unexpected_error_is_logged_without_what_the_client_sent(client, repository, monkeypatch, caplog):
+    """A lower layer's message may quote the request (PostgreSQL quotes a bad tsquery): the log
+    line names the error's type and where it was raised, never its message."""
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError('syntax error in tsquery: "my secret words"')
+
+    monkeypatch.setattr(repository, "keyword_search", broken)
+    with caplog.at_level("ERROR"):
+        response = await client.get("/v1/memory/search?tenant_id=acme&query=my+secret+words&mode=keyword", headers=ACME)
+    body = await problem_of(response, 500)
+    assert "secret" not in json.dumps(body)
+    (record,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.error_type == "builtins.RuntimeError"
+    assert any("broken" in frame for frame in record.raised_at)
+    assert record.exc_info is None and "secret" not in json.dumps(record.__dict__, default=str)
