@@ -34,6 +34,7 @@ from application.api_keys import ManageApiKeys
 from application.bootstrap import EnsureAdminKey
 from application.delete_messages import DeleteMessage, EraseMessages
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
+from application.fair_share import FairShareSettings, TenantShares
 from application.get_message import GetMessage
 from application.list_conversation import ListConversation
 from application.ports import (
@@ -190,6 +191,10 @@ async def open_redis_rate_limiter(settings: Settings) -> AsyncIterator[RateLimit
         yield RedisRateLimiter(client)
     finally:
         await client.aclose()
+
+
+def fair_share_settings(settings: Settings) -> FairShareSettings:
+    return FairShareSettings(max_in_flight=settings.tenant_max_in_flight, wait_seconds=settings.http_queue_wait_seconds)
 
 
 def throttle_settings(settings: Settings) -> ThrottleSettings:
@@ -443,6 +448,9 @@ class Container(containers.DeclarativeContainer):
         settings=throttle_config,
         counters=providers.Singleton(ThrottleCounters),
         metrics=metrics,
+    )
+    tenant_shares = providers.Singleton(
+        TenantShares, settings=providers.Callable(fair_share_settings, settings), metrics=metrics
     )
     tenant_limits = providers.Factory(
         TenantLimits,

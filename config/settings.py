@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # A client that sends nothing for this long (a slow loris, a stalled upload) is cut off.
     http_read_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    # A request still unanswered after this long gets 504 deadline_exceeded (its work goes on).
+    # Below the read timeout, which would otherwise cut the connection with no answer.
+    http_request_deadline_seconds: float = Field(25.0, gt=0, le=3600)
     # Load shedding: requests one API process works on at once; as many more may wait up to
     # the wait for a free slot, then get 503 + Retry-After. 0 = no bound.
     http_max_in_flight: int = Field(32, ge=0, le=100_000)
@@ -113,6 +116,9 @@ class Settings(BaseSettings):
     tenant_rate_limit: str = ""  # per tenant; PUT /v1/admin/tenants/{tenant}/limits overrides it
     rate_limit_failure_mode: Literal["open", "closed"] = "open"  # when Redis cannot answer
     tenant_limits_cache_seconds: float = Field(5.0, ge=0)
+    # Searches and batch writes one tenant has in progress at once in one API process; as many
+    # more wait up to MEMORY_HTTP_QUEUE_WAIT_SECONDS, the rest get 429 tenant_busy. 0 = no bound.
+    tenant_max_in_flight: int = Field(4, ge=0, le=10_000)
 
     # Query vectors kept for repeated queries: in this process (LRU), or in Redis (shared)
     # when MEMORY_REDIS_URL is set. 0 entries: no cache.
@@ -241,6 +247,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MEMORY_EMBEDDING_DIMENSIONS must be at most 2000: pgvector's HNSW index takes no more "
                 "(for gemini-embedding-001, 768 or 1536)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _waits_fit_the_deadline(self) -> Settings:
+        if self.http_request_deadline_seconds >= self.http_read_timeout_seconds:
+            raise ValueError(
+                f"MEMORY_HTTP_REQUEST_DEADLINE_SECONDS ({self.http_request_deadline_seconds:g}) must be less than "
+                f"MEMORY_HTTP_READ_TIMEOUT_SECONDS ({self.http_read_timeout_seconds:g}): past the read timeout the "
+                "server cuts the connection with no answer"
+            )
+        if self.embedding_wait_seconds >= self.http_request_deadline_seconds:
+            raise ValueError(
+                f"MEMORY_EMBEDDING_WAIT_SECONDS ({self.embedding_wait_seconds:g}) must be less than "
+                f"MEMORY_HTTP_REQUEST_DEADLINE_SECONDS ({self.http_request_deadline_seconds:g}): a ?wait=true "
+                "write would be answered 504 instead of 202"
             )
         return self
 

@@ -67,6 +67,11 @@ class PrometheusMetrics(Metrics):
             "Requests answered 503 overloaded: MEMORY_HTTP_MAX_IN_FLIGHT were in flight for the whole wait",
             registry=r,
         )
+        self.past_deadline = Counter(
+            "memorymesh_http_deadline_exceeded",
+            "Requests answered 504: no answer within MEMORY_HTTP_REQUEST_DEADLINE_SECONDS",
+            registry=r,
+        )
         self.stored = Counter("memorymesh_messages_stored", "New messages accepted", ["mode"], registry=r)
         self.search_duration = Histogram(
             "memorymesh_search_duration_seconds", "Time a search took", ["mode"], buckets=LATENCY_BUCKETS, registry=r
@@ -138,6 +143,9 @@ class PrometheusMetrics(Metrics):
 
     def http_shed(self) -> None:
         self.shed.inc()
+
+    def http_deadline_exceeded(self) -> None:
+        self.past_deadline.inc()
 
     # The use cases' port
     def messages_stored(self, count: int, mode: str) -> None:

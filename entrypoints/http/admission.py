@@ -6,7 +6,9 @@ time out (bench/results/soak.md, minute 9.5). This middleware lets at most `limi
 in at once. A request that finds them all busy waits up to `wait_seconds` for one to
 finish; if none does, it is answered at once with 503 and Retry-After, before any of its
 body is read, so the client can back off or try another process. At most `limit` requests
-wait: past that the newcomer is refused without waiting. (A client that hangs up while
+wait: past that the newcomer is refused without waiting. Slots and places in the waiting
+room are shared fairly between API keys (see Admission), so one caller's flood sheds its
+own requests first. (A client that hangs up while
 waiting keeps its place: Hypercorn does not cancel the request's task.)
 
 Probes and scrapes are never queued or refused: an overloaded process is alive, and its
@@ -19,8 +21,11 @@ wait), and the ASGI rate limiters count requests per client over time, not work 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-from collections.abc import Awaitable, Callable, Collection
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
 
 from hypercorn.typing import ASGIReceiveCallable as Receive
 from hypercorn.typing import ASGISendCallable as Send
@@ -40,37 +45,102 @@ OVERLOADED = json.dumps(
 ).encode()
 
 
+@dataclass(eq=False, slots=True)
+class Waiter:
+    key: str
+    admitted: asyncio.Future[bool]
+    since: int = field(default_factory=itertools.count().__next__)  # arrival order
+
+
 class Admission:
-    """At most `limit` in flight, and at most `limit` more waiting, each for `wait_seconds`."""
+    """At most `limit` in flight, and at most `limit` more waiting, each for `wait_seconds`.
+
+    Fair between callers (requests carrying the same key, the API key): a freed slot goes to
+    the waiting caller with the fewest requests in flight, and when the waiting room is full
+    a newcomer takes the place of the last waiter of the caller holding the most, if that is
+    more than the newcomer's caller would hold. One caller's flood therefore cannot keep the
+    others out, yet a caller alone may use every slot.
+    """
 
     def __init__(self, limit: int, wait_seconds: float) -> None:
         self.limit = limit
         self.wait_seconds = wait_seconds
-        self._slots = asyncio.Semaphore(limit)
-        self._waiting = 0
         self.in_flight = 0
+        self._running: Counter[str] = Counter()  # in flight, by key
+        self._waiting: dict[str, deque[Waiter]] = {}  # by key, oldest first
 
-    async def enter(self) -> bool:
+    @property
+    def waiting(self) -> int:
+        return sum(len(line) for line in self._waiting.values())
+
+    def held(self, key: str) -> int:
+        """What a caller holds: its requests in flight and waiting."""
+        return self._running[key] + len(self._waiting.get(key, ()))
+
+    async def enter(self, key: str = "") -> bool:
         """Take a slot (True), or say the request must be shed (False)."""
-        if self._slots.locked():
-            if self._waiting >= self.limit or self.wait_seconds <= 0:
-                return False
-            self._waiting += 1
-            try:
-                async with asyncio.timeout(self.wait_seconds):
-                    await self._slots.acquire()
-            except TimeoutError:
-                return False
-            finally:
-                self._waiting -= 1
-        else:
-            await self._slots.acquire()  # free: returns at once
+        if self.in_flight < self.limit and not self._waiting:
+            self._admit(key)
+            return True
+        if self.wait_seconds <= 0 or not self._make_room(key):
+            return False
+        waiter = Waiter(key, asyncio.get_running_loop().create_future())
+        self._waiting.setdefault(key, deque()).append(waiter)
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                return await waiter.admitted
+        except TimeoutError:
+            return self._outcome(waiter)  # admitted in the same instant the wait ran out
+        except asyncio.CancelledError:
+            if self._outcome(waiter):
+                self.leave(key)  # handed a slot it will never use
+            raise
+        finally:
+            self._drop(waiter)
+
+    def leave(self, key: str = "") -> None:
+        self.in_flight -= 1
+        self._running[key] -= 1
+        if not self._running[key]:
+            del self._running[key]
+        self._admit_waiters()
+
+    def _admit(self, key: str) -> None:
         self.in_flight += 1
+        self._running[key] += 1
+
+    def _admit_waiters(self) -> None:
+        while self.in_flight < self.limit and self._waiting:
+            key = min(self._waiting, key=lambda k: (self._running[k], self._waiting[k][0].since))
+            waiter = self._waiting[key][0]
+            self._drop(waiter)
+            self._admit(key)
+            waiter.admitted.set_result(True)
+
+    def _make_room(self, key: str) -> bool:
+        """Whether a newcomer of `key` may wait: the room has space, or a heavier caller's
+        last waiter gives up its place (and is shed)."""
+        if self.waiting < self.limit:
+            return True
+        heaviest = max(self._waiting, key=self.held)
+        if self.held(heaviest) <= self.held(key) + 1:
+            return False
+        waiter = self._waiting[heaviest][-1]
+        self._drop(waiter)
+        waiter.admitted.set_result(False)
         return True
 
-    def leave(self) -> None:
-        self.in_flight -= 1
-        self._slots.release()
+    def _drop(self, waiter: Waiter) -> None:
+        line = self._waiting.get(waiter.key)
+        if line is not None and waiter in line:
+            line.remove(waiter)
+            if not line:
+                del self._waiting[waiter.key]
+
+    @staticmethod
+    def _outcome(waiter: Waiter) -> bool:
+        done = waiter.admitted.done() and not waiter.admitted.cancelled()
+        return done and waiter.admitted.result()
 
 
 class LoadShedding:
@@ -94,7 +164,8 @@ class LoadShedding:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        if not await self.admission.enter():
+        key = caller(scope)
+        if not await self.admission.enter(key):
             self.on_shed()
             await shed(send)
             return
@@ -102,8 +173,17 @@ class LoadShedding:
             self.on_change(self.admission.in_flight)
             await self.app(scope, receive, send)
         finally:
-            self.admission.leave()
+            self.admission.leave(key)
             self.on_change(self.admission.in_flight)
+
+
+def caller(scope: Scope) -> str:
+    """Who is asking, for fairness: the API key as sent (checked later, by the app)."""
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())  # type: ignore[assignment]
+    for name, value in headers:
+        if name == b"x-api-key":
+            return value.decode("latin-1")[:256]
+    return ""
 
 
 async def shed(send: Send) -> None:

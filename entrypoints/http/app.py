@@ -32,6 +32,7 @@ from entrypoints.http import (
 )
 from entrypoints.http.admission import Admission, LoadShedding
 from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
+from entrypoints.http.deadline import Deadline
 from entrypoints.http.errors import register_error_handlers
 from entrypoints.http.openapi import ProblemsDocumented
 from entrypoints.http.request import api_request_class
@@ -115,6 +116,13 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
             on_change=counters.http_in_flight,
             on_shed=counters.http_shed,
         )
+    # Outermost of all: the deadline counts the wait for a slot too, as the client's does.
+    app.asgi_app = Deadline(  # type: ignore[method-assign]
+        app.asgi_app,
+        settings.http_request_deadline_seconds,
+        exempt=NEVER_SHED,
+        on_expired=container.metrics().http_deadline_exceeded,
+    )
     app.after_request(add_rate_limit_headers)
     blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search)
     for module in blueprints:

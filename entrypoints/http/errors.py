@@ -12,6 +12,7 @@ from quart import Quart, Response, jsonify
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
+from application.fair_share import TenantBusy
 from application.throttle import RateLimited
 from domain.errors import DomainError, FieldProblem, ValidationFailed
 from domain.rate_limit import RateDecision
@@ -30,6 +31,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "idempotency_conflict": 409,
     "retention_running": 409,
     "rate_limited": 429,
+    "tenant_busy": 429,
     "rate_limiter_unavailable": 503,
     "storage_unavailable": 503,
     "embedder_unavailable": 503,
@@ -98,6 +100,8 @@ def register_error_handlers(app: Quart) -> None:
         if isinstance(error, RateLimited):
             headers = {"Retry-After": str(max(1, math.ceil(error.decision.retry_after)))}
             headers.update(rate_limit_headers(error.decision))
+        elif isinstance(error, TenantBusy):
+            headers = {"Retry-After": str(error.retry_after_seconds)}
         return problem(status, error.code, error.detail, errors, headers)
 
     @app.errorhandler(RequestSchemaValidationError)

@@ -9,6 +9,7 @@ from quart_schema import security_scheme_blueprint, tag, validate_querystring, v
 from werkzeug.datastructures import Headers
 
 from application.delete_messages import DeleteMessage
+from application.fair_share import TenantShares
 from application.get_message import GetMessage
 from application.restore_message import RestoreMessage
 from application.store_messages import StoredMessage, StoreMessageCommand, StoreMessages
@@ -116,6 +117,7 @@ async def store_batch(
     store: StoreMessages = Provide["store_messages"],
     waiter: WaitForEmbedding = Provide["wait_for_embedding"],
     settings: Settings = Provide["settings"],
+    shares: TenantShares = Provide["tenant_shares"],
 ) -> tuple[BatchOut, int, Headers]:
     """Store up to 500 messages of one tenant in one transaction; the answer keeps their order.
     Each may carry a client_message_id; the batch is stored whole or not at all."""
@@ -127,9 +129,11 @@ async def store_batch(
                 )
             ]
         )
+    tenant_id = data.messages[0].tenant_id if data.messages else ""
     if data.messages:  # a batch holds one tenant (the use case refuses any other) and counts as one request
-        await limit_tenant(data.messages[0].tenant_id)
-    stored = await store.batch(current_principal(), [command(m) for m in data.messages])
+        await limit_tenant(tenant_id)
+    async with shares.hold(tenant_id):
+        stored = await store.batch(current_principal(), [command(m) for m in data.messages])
     messages, status, headers = await answered(stored, query_args.wait, settings, waiter)
     return BatchOut(messages=messages), status, headers
 

@@ -21,7 +21,10 @@ EVERY_KEYED_ROUTE = {
     401: "No API key, or one the service does not know",
     403: "The key may not act on this tenant, or this route needs an admin key",
     422: "A parameter breaks a rule; `errors` names each",
-    429: "Over a rate limit; Retry-After says when to come back",
+    429: (
+        "Over a rate limit (rate_limited), or the tenant has its share of searches and batch writes "
+        "in progress (tenant_busy); Retry-After says when to come back"
+    ),
     503: (
         "A part the service needs (database, model, queue, rate limiter) cannot answer now, "
         "or this process is overloaded; Retry-After"

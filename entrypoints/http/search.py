@@ -6,6 +6,7 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_request, validate_response
 
+from application.fair_share import TenantShares
 from application.search_memory import SearchMemory, SearchQuery
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
 from entrypoints.http.schemas import Problem, SearchArgs, SearchIn, SearchOut, SearchResultOut
@@ -36,10 +37,15 @@ def search_query(args: SearchArgs, metadata: dict[str, Any] | None = None) -> Se
 @validate_response(SearchOut, 200)
 @validate_response(Problem, 422)
 @inject
-async def search(query_args: SearchArgs, search_memory: SearchMemory = Provide["search_memory"]) -> SearchOut:
+async def search(
+    query_args: SearchArgs,
+    search_memory: SearchMemory = Provide["search_memory"],
+    shares: TenantShares = Provide["tenant_shares"],
+) -> SearchOut:
     """The stored messages most relevant to `query`, best first, with each score's parts."""
     await limit_tenant(query_args.tenant_id)
-    ranked = await search_memory(current_principal(), search_query(query_args))
+    async with shares.hold(query_args.tenant_id):
+        ranked = await search_memory(current_principal(), search_query(query_args))
     return SearchOut(results=[SearchResultOut.of(r) for r in ranked])
 
 
@@ -49,8 +55,13 @@ async def search(query_args: SearchArgs, search_memory: SearchMemory = Provide["
 @validate_response(SearchOut, 200)
 @validate_response(Problem, 422)
 @inject
-async def search_by_body(data: SearchIn, search_memory: SearchMemory = Provide["search_memory"]) -> SearchOut:
+async def search_by_body(
+    data: SearchIn,
+    search_memory: SearchMemory = Provide["search_memory"],
+    shares: TenantShares = Provide["tenant_shares"],
+) -> SearchOut:
     """The same search with a JSON body, which can also filter on metadata (JSON containment)."""
     await limit_tenant(data.tenant_id)
-    ranked = await search_memory(current_principal(), search_query(data, data.metadata))
+    async with shares.hold(data.tenant_id):
+        ranked = await search_memory(current_principal(), search_query(data, data.metadata))
     return SearchOut(results=[SearchResultOut.of(r) for r in ranked])

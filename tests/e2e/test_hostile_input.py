@@ -27,6 +27,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         MEMORY_API_KEYS=f"{ACME_KEY}:acme",
         MEMORY_EMBEDDING_MODE="inline",
         MEMORY_HTTP_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_SECONDS),
+        # Both below the read timeout, or the server refuses to start.
+        MEMORY_HTTP_REQUEST_DEADLINE_SECONDS="1.9",
+        MEMORY_EMBEDDING_WAIT_SECONDS="1",
     ).start()
     process.wait_ready()
     yield process

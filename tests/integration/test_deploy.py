@@ -46,6 +46,7 @@ EXPORTED: dict[str, Metric] = {
     "memorymesh_http_request_duration_seconds": metric("histogram", "route", "method", "status"),
     "memorymesh_http_requests_in_flight": metric("gauge"),
     "memorymesh_http_shed_total": metric("counter"),
+    "memorymesh_http_deadline_exceeded_total": metric("counter"),
     "memorymesh_messages_stored_total": metric("counter", "mode"),
     "memorymesh_search_duration_seconds": metric("histogram", "mode"),
     "memorymesh_embedding_batch_size": metric("histogram"),

@@ -41,7 +41,7 @@ class Shedding:
     def _on_shed(self) -> None:
         self.shed += 1
 
-    async def request(self, path: str = "/v1/search") -> dict[str, Any]:
+    async def request(self, path: str = "/v1/search", key: str = "k1") -> dict[str, Any]:
         sent: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
@@ -50,7 +50,8 @@ class Shedding:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        await self.middleware({"type": "http", "path": path}, receive, send)
+        scope = {"type": "http", "path": path, "headers": [(b"x-api-key", key.encode())]}
+        await self.middleware(scope, receive, send)
         start = sent[0]
         return {
             "status": start["status"],
@@ -107,7 +108,7 @@ async def test_a_waiting_request_takes_the_slot_a_finished_one_frees() -> None:
 
     assert [(await first)["status"], (await second)["status"]] == [200, 200]
     assert s.shed == 0
-    assert s.counts == [1, 0, 1, 0]  # never two in flight
+    assert max(s.counts) == 1 and s.counts[-1] == 0  # never two in flight (the slot is handed over)
     assert s.middleware.admission.in_flight == 0
 
 
@@ -122,7 +123,7 @@ async def test_a_waiting_request_whose_task_is_cancelled_gives_up_its_place() ->
     await asyncio.gather(waiting, return_exceptions=True)
 
     admission = s.middleware.admission
-    assert admission._waiting == 0 and admission.in_flight == 1
+    assert admission.waiting == 0 and admission.in_flight == 1
     s.app.open.set()
     assert (await first)["status"] == 200
     assert (await s.request())["status"] == 200  # the slot is free again, not held by the cancelled one
@@ -162,3 +163,33 @@ async def test_a_slot_is_given_back_when_the_app_raises() -> None:
 
     assert admission.in_flight == 0
     assert await admission.enter()
+
+
+async def test_one_callers_flood_cannot_keep_another_caller_out() -> None:
+    """Caller A fills every slot and the waiting room; B still gets a place, and the next free slot."""
+    s = Shedding(limit=2, wait_seconds=60)
+    flood = [asyncio.create_task(s.request(key="a")) for _ in range(4)]  # 2 in flight, 2 waiting
+    await settle()
+    assert s.middleware.admission.held("a") == 4
+
+    other = asyncio.create_task(s.request(key="b"))  # takes the place of A's last waiter
+    await settle()
+    assert s.shed == 1 and s.middleware.admission.held("b") == 1
+    assert (await asyncio.wait_for(asyncio.gather(*flood[3:]), 1))[0]["status"] == 503
+
+    assert (await s.request(key="a"))["status"] == 503  # A may not push B out again
+    order: list[str] = []
+    s.app.open.set()
+    for name, task in [("b", other), *(("a", t) for t in flood[:3])]:
+        task.add_done_callback(lambda _, name=name: order.append(name))
+    await asyncio.gather(other, *flood[:3])
+    assert order.index("b") <= 2  # B's request went in with the first freed slot, before A's waiter
+
+
+async def test_a_caller_alone_may_use_every_slot() -> None:
+    s = Shedding(limit=3, wait_seconds=60)
+    tasks = [asyncio.create_task(s.request(key="a")) for _ in range(6)]
+    await settle()
+    assert s.app.entered == 3 and s.middleware.admission.waiting == 3 and s.shed == 0
+    s.app.open.set()
+    assert [r["status"] for r in await asyncio.gather(*tasks)] == [200] * 6
