@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from application.ports import MessageRepository, Position
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
-from domain.message import Message, check_id
+from domain.message import Message, check_id, fitting
 
 MAX_PAGE = 200
 
@@ -19,8 +19,9 @@ class ConversationPage:
 
 
 class ListConversation:
-    def __init__(self, messages: MessageRepository) -> None:
+    def __init__(self, messages: MessageRepository, max_response_bytes: int = 4_194_304) -> None:
         self._messages = messages
+        self._max_response_bytes = max_response_bytes
 
     async def __call__(
         self,
@@ -39,6 +40,8 @@ class ListConversation:
         principal.require_tenant(tenant_id)
         # One more than asked tells whether another page follows, without a count.
         found = await self._messages.conversation_page(tenant_id, conversation_id, after, limit + 1, include_archived)
-        page = found[:limit]
-        more = len(found) > limit
+        # A page stops short of the response budget, however large its messages: the next goes on.
+        kept = min(limit, fitting(found, self._max_response_bytes))
+        page = found[:kept]
+        more = len(found) > kept
         return ConversationPage(page, Position(page[-1].created_at, page[-1].id) if more else None)

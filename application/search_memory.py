@@ -36,6 +36,7 @@ from domain.message import (
     Message,
     Role,
     check_id,
+    fitting,
     instant_problem,
     metadata_contains,
     metadata_problem,
@@ -86,6 +87,8 @@ class SearchSettings:
     # on LoCoMo: bench/results/quality.md.
     keyword_weight: float = 0.6
     neighbour_weight: float = 0.3
+    # The answer stops short of this many bytes (about): fewer than top_k results, the best.
+    max_response_bytes: int = 4_194_304
 
 
 class SearchMemory:
@@ -115,7 +118,7 @@ class SearchMemory:
         started = time.perf_counter()
         ranked = await self._search(query, filters, mode)
         self._metrics.search_finished(mode.value, time.perf_counter() - started)
-        return ranked
+        return ranked[: fitting([r.message for r in ranked], self._settings.max_response_bytes)]
 
     async def _search(self, query: SearchQuery, filters: SearchFilters, mode: SearchMode) -> list[RankedMessage]:
         k = max(query.top_k, self._settings.candidates)

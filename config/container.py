@@ -272,13 +272,16 @@ def search_settings(settings: Settings) -> SearchSettings:
         max_query_chars=settings.max_query_chars,
         keyword_weight=settings.search_keyword_weight,
         neighbour_weight=settings.search_neighbour_weight,
+        max_response_bytes=settings.max_response_bytes,
     )
 
 
 def store_settings(settings: Settings) -> StoreSettings:
     return StoreSettings(
         mode=EmbeddingMode(settings.embedding_mode),
-        limits=ContentLimits(max_content_chars=settings.max_content_chars),
+        limits=ContentLimits(
+            max_content_chars=settings.max_content_chars, max_metadata_bytes=settings.max_metadata_bytes
+        ),
         max_batch=settings.max_batch_messages,
     )
 
@@ -372,7 +375,9 @@ class Container(containers.DeclarativeContainer):
     restore_message = providers.Factory(
         RestoreMessage, messages=messages, index=vector_index, transactions=transactions, clock=clock
     )
-    list_conversation = providers.Factory(ListConversation, messages=messages)
+    list_conversation = providers.Factory(
+        ListConversation, messages=messages, max_response_bytes=settings.provided.max_response_bytes
+    )
     wait_for_embedding = providers.Factory(
         WaitForEmbedding, messages=messages, timeout_seconds=settings.provided.embedding_wait_seconds
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +39,12 @@ MAX_METADATA_DEPTH = 16
 @dataclass(frozen=True, slots=True)
 class ContentLimits:
     max_content_chars: int = 32_000
+    max_metadata_bytes: int = 16_384  # the metadata object as compact JSON, in UTF-8
+
+
+def json_size(value: object) -> int:
+    """Bytes of a JSON value written compactly in UTF-8."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def text_problem(field_name: str, text: str) -> FieldProblem | None:
@@ -146,6 +154,10 @@ class NewMessage:
             problems.append(FieldProblem("metadata", "must be a JSON object"))
         elif (problem := metadata_problem(metadata or {})) is not None:
             problems.append(problem)
+        elif (size := json_size(metadata or {})) > limits.max_metadata_bytes:
+            problems.append(
+                FieldProblem("metadata", f"is {size} bytes as JSON; the limit is {limits.max_metadata_bytes}")
+            )
         if (problem := instant_problem("created_at", created_at)) is not None:
             problems.append(problem)
         if client_message_id is not None and (problem := id_problem("client_message_id", client_message_id)):
@@ -202,6 +214,26 @@ class Message:
     def __post_init__(self) -> None:
         if not 0.0 <= self.importance <= 1.0:
             raise ValueError(f"importance {self.importance} is outside [0, 1]")
+
+
+# What a message's fields other than its content and metadata take in a JSON answer, about.
+MESSAGE_FIELDS_BYTES = 600
+
+
+def answer_size(message: Message) -> int:
+    """About how many bytes a message takes in a JSON answer."""
+    return len(json.dumps(message.content)) + len(json.dumps(message.metadata)) + MESSAGE_FIELDS_BYTES
+
+
+def fitting(messages: Sequence[Message], budget_bytes: int) -> int:
+    """How many of the first messages fit in an answer of budget_bytes; at least one, so that
+    any message can be read."""
+    used = 0
+    for count, message in enumerate(messages):
+        used += answer_size(message)
+        if used > budget_bytes:
+            return max(1, count)
+    return len(messages)
 
 
 def metadata_contains(metadata: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
