@@ -16,7 +16,7 @@ ADMIN_KEY = "e2e-hostile-admin-key-0001"
 ACME_KEY = "e2e-hostile-acme-key-00001"
 ADMIN = {"x-api-key": ADMIN_KEY}
 ACME = {"x-api-key": ACME_KEY}
-READ_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 6
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         MEMORY_EMBEDDING_MODE="inline",
         MEMORY_HTTP_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_SECONDS),
         # Both below the read timeout, or the server refuses to start.
-        MEMORY_HTTP_REQUEST_DEADLINE_SECONDS="1.9",
+        MEMORY_HTTP_REQUEST_DEADLINE_SECONDS="5",
         MEMORY_EMBEDDING_WAIT_SECONDS="1",
     ).start()
     process.wait_ready()
