@@ -542,9 +542,9 @@ class RateLimiterUnavailable(DomainError):
 
 
 class RateLimiter(Protocol):
-    async def hit(self, bucket: str, rate: RateLimit) -> RateDecision:
-        """Count one request against `bucket` (atomically, across every process sharing the
-        store); raise RateLimiterUnavailable when the store cannot answer."""
+    async def hit(self, bucket: str, rate: RateLimit, cost: int = 1) -> RateDecision:
+        """Count a request of `cost` units against `bucket` (atomically, across every process
+        sharing the store); raise RateLimiterUnavailable when the store cannot answer."""
         ...
 
     async def check(self) -> None: ...

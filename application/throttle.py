@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 class RateLimited(DomainError):
     code = "rate_limited"
 
-    def __init__(self, decision: RateDecision, scope: str) -> None:
+    def __init__(self, decision: RateDecision, scope: str, unit: str = "requests") -> None:
         super().__init__(
-            f"rate limit of {decision.limit} requests reached for this {scope}; retry in {decision.retry_after:.1f} s"
+            f"rate limit of {decision.limit} {unit} reached for this {scope}; retry in {decision.retry_after:.1f} s"
         )
         self.decision = decision
 
@@ -45,6 +45,7 @@ class FailureMode(enum.StrEnum):
 class ThrottleSettings:
     key_limit: RateLimit | None = None
     tenant_limit: RateLimit | None = None
+    message_limit: RateLimit | None = None  # messages written per tenant (a batch counts each)
     failure_mode: FailureMode = FailureMode.OPEN
     log_interval_seconds: float = 60.0
 
@@ -85,9 +86,21 @@ class Throttle:
             return None
         return await self._hit(f"tenant:{tenant_id}", rate, "tenant")
 
-    async def _hit(self, bucket: str, rate: RateLimit, scope: str) -> RateDecision | None:
+    async def messages(self, principal: Principal, tenant_id: str, count: int) -> RateDecision | None:
+        """Count `count` messages written to this tenant; raise RateLimited past its limit."""
+        rate = self._settings.message_limit
+        if rate is None or not ID_PATTERN.fullmatch(tenant_id) or not principal.may_access(tenant_id):
+            return None
+        # A count above the limit could never pass: the write is refused for its size instead
+        # (MEMORY_MAX_BATCH_MESSAGES, which the settings keep at or under the limit).
+        cost = min(count, rate.limit)
+        return await self._hit(f"messages:{tenant_id}", rate, "tenant", cost=cost, unit="messages")
+
+    async def _hit(
+        self, bucket: str, rate: RateLimit, scope: str, cost: int = 1, unit: str = "requests"
+    ) -> RateDecision | None:
         try:
-            decision = await self._limiter.hit(bucket, rate)
+            decision = await self._limiter.hit(bucket, rate, cost)
         except RateLimiterUnavailable as error:
             self._counters.store_unavailable += 1
             self._metrics.rate_limiter_unavailable(self._settings.failure_mode.value)
@@ -107,7 +120,7 @@ class Throttle:
             return None
         if not decision.allowed:
             self._metrics.rate_limited(scope)
-            raise RateLimited(decision, scope)
+            raise RateLimited(decision, scope, unit)
         return decision
 
     @property

@@ -201,6 +201,9 @@ def throttle_settings(settings: Settings) -> ThrottleSettings:
     return ThrottleSettings(
         key_limit=RateLimit.parse(settings.global_rate_limit) if settings.global_rate_limit else None,
         tenant_limit=RateLimit.parse(settings.tenant_rate_limit) if settings.tenant_rate_limit else None,
+        message_limit=(
+            RateLimit.parse(settings.tenant_message_rate_limit) if settings.tenant_message_rate_limit else None
+        ),
         failure_mode=FailureMode(settings.rate_limit_failure_mode),
     )
 

@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     # Rate limits ("200/minute"; empty = no limit)
     global_rate_limit: str = ""  # per API key
     tenant_rate_limit: str = ""  # per tenant; PUT /v1/admin/tenants/{tenant}/limits overrides it
+    tenant_message_rate_limit: str = ""  # messages written per tenant (a batch counts each message)
     rate_limit_failure_mode: Literal["open", "closed"] = "open"  # when Redis cannot answer
     tenant_limits_cache_seconds: float = Field(5.0, ge=0)
     # Searches and batch writes one tenant has in progress at once in one API process; as many
@@ -196,7 +197,7 @@ class Settings(BaseSettings):
             protected_roles=parse_roles(self.retention_protected_roles),
         )
 
-    @field_validator("global_rate_limit", "tenant_rate_limit")
+    @field_validator("global_rate_limit", "tenant_rate_limit", "tenant_message_rate_limit")
     @classmethod
     def _rate_parses(cls, value: str) -> str:
         if value.strip():
@@ -205,6 +206,17 @@ class Settings(BaseSettings):
             except ValidationFailed as error:
                 raise ValueError(error.problems[0].message) from error
         return value.strip()
+
+    @model_validator(mode="after")
+    def _a_whole_batch_fits_the_message_limit(self) -> Settings:
+        if self.tenant_message_rate_limit:
+            limit = RateLimit.parse(self.tenant_message_rate_limit).limit
+            if limit < self.max_batch_messages:
+                raise ValueError(
+                    f"MEMORY_TENANT_MESSAGE_RATE_LIMIT allows {limit} messages at once, fewer than "
+                    f"MEMORY_MAX_BATCH_MESSAGES ({self.max_batch_messages}): a full batch could never be stored"
+                )
+        return self
 
     @model_validator(mode="after")
     def _arq_needs_redis(self) -> Settings:

@@ -53,13 +53,14 @@ class RateDecision:
     retry_after: float  # seconds until a refused request would be allowed; 0 when allowed
 
 
-def gcra(tat: float | None, now: float, rate: RateLimit) -> tuple[RateDecision, float | None]:
-    """Decide one request at `now` (seconds); return the decision and the bucket's new TAT
-    (None when refused: a refusal leaves the bucket as it was)."""
+def gcra(tat: float | None, now: float, rate: RateLimit, cost: int = 1) -> tuple[RateDecision, float | None]:
+    """Decide a request that counts `cost` (a batch of messages counts each) at `now`
+    (seconds); return the decision and the bucket's new TAT (None when refused: a refusal
+    leaves the bucket as it was). A cost above the limit is never allowed."""
     period = rate.period.total_seconds()
     interval = period / rate.limit
     current = max(tat if tat is not None else now, now)
-    new_tat = current + interval
+    new_tat = current + interval * cost
     allow_at = new_tat - period
     if allow_at - now > EPSILON:  # a float tolerance: now + interval - period is not exactly now
         return RateDecision(False, rate.limit, 0, current - now, allow_at - now), None

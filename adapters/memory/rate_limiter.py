@@ -16,9 +16,9 @@ class InMemoryRateLimiter(RateLimiter):
         self._now = now
         self._tats: dict[str, float] = {}
 
-    async def hit(self, bucket: str, rate: RateLimit) -> RateDecision:
+    async def hit(self, bucket: str, rate: RateLimit, cost: int = 1) -> RateDecision:
         now = self._now()
-        decision, tat = gcra(self._tats.get(bucket), now, rate)
+        decision, tat = gcra(self._tats.get(bucket), now, rate, cost)
         if tat is not None:
             if len(self._tats) >= MAX_BUCKETS:
                 self._tats = {b: t for b, t in self._tats.items() if t > now}

@@ -16,12 +16,13 @@ from domain.rate_limit import RateDecision, RateLimit
 GCRA_SCRIPT = """
 local period = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 local interval = period / limit
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-local new_tat = tat + interval
+local new_tat = tat + interval * cost
 local allow_at = new_tat - period
 if allow_at - now > 0.000001 then
   return {0, 0, tostring(tat - now), tostring(allow_at - now)}
@@ -38,11 +39,11 @@ class RedisRateLimiter(RateLimiter):
         self._prefix = prefix
         self._script = redis.register_script(GCRA_SCRIPT)
 
-    async def hit(self, bucket: str, rate: RateLimit) -> RateDecision:
+    async def hit(self, bucket: str, rate: RateLimit, cost: int = 1) -> RateDecision:
         period_ms = rate.period.total_seconds() * 1000
         try:
             allowed, remaining, reset_ms, retry_ms = await self._script(
-                keys=[f"{self._prefix}:{bucket}"], args=[period_ms, rate.limit]
+                keys=[f"{self._prefix}:{bucket}"], args=[period_ms, rate.limit, cost]
             )
         except (RedisError, OSError) as error:
             raise RateLimiterUnavailable(f"Redis does not answer: {type(error).__name__}: {error}") from error

@@ -35,6 +35,12 @@ async def limit_tenant(tenant_id: str, throttle: Throttle = Provide["throttle"])
     remember(await throttle.tenant(current_principal(), tenant_id))
 
 
+@inject
+async def limit_messages(tenant_id: str, count: int, throttle: Throttle = Provide["throttle"]) -> None:
+    """Count the messages a write stores against the tenant's message limit."""
+    remember(await throttle.messages(current_principal(), tenant_id, count))
+
+
 def remember(decision: RateDecision | None) -> None:
     """Keep the tightest limit this request is under, for the RateLimit-* response headers."""
     if decision is None:

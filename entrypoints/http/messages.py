@@ -18,7 +18,7 @@ from application.wait_for_embedding import WaitForEmbedding
 from config.settings import Settings
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import EmbeddingStatus
-from entrypoints.http.auth import authenticate, current_principal, limit_tenant
+from entrypoints.http.auth import authenticate, current_principal, limit_messages, limit_tenant
 from entrypoints.http.schemas import (
     BatchIn,
     BatchOut,
@@ -97,6 +97,7 @@ async def store_message(
             [FieldProblem("client_message_id", f"differs from the {IDEMPOTENCY_HEADER} header; send one or the same")]
         )
     await limit_tenant(data.tenant_id)
+    await limit_messages(data.tenant_id, 1)
     stored = await store.one(current_principal(), command(data, client_message_id=key))
     (message,), status, headers = await answered([stored], query_args.wait, settings, waiter)
     return message, status, headers
@@ -132,6 +133,7 @@ async def store_batch(
     tenant_id = data.messages[0].tenant_id if data.messages else ""
     if data.messages:  # a batch holds one tenant (the use case refuses any other) and counts as one request
         await limit_tenant(tenant_id)
+        await limit_messages(tenant_id, len(data.messages))  # and as each of its messages
     async with shares.hold(tenant_id):
         stored = await store.batch(current_principal(), [command(m) for m in data.messages])
     messages, status, headers = await answered(stored, query_args.wait, settings, waiter)

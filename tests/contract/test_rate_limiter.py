@@ -49,6 +49,24 @@ async def test_the_bucket_refills_with_time(limiter):
     assert [(await limiter.hit(name, rate)).allowed for _ in range(5)] == [True] * 4 + [False]
 
 
+async def test_a_request_may_count_several_units(limiter):
+    """A batch of messages counts each: 500 of 1,000 an hour twice, then nothing, then 1 again later."""
+    rate, name = RateLimit.parse("1000/hour"), bucket()
+    first = await limiter.hit(name, rate, 500)
+    assert first.allowed and first.remaining == 500
+    assert (await limiter.hit(name, rate, 499)).allowed
+    refused = await limiter.hit(name, rate, 2)  # 1 unit left: a request of 2 is refused whole
+    assert not refused.allowed and 3.5 < refused.retry_after <= 3.6  # one more unit in 3.6 s
+    assert (await limiter.hit(name, rate, 1)).allowed  # the refusal took nothing
+    assert not (await limiter.hit(name, rate, 1)).allowed
+
+
+async def test_a_cost_above_the_limit_is_never_allowed(limiter):
+    rate, name = RateLimit.parse("10/hour"), bucket()
+    assert not (await limiter.hit(name, rate, 11)).allowed
+    assert (await limiter.hit(name, rate, 10)).allowed
+
+
 async def test_buckets_are_independent(limiter):
     rate, first, second = RateLimit.parse("1/hour"), bucket(), bucket()
     assert (await limiter.hit(first, rate)).allowed
