@@ -186,6 +186,11 @@ class RetentionRunOut(BaseModel):
     skipped: dict[str, str] = Field(
         default_factory=dict, description="Tenants whose overrides no longer fit the default, and why"
     )
+    failed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tenants the run could not finish, and why (the kind of error; the log says where): "
+        "the run went on with the others",
+    )
 
 
 class RetentionRunsOut(BaseModel):
