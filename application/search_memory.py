@@ -31,12 +31,12 @@ from application.ports import (
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.fusion import lenders, lent, min_max, weighted_sum, with_neighbours
+from domain.instant import time_window
 from domain.message import (
     EmbeddingStatus,
     Message,
     Role,
     check_id,
-    instant_problem,
     metadata_contains,
     metadata_problem,
     text_problem,
@@ -274,19 +274,19 @@ class SearchMemory:
                 problems.append(FieldProblem("role", f"must be one of {', '.join(r.value for r in Role)}"))
         if query.min_importance is not None and not 0.0 <= query.min_importance <= 1.0:
             problems.append(FieldProblem("min_importance", "must be between 0 and 1"))
-        for name, moment in (("since", query.since), ("until", query.until)):
-            if (problem := instant_problem(name, moment)) is not None:
-                problems.append(problem)
-        if not problems and query.since and query.until and query.since > query.until:
-            problems.append(FieldProblem("since", "must not be after until"))
+        since = until = None
+        try:
+            since, until = time_window(query.since, query.until)
+        except ValidationFailed as error:
+            problems.extend(error.problems)
         if problems:
             raise ValidationFailed(problems)
         return SearchFilters(
             metadata=query.metadata or None,
             conversation_id=query.conversation_id,
             role=role,
-            since=query.since,
-            until=query.until,
+            since=since,
+            until=until,
             min_importance=query.min_importance,
         )
 

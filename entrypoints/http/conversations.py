@@ -16,7 +16,7 @@ from application.delete_messages import EraseMessages
 from application.list_conversation import ListConversation
 from application.ports import Position
 from domain.errors import FieldProblem, ValidationFailed
-from domain.message import instant_problem
+from domain.instant import instant_problem
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
 from entrypoints.http.schemas import ConversationArgs, ConversationOut, ErasureOut, MessageOut, Problem, TenantArgs
 from entrypoints.http.tenants import erasure_out
