@@ -32,15 +32,7 @@ from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.fusion import lenders, lent, min_max, weighted_sum, with_neighbours
 from domain.instant import time_window
-from domain.message import (
-    EmbeddingStatus,
-    Message,
-    Role,
-    check_id,
-    metadata_contains,
-    metadata_problem,
-    text_problem,
-)
+from domain.message import EmbeddingStatus, Message, Role, check_id, metadata_problem, text_problem
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
@@ -133,12 +125,13 @@ class SearchMemory:
 
         def kept(m: Message) -> bool:
             """The system of record has the last word: an index (Qdrant) may still hold a
-            vector whose message is no longer embedded, archived, or not what the metadata
-            filter asks for."""
+            vector whose message is no longer embedded, archived, or not what the filters ask
+            for: Qdrant has no metadata, and keeps a time as float Unix seconds, which tell
+            microseconds apart today but only about 8 of them at year 1 and 30 at year 9999."""
             if m.id in by_words:
                 return m.archived_at is None
             embedded = m.archived_at is None and m.embedding_status == EmbeddingStatus.EMBEDDED
-            return embedded and metadata_contains(m.metadata, filters.metadata)
+            return embedded and filters.admits(m)
 
         hits = {h.message_id for h in semantic} | by_words
         found = {m.id: m for m in await self._messages.get_many(query.tenant_id, list(hits)) if kept(m)}
