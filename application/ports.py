@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -466,6 +466,8 @@ class RetentionRun:
     examined: int = 0
     archived: int = 0
     deleted: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # tenant: why its policy could not apply
+    failed: dict[str, str] = field(default_factory=dict)  # tenant: why the run could not finish it
 
 
 class RetentionRuns(Protocol):
@@ -506,6 +508,10 @@ class Metrics(Protocol):
         ...
 
     def retention_applied(self, archived: int, deleted: int) -> None: ...
+
+    def retention_failed(self) -> None:
+        """A tenant a retention run could not finish (the run went on with the others)."""
+        ...
 
     def rate_limited(self, scope: str) -> None:
         """A request refused by a rate limit; scope: key | tenant."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from application.ports import (
+    UNAVAILABLE,
     Clock,
     Locks,
     MessageRepository,
@@ -102,9 +104,8 @@ class RetentionCounts:
 
 @dataclass(frozen=True, slots=True)
 class RetentionReport:
-    run: RetentionRun
+    run: RetentionRun  # with the tenants it skipped and those it could not finish, and why
     tenants: dict[str, RetentionCounts] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)  # tenant: why its policy could not apply
 
 
 Progress = Callable[[str, RetentionCounts], None]  # tenant, what one batch did
@@ -181,6 +182,7 @@ class RunRetention:
         await self._runs.start(run)
         report: dict[str, RetentionCounts] = {}
         skipped: dict[str, str] = {}
+        failed: dict[str, str] = {}
         for tenant in await self._tenants(tenant_id):
             try:
                 policy = await self._policies.policy_for(tenant)
@@ -189,18 +191,23 @@ class RunRetention:
                 logger.warning("retention skipped a tenant", extra={"tenant": tenant, "reason": skipped[tenant]})
                 continue
             counts = report.setdefault(tenant, RetentionCounts())
-            after: Position | None = None
-            while True:
-                batch = await self._messages.retention_candidates(tenant, policy, now, after, self._batch_size)
-                if not batch:
-                    break
-                after = Position(batch[-1].created_at, batch[-1].message_id)
-                done = await self._apply(tenant, policy, batch, now, dry_run)
-                counts.add(done)
-                if progress is not None:
-                    progress(tenant, done)
-                if len(batch) < self._batch_size:
-                    break
+            try:
+                await self._tenant(tenant, policy, now, dry_run, counts, progress)
+            except UNAVAILABLE:  # the store, not the tenant: the run is cut short, and taken up again
+                raise
+            except Exception as error:  # one tenant's data must not stop the others' retention
+                # The error's kind, and in the log where it was raised: never its text, which
+                # may quote the tenant's data (a database error quotes the value it refused).
+                failed[tenant] = f"failed with {type(error).__name__}; the log says where"
+                logger.error(
+                    "retention failed for a tenant",
+                    extra={
+                        "tenant": tenant,
+                        "reason": failed[tenant],
+                        "where": "".join(traceback.format_tb(error.__traceback__)),
+                    },
+                )
+                self._metrics.retention_failed()
         totals = RetentionCounts()
         for counts in report.values():
             totals.add(counts)
@@ -210,13 +217,44 @@ class RunRetention:
             examined=totals.examined,
             archived=totals.archived,
             deleted=totals.deleted,
+            skipped=skipped,
+            failed=failed,
         )
         await self._runs.finish(finished)
         logger.info(
             "retention run finished",
-            extra={"trigger": trigger, "dry_run": dry_run, "archived": totals.archived, "deleted": totals.deleted},
+            extra={
+                "trigger": trigger,
+                "dry_run": dry_run,
+                "archived": totals.archived,
+                "deleted": totals.deleted,
+                "failed_tenants": len(failed),
+            },
         )
-        return RetentionReport(finished, {t: c for t, c in report.items() if c.examined}, skipped)
+        return RetentionReport(finished, {t: c for t, c in report.items() if c.examined})
+
+    async def _tenant(
+        self,
+        tenant: str,
+        policy: RetentionPolicy,
+        now: datetime,
+        dry_run: bool,
+        counts: RetentionCounts,
+        progress: Progress | None,
+    ) -> None:
+        """Walk the tenant's candidates oldest first, a batch (one transaction) at a time."""
+        after: Position | None = None
+        while True:
+            batch = await self._messages.retention_candidates(tenant, policy, now, after, self._batch_size)
+            if not batch:
+                return
+            after = Position(batch[-1].created_at, batch[-1].message_id)
+            done = await self._apply(tenant, policy, batch, now, dry_run)
+            counts.add(done)
+            if progress is not None:
+                progress(tenant, done)
+            if len(batch) < self._batch_size:
+                return
 
     async def _apply(
         self, tenant: str, policy: RetentionPolicy, batch: list[RetentionFacts], now: datetime, dry_run: bool

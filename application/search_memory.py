@@ -31,17 +31,8 @@ from application.ports import (
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.fusion import lenders, lent, min_max, weighted_sum, with_neighbours
-from domain.message import (
-    EmbeddingStatus,
-    Message,
-    Role,
-    check_id,
-    fitting,
-    instant_problem,
-    metadata_contains,
-    metadata_problem,
-    text_problem,
-)
+from domain.instant import time_window
+from domain.message import EmbeddingStatus, Message, Role, check_id, fitting, metadata_problem, text_problem
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
@@ -136,12 +127,13 @@ class SearchMemory:
 
         def kept(m: Message) -> bool:
             """The system of record has the last word: an index (Qdrant) may still hold a
-            vector whose message is no longer embedded, archived, or not what the metadata
-            filter asks for."""
+            vector whose message is no longer embedded, archived, or not what the filters ask
+            for: Qdrant has no metadata, and keeps a time as float Unix seconds, which tell
+            microseconds apart today but only about 8 of them at year 1 and 30 at year 9999."""
             if m.id in by_words:
                 return m.archived_at is None
             embedded = m.archived_at is None and m.embedding_status == EmbeddingStatus.EMBEDDED
-            return embedded and metadata_contains(m.metadata, filters.metadata)
+            return embedded and filters.admits(m)
 
         hits = {h.message_id for h in semantic} | by_words
         found = {m.id: m for m in await self._messages.get_many(query.tenant_id, list(hits)) if kept(m)}
@@ -277,19 +269,19 @@ class SearchMemory:
                 problems.append(FieldProblem("role", f"must be one of {', '.join(r.value for r in Role)}"))
         if query.min_importance is not None and not 0.0 <= query.min_importance <= 1.0:
             problems.append(FieldProblem("min_importance", "must be between 0 and 1"))
-        for name, moment in (("since", query.since), ("until", query.until)):
-            if (problem := instant_problem(name, moment)) is not None:
-                problems.append(problem)
-        if not problems and query.since and query.until and query.since > query.until:
-            problems.append(FieldProblem("since", "must not be after until"))
+        since = until = None
+        try:
+            since, until = time_window(query.since, query.until)
+        except ValidationFailed as error:
+            problems.extend(error.problems)
         if problems:
             raise ValidationFailed(problems)
         return SearchFilters(
             metadata=query.metadata or None,
             conversation_id=query.conversation_id,
             role=role,
-            since=query.since,
-            until=query.until,
+            since=since,
+            until=until,
             min_importance=query.min_importance,
         )
 

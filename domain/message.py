@@ -9,10 +9,11 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from domain.errors import FieldProblem, ValidationFailed
+from domain.instant import in_utc, instant_problem
 
 # Ids travel in URLs, logs and filters: keep them to a plain ASCII charset so that no
 # unicode look-alike or normalisation trick can name two tenants the same way.
@@ -55,19 +56,6 @@ def text_problem(field_name: str, text: str) -> FieldProblem | None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return FieldProblem(field_name, "must be valid Unicode (it holds a lone surrogate)")
-    return None
-
-
-def instant_problem(field_name: str, moment: datetime | None) -> FieldProblem | None:
-    """A time must carry an offset and stay inside years 1-9999 once moved to UTC."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return FieldProblem(field_name, "must carry a time zone offset")
-    try:
-        moment.astimezone(UTC)
-    except OverflowError:
-        return FieldProblem(field_name, "is outside the years 1-9999 once converted to UTC")
     return None
 
 
@@ -171,7 +159,7 @@ class NewMessage:
             content=str(content),
             metadata=dict(metadata or {}),
             explicit_importance=explicit_importance,
-            created_at=created_at,
+            created_at=None if created_at is None else in_utc(created_at),
             client_message_id=None if client_message_id is None else str(client_message_id),
             pinned=pinned,
         )

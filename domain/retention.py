@@ -11,7 +11,6 @@ a restored message is not archived again by the next run.
 from __future__ import annotations
 
 import enum
-import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.errors import FieldProblem, ValidationFailed
+from domain.instant import earlier
 from domain.message import Message, Role
 
 
@@ -63,13 +63,17 @@ class RetentionFacts:
         return now - start
 
 
+MAX_DAYS = 365_000  # about 999 years: a cutoff this far back is still a time (see cutoff)
+
+
 def _days_problem(name: str, value: object) -> FieldProblem | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    # Comparisons only: NaN fails both, and an int too large for a float never becomes one.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         return FieldProblem(name, "must be a positive number of days, or null for never")
-    if value > 365_000:
-        return FieldProblem(name, "must be at most 365000 days")
+    if not value <= MAX_DAYS:
+        return FieldProblem(name, f"must be at most {MAX_DAYS} days")
     return None
 
 
@@ -122,8 +126,9 @@ class RetentionPolicy:
         }
 
     def cutoff(self, days: float | None, now: datetime) -> datetime | None:
-        """Messages whose age started before this are past `days` (None: never)."""
-        return None if days is None else now - timedelta(days=days)
+        """Messages whose age started before this are past `days` (None: never). Days are
+        bounded (MAX_DAYS), and a cutoff before the first accepted time is that time."""
+        return None if days is None else earlier(now, timedelta(days=days))
 
 
 def parse_roles(value: object) -> frozenset[Role]:

@@ -304,7 +304,8 @@ def reembed(args: argparse.Namespace) -> None:
         index_command(argparse.Namespace(command="reindex", tenant=None))
 
 
-async def _retention_run(args: argparse.Namespace) -> None:
+async def _retention_run(args: argparse.Namespace) -> int:
+    """Run retention with a progress bar; the number of tenants it could not finish."""
     from tqdm import tqdm
 
     from application.retention import RetentionCounts
@@ -326,10 +327,13 @@ async def _retention_run(args: argparse.Namespace) -> None:
             report = await retention(args.tenant, dry_run=args.dry_run, trigger="cli", progress=progress)
         for tenant, counts in sorted(report.tenants.items()):
             print(f"{tenant}: {verb} {counts.archived} / {counts.deleted} of {counts.examined} examined")
-        for tenant, reason in sorted(report.skipped.items()):
-            print(f"{tenant}: skipped: {reason}")
         run = report.run
+        for tenant, reason in sorted(run.skipped.items()):
+            print(f"{tenant}: skipped: {reason}")
+        for tenant, reason in sorted(run.failed.items()):
+            print(f"{tenant}: failed: {reason}")
         print(f"total: {verb} {run.archived} / {run.deleted} of {run.examined} examined (run {run.id})")
+        return len(run.failed)
     finally:
         await resolved(container.shutdown_resources())
 
@@ -341,9 +345,11 @@ def retention(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     refusals: tuple[type[Exception], ...] = (*startup_errors(), RetentionRunning, ValidationFailed)
     try:
-        asyncio.run(_retention_run(args))
+        failed = asyncio.run(_retention_run(args))
     except refusals as error:
         raise SystemExit(f"memorymesh: {error}") from None
+    if failed:  # a run that finished, but not for every tenant: a nonzero exit for whoever schedules it
+        raise SystemExit(f"memorymesh: retention could not finish {failed} tenant(s), named above; the others are done")
 
 
 def db(args: argparse.Namespace) -> None:

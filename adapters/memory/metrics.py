@@ -29,6 +29,9 @@ class InMemoryMetrics(Metrics):
         self.counts["archived"] += archived
         self.counts["deleted"] += deleted
 
+    def retention_failed(self) -> None:
+        self.counts["retention_failed"] += 1
+
     def rate_limited(self, scope: str) -> None:
         self.counts[f"rate_limited:{scope}"] += 1
 

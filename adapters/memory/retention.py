@@ -37,7 +37,7 @@ class InMemoryRetentionRuns(RetentionRuns):
         self.runs[run.id] = run
 
     async def finish(self, run: RetentionRun) -> None:
-        self.runs[run.id] = replace(run)
+        self.runs[run.id] = replace(run, skipped=dict(run.skipped), failed=dict(run.failed))
 
     async def last_complete_start(self) -> datetime | None:
         complete = [

@@ -20,6 +20,7 @@ import asyncpg
 
 from adapters.postgres.coalesce import InsertCoalescer
 from adapters.postgres.database import Database, storage_errors
+from adapters.postgres.instants import aware, aware_or_none
 from adapters.postgres.vector_index import filter_clause
 from application.ports import (
     ClaimedMessage,
@@ -145,15 +146,15 @@ def to_message(row: asyncpg.Record) -> Message:
         role=Role(row["role"]),
         content=row["content"],
         metadata=row["metadata"],
-        created_at=row["created_at"],
+        created_at=aware(row["created_at"]),
         importance=row["importance"],
         explicit_importance=row["explicit_importance"],
         embedding_status=EmbeddingStatus(row["embedding_status"]),
-        archived_at=row["archived_at"],
+        archived_at=aware_or_none(row["archived_at"]),
         client_message_id=row["client_message_id"],
         embedding_error=row["embedding_error"],
         pinned=row["pinned"],
-        restored_at=row["restored_at"],
+        restored_at=aware_or_none(row["restored_at"]),
     )
 
 
@@ -162,11 +163,11 @@ def to_facts(row: asyncpg.Record) -> RetentionFacts:
     return RetentionFacts(
         message_id=row["id"],
         role=Role(row["role"]),
-        created_at=row["created_at"],
+        created_at=aware(row["created_at"]),
         importance=row["importance"],
         pinned=row["pinned"],
-        archived_at=row["archived_at"],
-        restored_at=row["restored_at"],
+        archived_at=aware_or_none(row["archived_at"]),
+        restored_at=aware_or_none(row["restored_at"]),
     )
 
 

@@ -52,6 +52,8 @@ def to_run(row: asyncpg.Record) -> RetentionRun:
         examined=row["examined"],
         archived=row["archived"],
         deleted=row["deleted"],
+        skipped=row["skipped"],
+        failed=row["failed"],
     )
 
 
@@ -73,12 +75,15 @@ class PgRetentionRuns(RetentionRuns):
     @storage_errors
     async def finish(self, run: RetentionRun) -> None:
         await self._database.executor().execute(
-            "UPDATE retention_runs SET finished_at = $2, examined = $3, archived = $4, deleted = $5 WHERE id = $1",
+            "UPDATE retention_runs SET finished_at = $2, examined = $3, archived = $4, deleted = $5, "
+            "skipped = $6, failed = $7 WHERE id = $1",
             run.id,
             run.finished_at,
             run.examined,
             run.archived,
             run.deleted,
+            run.skipped,
+            run.failed,
         )
 
     @storage_errors

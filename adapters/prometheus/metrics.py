@@ -92,6 +92,11 @@ class PrometheusMetrics(Metrics):
         self.retention = Counter(
             "memorymesh_retention_messages", "Messages archived or deleted by retention", ["action"], registry=r
         )
+        self.retention_failures = Counter(
+            "memorymesh_retention_tenant_failures",
+            "Tenants a retention run could not finish (each run records which, and why; the others are done)",
+            registry=r,
+        )
         self.refusals = Counter(
             "memorymesh_rate_limit_refusals", "Requests refused by a rate limit", ["scope"], registry=r
         )
@@ -164,6 +169,9 @@ class PrometheusMetrics(Metrics):
     def retention_applied(self, archived: int, deleted: int) -> None:
         self.retention.labels("archived").inc(archived)
         self.retention.labels("deleted").inc(deleted)
+
+    def retention_failed(self) -> None:
+        self.retention_failures.inc()
 
     def rate_limited(self, scope: str) -> None:
         self.refusals.labels(scope).inc()

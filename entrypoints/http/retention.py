@@ -22,9 +22,7 @@ def counts_out(counts: RetentionCounts | RetentionRun) -> RetentionCountsOut:
     return RetentionCountsOut(examined=counts.examined, archived=counts.archived, deleted=counts.deleted)
 
 
-def run_out(
-    run: RetentionRun, tenants: dict[str, RetentionCounts] | None = None, skipped: dict[str, str] | None = None
-) -> RetentionRunOut:
+def run_out(run: RetentionRun, tenants: dict[str, RetentionCounts] | None = None) -> RetentionRunOut:
     return RetentionRunOut(
         run_id=run.id,
         trigger=run.trigger,
@@ -33,7 +31,8 @@ def run_out(
         finished_at=run.finished_at,
         totals=counts_out(run),
         tenants={t: counts_out(c) for t, c in (tenants or {}).items()},
-        skipped=skipped or {},
+        skipped=run.skipped,
+        failed=run.failed,
     )
 
 
@@ -47,11 +46,12 @@ def run_out(
 @inject
 async def run(data: RetentionRunIn, retention: RunRetention = Provide["run_retention"]) -> RetentionRunOut:
     """Apply the retention policies now (one tenant, or all) and answer with the counts; a dry run
-    changes nothing. 409 while another run is in progress. For very large stores prefer
+    changes nothing. A tenant the run could not finish is in `failed`, and the run goes on with
+    the others. 409 while another run is in progress. For very large stores prefer
     `memorymesh retention run`, which shows its progress."""
     current_principal().require_admin()
     report: RetentionReport = await retention(data.tenant_id, dry_run=data.dry_run, trigger="admin")
-    return run_out(report.run, report.tenants, report.skipped)
+    return run_out(report.run, report.tenants)
 
 
 @blueprint.get("/runs")

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from application.ports import ApiKeyInfo
+from domain.instant import RANGE
 from domain.message import ID_PATTERN, Message
 from domain.ranking import RankedMessage
 
@@ -29,7 +30,9 @@ class MessageIn(BaseModel):
     content: str = Field(description="The message text")
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object, stored as is")
     importance: float | None = Field(None, ge=0, le=1, description="Explicit importance; wins over the computed score")
-    created_at: AwareDatetime | None = Field(None, description="When it was said (for imports); default now")
+    created_at: AwareDatetime | None = Field(
+        None, description=f"When it was said (for imports), {RANGE}, kept in UTC; default now"
+    )
     client_message_id: str | None = Field(
         None,
         description="Your id for this message: sent again, the message is stored once (same as Idempotency-Key)",
@@ -186,6 +189,11 @@ class RetentionRunOut(BaseModel):
     skipped: dict[str, str] = Field(
         default_factory=dict, description="Tenants whose overrides no longer fit the default, and why"
     )
+    failed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tenants the run could not finish, and why (the kind of error; the log says where): "
+        "the run went on with the others",
+    )
 
 
 class RetentionRunsOut(BaseModel):
@@ -207,8 +215,12 @@ class SearchArgs(BaseModel):
     top_k: int = 5
     conversation_id: str | None = Field(None, json_schema_extra=AN_ID)
     role: RoleName | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: AwareDatetime | None = Field(
+        None, description="Messages said at or after it; one before the earliest accepted time means from the start"
+    )
+    until: AwareDatetime | None = Field(
+        None, description="Messages said at or before it; one after the latest accepted time means to the end"
+    )
     min_importance: float | None = None
 
 

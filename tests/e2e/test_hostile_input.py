@@ -66,8 +66,35 @@ def assert_problem(response: httpx.Response, status: int, *named: str) -> None:
         ({"importance": -0.5}, ["importance"]),
         ({"importance": 1e308}, ["importance"]),
         ({"created_at": "99999-01-01T00:00:00Z"}, ["created_at"]),
+        # Go's zero time.Time and .NET's DateTime.MinValue / MaxValue, which asyncpg would store
+        # as PostgreSQL's -infinity / infinity; and the first instants past each end of the range.
+        ({"created_at": "0001-01-01T00:00:00Z"}, ["created_at", "0001-01-02T00:00:00Z"]),
+        ({"created_at": "9999-12-31T23:59:59.999999Z"}, ["created_at", "9999-12-30T23:59:59.999999Z"]),
+        ({"created_at": "0001-01-01T23:59:59.999999Z"}, ["created_at"]),
+        ({"created_at": "9999-12-31T00:00:00Z"}, ["created_at"]),
+        ({"created_at": "0001-01-02T13:59:59+14:00"}, ["created_at"]),
+        ({"created_at": "9999-12-30T12:00:00-12:00"}, ["created_at"]),
+        ({"created_at": "0001-01-01T00:00:00+01:00"}, ["created_at"]),
+        ({"created_at": "9999-12-31T23:59:59-23:59"}, ["created_at"]),
     ],
-    ids=["nul-content", "nul-conversation", "nul-value", "nul-key", "surrogate", "negative", "huge", "year"],
+    ids=[
+        "nul-content",
+        "nul-conversation",
+        "nul-value",
+        "nul-key",
+        "surrogate",
+        "negative",
+        "huge",
+        "year",
+        "min",
+        "max",
+        "before-earliest",
+        "after-latest",
+        "before-earliest+14",
+        "after-latest-12",
+        "year-0-in-utc",
+        "year-10000-in-utc",
+    ],
 )
 def test_bad_fields_are_422_naming_them(client: httpx.Client, fields: dict, named: list[str]) -> None:
     body = json.dumps(message(**fields)).encode()  # ASCII, with \u0000 and \ud800 escaped as a client sends them
@@ -102,6 +129,42 @@ def test_malformed_bodies_are_4xx(client: httpx.Client, raw: bytes, status: int,
 def test_bad_queries_are_4xx(client: httpx.Client, body: dict, named: str) -> None:
     response = client.post("/v1/memory/search", json={"tenant_id": "acme", **body}, headers=ADMIN)
     assert_problem(response, 422, named)
+
+
+@pytest.mark.parametrize(
+    ("window", "named"),
+    [
+        ({"since": "9999-12-31T00:00:00Z"}, "since"),
+        ({"since": "9999-12-31T23:59:59.999999Z"}, "since"),
+        ({"until": "0001-01-01T00:00:00Z"}, "until"),
+        ({"until": "0001-01-01T23:59:59.999999Z"}, "until"),
+        ({"since": "2026-01-01T00:00:00"}, "since"),
+        ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "since"),
+    ],
+    ids=["since-after-latest", "since-max", "until-min", "until-before-earliest", "no-offset", "reversed"],
+)
+def test_a_search_window_that_can_match_nothing_is_422_naming_it(
+    client: httpx.Client, window: dict, named: str
+) -> None:
+    query = {"tenant_id": "acme", "query": "x", **window}
+    assert_problem(client.get("/v1/memory/search", params=query, headers=ADMIN), 422, named)
+    assert_problem(client.post("/v1/memory/search", json=query, headers=ADMIN), 422, named)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"1e309", b"-1e309", b"-1", b"0", b"365001", b"1e300"],
+    ids=["overflows-to-infinity", "overflows-to-minus-infinity", "negative", "zero", "past-the-bound", "huge"],
+)
+@pytest.mark.parametrize("field", ["archive_after_days", "delete_after_days"])
+def test_retention_days_that_would_overflow_the_cutoff_are_422_naming_the_field(
+    client: httpx.Client, field: str, raw: bytes
+) -> None:
+    body = b'{"' + field.encode() + b'": ' + raw + b"}"
+    response = client.put(
+        "/v1/admin/tenants/acme/retention", content=body, headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert_problem(response, 422, field)
 
 
 def test_a_request_line_longer_than_the_server_reads_is_refused(server: ServerProcess) -> None:

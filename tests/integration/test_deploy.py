@@ -58,6 +58,7 @@ EXPORTED: dict[str, Metric] = {
     "memorymesh_queue_failed": metric("gauge"),
     "memorymesh_queue_oldest_pending_age_seconds": metric("gauge"),
     "memorymesh_retention_messages_total": metric("counter", "action"),
+    "memorymesh_retention_tenant_failures_total": metric("counter"),
     "memorymesh_rate_limit_refusals_total": metric("counter", "scope"),
     "memorymesh_rate_limiter_unavailable_total": metric("counter", "failure_mode"),
     "memorymesh_query_cache_lookups_total": metric("counter", "result"),

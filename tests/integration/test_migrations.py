@@ -52,3 +52,31 @@ async def test_a_server_without_pgvector_is_refused_with_the_fix():
         assert await conn.fetchval("SELECT to_regclass('schema_migrations')") is None  # nothing was written
     finally:
         await conn.close()
+
+
+async def test_a_row_stored_at_infinity_is_found_by_its_words_once_upgraded(fresh_dsn):
+    """Before 0008 a created_at of -infinity (what asyncpg stored for datetime.min) had no date
+    words, and made the whole content_tsv NULL; upgrading gives such rows their words."""
+    conn = await asyncpg.connect(fresh_dsn)
+    try:
+        applied = await upgrade(conn, 384)
+        await conn.execute("DELETE FROM schema_migrations WHERE version = $1", applied[-1])
+        assert applied[-1] == "0008_date_words_of_infinity"
+        await conn.execute(  # the function as migration 0005 made it
+            "CREATE OR REPLACE FUNCTION memorymesh_date_words(at timestamptz) RETURNS text "
+            "LANGUAGE sql IMMUTABLE PARALLEL SAFE "
+            "AS $$ SELECT to_char(at AT TIME ZONE 'UTC', 'FMDD FMMonth YYYY') $$"
+        )
+        await conn.execute(
+            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, created_at, importance) "
+            "VALUES (gen_random_uuid(), 't', 'c', 'user', 'falcon', unnest($1::text[])::timestamptz, 0.5)",
+            ["-infinity", "infinity", "2026-05-08T00:00:00Z"],
+        )
+        assert await conn.fetchval("SELECT count(*) FROM messages WHERE content_tsv IS NULL") == 2
+
+        assert await upgrade(conn, 384) == ["0008_date_words_of_infinity"]
+
+        words = await conn.fetch("SELECT content_tsv::text AS words FROM messages ORDER BY created_at")
+        assert [r["words"] for r in words] == ["'falcon':1", "'2026':4 '8':2 'falcon':1 'may':3", "'falcon':1"]
+    finally:
+        await conn.close()

@@ -178,7 +178,8 @@ async def test_a_body_over_the_limit_is_413(client):
         ("tenant_id=acme&query=tea&top_k=99999999999999999999999", "top_k"),
         ("tenant_id=acme&query=tea&min_importance=-1", "min_importance"),
         ("tenant_id=acme&query=tea&since=notadate", "since"),
-        ("tenant_id=acme&query=tea&until=9999-12-31T23:59:59-01:00", "until"),
+        ("tenant_id=acme&query=tea&since=9999-12-31T23:59:59-01:00", "since"),  # after the latest time
+        ("tenant_id=acme&query=tea&until=0001-01-01T00:00:00%2B01:00", "until"),  # before the earliest
         ("tenant_id=acme&query=tea&role=robot", "role"),
         ("tenant_id=acme", "query"),
         ("query=tea", "tenant_id"),

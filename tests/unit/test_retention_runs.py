@@ -1,5 +1,7 @@
-"""Retention runs over fakes: batches, the schedule, the lock, and a run cut short."""
+"""Retention runs over fakes: batches, the schedule, the lock, a run cut short, and a tenant
+that fails while the others are done."""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -24,10 +26,15 @@ def runs() -> InMemoryRetentionRuns:
 
 
 @pytest.fixture
-def retention(repository, index, transactions, runs, clock) -> RunRetention:
+def metrics() -> InMemoryMetrics:
+    return InMemoryMetrics()
+
+
+@pytest.fixture
+def retention(repository, index, transactions, runs, clock, metrics) -> RunRetention:
     policies = TenantRetention(InMemoryRetentionPolicyStore(), POLICY)
     return RunRetention(
-        repository, index, transactions, policies, runs, InMemoryLocks(), clock, batch_size=3, metrics=InMemoryMetrics()
+        repository, index, transactions, policies, runs, InMemoryLocks(), clock, batch_size=3, metrics=metrics
     )
 
 
@@ -106,6 +113,52 @@ async def test_a_run_cut_short_is_taken_up_by_the_next_scheduled_run(retention, 
 
     assert taken_up is not None and taken_up.run.archived == 4  # the rest, and nothing twice
     assert all(repository.rows[m.id].archived_at is not None for m in messages)
+
+
+def broken_for(tenant: str, method):  # type: ignore[no-untyped-def]
+    """The repository's method, failing for one tenant as a row no step can read would make it."""
+
+    async def failing(tenant_id, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if tenant_id == tenant:
+            raise TypeError("can't compare offset-naive and offset-aware datetimes: 'words of the tenant'")
+        return await method(tenant_id, *args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize("step", ["retention_candidates", "lock"])
+async def test_a_tenant_that_fails_is_recorded_and_the_run_finishes_the_others(
+    retention, repository, index, runs, metrics, monkeypatch, caplog, step
+):
+    await old_messages(repository, index, 2, 45, tenant="acme")  # the first tenant in a run's order
+    after = await old_messages(repository, index, 4, 45, tenant="globex")
+    monkeypatch.setattr(repository, step, broken_for("acme", getattr(repository, step)))
+
+    with caplog.at_level(logging.ERROR, logger="application.retention"):
+        report = await retention.run_if_due(timedelta(hours=24))
+
+    assert report is not None and report.run.finished_at == NOW
+    assert set(report.run.failed) == {"acme"}
+    reason = report.run.failed["acme"]
+    assert "TypeError" in reason and "words of the tenant" not in reason  # why, and none of its data
+    assert report.tenants == {"globex": RetentionCounts(4, 4, 0)}
+    assert all(repository.rows[m.id].archived_at == NOW for m in after)
+    assert runs.runs[report.run.id].failed == report.run.failed  # the run's record keeps it
+    assert metrics.counts["retention_failed"] == 1
+    (logged,) = [r for r in caplog.records if r.getMessage() == "retention failed for a tenant"]
+    assert logged.tenant == "acme" and step in logged.where  # type: ignore[attr-defined]
+    assert "words of the tenant" not in caplog.text
+    assert await retention.run_if_due(timedelta(hours=24)) is None  # a finished run: due again tomorrow
+
+
+async def test_a_dry_run_records_a_failing_tenant_too(retention, repository, index, monkeypatch):
+    await old_messages(repository, index, 2, 45, tenant="acme")
+    await old_messages(repository, index, 4, 45, tenant="globex")
+    monkeypatch.setattr(repository, "retention_candidates", broken_for("acme", repository.retention_candidates))
+
+    report = await retention(dry_run=True)
+
+    assert set(report.run.failed) == {"acme"} and report.tenants == {"globex": RetentionCounts(4, 4, 0)}
 
 
 async def test_one_run_at_a_time(repository, index, transactions, runs, clock):
