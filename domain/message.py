@@ -8,6 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from domain.errors import FieldProblem, ValidationFailed
@@ -211,9 +212,35 @@ def metadata_contains(metadata: dict[str, Any], wanted: dict[str, Any] | None) -
     return all(key in metadata and _contained(value, metadata[key]) for key, value in wanted.items())
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality, as PostgreSQL's jsonb =: objects by keys, arrays in order, numbers by value."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return _same_scalar(a, b)
+
+
 def _contained(wanted: Any, value: Any) -> bool:
     if isinstance(wanted, dict):
         return isinstance(value, dict) and metadata_contains(value, wanted)
     if isinstance(wanted, list):
         return isinstance(value, list) and all(any(_contained(w, v) for v in value) for w in wanted)
-    return bool(wanted == value and type(wanted) is type(value))
+    return _same_scalar(wanted, value)
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    """Numbers by value (100 is 100.0); anything else by type and value (true is not 1)."""
+    number_a, number_b = _json_number(a), _json_number(b)
+    if number_a is not None or number_b is not None:
+        return number_a == number_b
+    return type(a) is type(b) and bool(a == b)
+
+
+def _json_number(value: Any) -> Decimal | None:
+    """A number's value as PostgreSQL reads it: the decimal its JSON text says (a float is
+    sent as its shortest repr, so 1e23 is 10**23 there, not the binary float's value).
+    None for anything else, bool included."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
