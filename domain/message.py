@@ -165,14 +165,22 @@ class NewMessage:
             pinned=pinned,
         )
 
-    def same_as(self, stored: Message) -> bool:
-        """Whether a stored message is this one, sent again (what an idempotent retry must match)."""
-        return (
-            stored.tenant_id == self.tenant_id
-            and stored.conversation_id == self.conversation_id
-            and stored.role == self.role
-            and stored.content == self.content
-        )
+    def differences(self, stored: Message) -> list[str]:
+        """The fields, by their API names, in which a stored message is not this one sent
+        again. A retry under the same client_message_id is a replay only when there are none:
+        everything the client said counts (metadata as JSON, so 7 is 7.0), and created_at
+        when the retry gives one (without it, the time the first request was stored stands)."""
+        offered: list[tuple[str, bool]] = [
+            ("tenant_id", stored.tenant_id == self.tenant_id),
+            ("conversation_id", stored.conversation_id == self.conversation_id),
+            ("role", stored.role == self.role),
+            ("content", stored.content == self.content),
+            ("metadata", same_json(stored.metadata, self.metadata)),
+            ("importance", stored.explicit_importance == self.explicit_importance),
+            ("pinned", stored.pinned == self.pinned),
+            ("created_at", self.created_at is None or stored.created_at == self.created_at),
+        ]
+        return [name for name, same in offered if not same]
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,6 +183,36 @@ def test_a_slow_client_is_cut_off_and_others_are_served_meanwhile(server: Server
             s.close()
 
 
+def test_a_retry_is_a_replay_only_when_it_is_the_same_message(client: httpx.Client) -> None:
+    """The rule of README's POST /v1/messages row, through PostgreSQL (which gives 1e23 back as
+    an integer, and created_at in UTC)."""
+    first = message(
+        "Table for four at eight",
+        metadata={"amount": 100.0, "big": 1e23},
+        importance=0.7,
+        pinned=True,
+        created_at="2026-05-01T09:30:00Z",
+        client_message_id="replay-1",
+    )
+    stored = client.post("/v1/messages", json=first, headers=ACME)
+    assert stored.status_code == 201, stored.text
+    same = {**first, "metadata": {"big": 10**23, "amount": 100}, "created_at": "2026-05-01T11:30:00+02:00"}
+    again = client.post("/v1/messages", json=same, headers=ACME)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true", again.text
+    assert again.json()["id"] == stored.json()["id"]
+    for changed, named in (
+        ({"metadata": {"amount": 101, "big": 1e23}}, "metadata"),
+        ({"importance": 0.9}, "importance"),
+        ({"pinned": False}, "pinned"),
+        ({"created_at": "2026-05-01T09:31:00Z"}, "created_at"),
+    ):
+        assert_problem(client.post("/v1/messages", json={**first, **changed}, headers=ACME), 409, "replay-1", named)
+    assert client.get(f"/v1/messages/{stored.json()['id']}", params={"tenant_id": "acme"}, headers=ACME).json() == {
+        **stored.json(),
+        "metadata": {"amount": 100.0, "big": 10**23},
+    }
+
+
 def test_nothing_hostile_reached_another_tenant_or_made_a_5xx(server: ServerProcess) -> None:
     metrics = httpx.get(f"{server.url}/metrics").text
     server_errors = [
