@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
+# 503s that pass with time carry Retry-After. A statement that ran out of time would run out
+# again: narrowing the request helps, repeating it does not, so none is invited.
+NO_RETRY_AFTER = frozenset({"query_timeout"})
 
 STATUS_BY_CODE: dict[str, int] = {
     "validation_failed": 422,
@@ -31,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "rate_limited": 429,
     "rate_limiter_unavailable": 503,
     "storage_unavailable": 503,
+    "query_timeout": 503,
     "embedder_unavailable": 503,
     "queue_unavailable": 503,
     "embedding_model_changed": 503,
@@ -60,7 +64,7 @@ def problem(
     response = jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_JSON
-    if status == 503:
+    if status == 503 and code not in NO_RETRY_AFTER:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -24,7 +24,8 @@ EVERY_KEYED_ROUTE = {
     429: "Over a rate limit; Retry-After says when to come back",
     503: (
         "A part the service needs (database, model, queue, rate limiter) cannot answer now, "
-        "or this process is overloaded; Retry-After"
+        "or this process is overloaded; Retry-After. `query_timeout` (no Retry-After): the request took "
+        "longer than the database's statement timeout; narrow it rather than repeat it"
     ),
 }
 EVERY_BODY = {
