@@ -183,6 +183,15 @@ def test_a_slow_client_is_cut_off_and_others_are_served_meanwhile(server: Server
             s.close()
 
 
+@pytest.mark.parametrize(
+    "name", ["nul \x00 byte", "lone \ud800 surrogate", "x" * 201, " "], ids=["nul", "surrogate", "long", "blank"]
+)
+def test_a_bad_api_key_name_is_422_naming_it(client: httpx.Client, name: str) -> None:
+    body = json.dumps({"name": name, "tenants": ["acme"]}).encode()  # \u0000 and \ud800 escaped, as a client sends them
+    response = client.post("/v1/admin/api-keys", content=body, headers={**ADMIN, "content-type": "application/json"})
+    assert_problem(response, 422, "name")
+
+
 def test_a_retry_is_a_replay_only_when_it_is_the_same_message(client: httpx.Client) -> None:
     """The rule of README's POST /v1/messages row, through PostgreSQL (which gives 1e23 back as
     an integer, and created_at in UTC)."""
