@@ -75,7 +75,7 @@ def field_problems(error: ValidationError) -> list[FieldProblem]:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         field = ".".join(str(part) for part in item["loc"]) or "body"
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")  # a rule of ours says it in its own words
         if item["type"] in ("dict_type", "model_type") and field == "body":
             message = "the body must be a JSON object, sent with Content-Type: application/json"
         problems.append(FieldProblem(field, message))

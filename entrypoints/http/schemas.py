@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from application.ports import ApiKeyInfo
 from domain.message import ID_PATTERN, Message
@@ -17,9 +18,28 @@ RoleName = Literal["user", "assistant", "system", "tool"]
 # for the published document (clients, schemathesis), not for pydantic to enforce.
 AN_ID: dict[str, Any] = {"pattern": ID_PATTERN.pattern}
 
+# JSON bodies are strict: a bool is a JSON bool, a number a JSON number (an integer will do
+# where a float is wanted), a time an ISO 8601 string with an offset. Loosely, "pinned": "yes"
+# was stored as true and "importance": true as 1.0. Query strings are text by nature: their
+# models (the ...Args) convert.
+JSON_BODY = ConfigDict(extra="forbid", strict=True)
+ISO_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def iso_text(value: object) -> object:
+    """A time only as ISO 8601 text: pydantic would take a number (or a string of digits) as a
+    Unix time, and 253402300800 as one in 1978."""
+    if isinstance(value, str) and ISO_DATE_TIME.match(value):
+        return value
+    raise ValueError("must be an ISO 8601 date and time with an offset, as a string, e.g. 2026-05-01T09:30:00Z")
+
+
+# A time in a JSON body, parsed from its text (strict mode takes a datetime object only).
+JsonInstant = Annotated[AwareDatetime, Strict(False), BeforeValidator(iso_text)]
+
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     tenant_id: str = Field(
         description="Tenant the message belongs to: 1-128 of A-Z a-z 0-9 . _ : @ -", json_schema_extra=AN_ID
@@ -29,7 +49,7 @@ class MessageIn(BaseModel):
     content: str = Field(description="The message text")
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object, stored as is")
     importance: float | None = Field(None, ge=0, le=1, description="Explicit importance; wins over the computed score")
-    created_at: AwareDatetime | None = Field(None, description="When it was said (for imports); default now")
+    created_at: JsonInstant | None = Field(None, description="When it was said (for imports); default now")
     client_message_id: str | None = Field(
         None,
         description="Your id for this message: sent again, the message is stored once (same as Idempotency-Key)",
@@ -38,7 +58,7 @@ class MessageIn(BaseModel):
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     messages: list[MessageIn] = Field(description="Up to 500 messages, all of one tenant")
 
@@ -98,7 +118,7 @@ class TenantArgs(BaseModel):
 
 
 class MessagePatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     content: str | None = Field(None, description="New text; the message is embedded again")
     metadata: dict[str, Any] | None = Field(None, description="Replaces the stored object; null clears it")
@@ -132,7 +152,7 @@ class ErasureOut(BaseModel):
 
 
 class RetentionPolicyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     archive_after_days: float | None = Field(
         None, description="Archive unimportant messages older than this; null: never"
@@ -161,7 +181,7 @@ class TenantRetentionOut(BaseModel):
 
 
 class RetentionRunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     tenant_id: str | None = Field(
         None, description="Only this tenant; every tenant when absent", json_schema_extra=AN_ID
@@ -213,6 +233,10 @@ class SearchArgs(BaseModel):
 
 
 class SearchIn(SearchArgs):
+    model_config = JSON_BODY  # SearchArgs as a JSON body: strict, where the query string converts
+
+    since: JsonInstant | None = None
+    until: JsonInstant | None = None
     metadata: dict[str, Any] | None = Field(
         None, description="Only messages whose metadata contains this object (JSON containment)"
     )
@@ -254,7 +278,7 @@ class SearchOut(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     name: str = Field(description="What the key is for (shown in listings)")
     tenants: list[str] = Field(default_factory=list, description="Tenants the key may touch")
@@ -290,7 +314,7 @@ class ApiKeysOut(BaseModel):
 
 
 class TenantLimitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     rate_limit: str | None = Field(
         description="This tenant's limit, e.g. 120/minute (N/second|minute|hour|day); null removes the override",
@@ -323,7 +347,7 @@ class QueueOut(BaseModel):
 
 
 class RequeueIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     tenant_id: str | None = Field(
         None, description="Only this tenant's failed messages; all when absent", json_schema_extra=AN_ID

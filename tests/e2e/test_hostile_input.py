@@ -63,8 +63,23 @@ def assert_problem(response: httpx.Response, status: int, *named: str) -> None:
         ({"importance": -0.5}, ["importance"]),
         ({"importance": 1e308}, ["importance"]),
         ({"created_at": "99999-01-01T00:00:00Z"}, ["created_at"]),
+        ({"pinned": "yes"}, ["pinned"]),
+        ({"importance": True}, ["importance"]),
+        ({"created_at": 253402300800}, ["created_at", "ISO 8601"]),
     ],
-    ids=["nul-content", "nul-conversation", "nul-value", "nul-key", "surrogate", "negative", "huge", "year"],
+    ids=[
+        "nul-content",
+        "nul-conversation",
+        "nul-value",
+        "nul-key",
+        "surrogate",
+        "negative",
+        "huge",
+        "year",
+        "pinned-text",
+        "importance-bool",
+        "created-at-number",
+    ],
 )
 def test_bad_fields_are_422_naming_them(client: httpx.Client, fields: dict, named: list[str]) -> None:
     body = json.dumps(message(**fields)).encode()  # ASCII, with \u0000 and \ud800 escaped as a client sends them
