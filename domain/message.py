@@ -170,7 +170,7 @@ class NewMessage:
         again. A retry under the same client_message_id is a replay only when there are none:
         everything the client said counts (metadata as JSON, so 7 is 7.0), and created_at
         when the retry gives one (without it, the time the first request was stored stands)."""
-        offered: list[tuple[str, bool]] = [
+        checks: list[tuple[str, bool]] = [
             ("tenant_id", stored.tenant_id == self.tenant_id),
             ("conversation_id", stored.conversation_id == self.conversation_id),
             ("role", stored.role == self.role),
@@ -180,7 +180,7 @@ class NewMessage:
             ("pinned", stored.pinned == self.pinned),
             ("created_at", self.created_at is None or stored.created_at == self.created_at),
         ]
-        return [name for name, same in offered if not same]
+        return [name for name, same in checks if not same]
 
 
 @dataclass(frozen=True, slots=True)
