@@ -6,7 +6,7 @@ from application.errors import NotFound
 from application.ports import ApiKeyInfo, ApiKeyStore, CreatedApiKey
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
-from domain.message import id_problem
+from domain.message import id_problem, text_problem
 
 MAX_NAME_CHARS = 200
 
@@ -20,6 +20,8 @@ class ManageApiKeys:
         problems = [p for p in (id_problem("tenants", t) for t in sorted(tenants)) if p is not None]
         if not name.strip() or len(name) > MAX_NAME_CHARS:
             problems.append(FieldProblem("name", f"must be 1-{MAX_NAME_CHARS} characters"))
+        elif (problem := text_problem("name", name)) is not None:  # PostgreSQL would refuse it (a 500)
+            problems.append(problem)
         if not admin and not tenants:
             problems.append(FieldProblem("tenants", "a key that is not admin must hold at least one tenant"))
         if problems:

@@ -25,6 +25,14 @@ class StorageUnavailable(DomainError):
     code = "storage_unavailable"
 
 
+class QueryTimeout(StorageUnavailable):
+    """The database cancelled a statement that ran past its statement timeout: the request
+    asks for more work than the timeout allows, and the same request would likely run out
+    again. Background work still treats it as unavailable (it tries again later)."""
+
+    code = "query_timeout"
+
+
 class EmbedderUnavailable(DomainError):
     """The embedding model cannot embed right now."""
 

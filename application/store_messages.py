@@ -172,13 +172,12 @@ class StoreMessages:
         """Add the candidates; return what is stored under each, and which are new."""
         stored = await self._messages.add_many(candidates)
         fresh = [kept.id == made.id for kept, made in zip(stored, candidates, strict=True)]
-        reused = [
-            new for new, kept, is_new in zip(parsed, stored, fresh, strict=True) if not is_new and not new.same_as(kept)
-        ]
-        if reused:
-            raise IdempotencyConflict(
-                f"client_message_id '{reused[0].client_message_id}' was already used for a different message"
-            )
+        for new, kept, is_new in zip(parsed, stored, fresh, strict=True):
+            if not is_new and (differences := new.differences(kept)):
+                raise IdempotencyConflict(
+                    f"client_message_id '{new.client_message_id}' was already used for a different message "
+                    f"(differing in {', '.join(differences)}); a retry sends the message as it was first sent"
+                )
         return stored, fresh
 
     async def _store(self, principal: Principal, parsed: Sequence[NewMessage]) -> list[StoredMessage]:

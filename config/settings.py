@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -14,11 +15,16 @@ from domain.message import ID_PATTERN, ID_RULE
 from domain.rate_limit import RateLimit
 from domain.retention import RetentionPolicy, parse_roles
 
+# Visible ASCII: a header carries other characters only as bytes of some encoding the client
+# picks (Latin-1, most often), so a key holding them could match for one client and not another.
+KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+
 
 def parse_api_keys(text: str, *, admin: bool) -> list[ConfiguredKey]:
     """`key:tenantA|tenantB,key2:tenantC` (tenant keys) or `key1,key2` (admin keys)."""
+    setting = "MEMORY_ADMIN_API_KEYS" if admin else "MEMORY_API_KEYS"
     keys = []
-    for entry in (e.strip() for e in text.split(",")):
+    for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
         if not entry:
             continue
         if admin:
@@ -33,6 +39,12 @@ def parse_api_keys(text: str, *, admin: bool) -> list[ConfiguredKey]:
                 raise ValueError(f"MEMORY_API_KEYS names invalid tenant ids {bad}: tenant ids are {ID_RULE}")
         if len(key) < 16:
             raise ValueError("API keys must be at least 16 characters long")
+        if not KEY_CHARACTERS.fullmatch(key):  # never echo the key: this message is printed and logged
+            raise ValueError(
+                f"{setting} entry {number} holds a key with a character that is not visible ASCII (a space, an "
+                "accented letter, any non-ASCII): HTTP headers carry keys as ASCII, so use letters, digits and "
+                "punctuation only"
+            )
         keys.append(ConfiguredKey(key=key, tenants=tenants, admin=admin))
     return keys
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from domain.errors import FieldProblem, ValidationFailed
@@ -164,14 +165,22 @@ class NewMessage:
             pinned=pinned,
         )
 
-    def same_as(self, stored: Message) -> bool:
-        """Whether a stored message is this one, sent again (what an idempotent retry must match)."""
-        return (
-            stored.tenant_id == self.tenant_id
-            and stored.conversation_id == self.conversation_id
-            and stored.role == self.role
-            and stored.content == self.content
-        )
+    def differences(self, stored: Message) -> list[str]:
+        """The fields, by their API names, in which a stored message is not this one sent
+        again. A retry under the same client_message_id is a replay only when there are none:
+        everything the client said counts (metadata as JSON, so 7 is 7.0), and created_at
+        when the retry gives one (without it, the time the first request was stored stands)."""
+        checks: list[tuple[str, bool]] = [
+            ("tenant_id", stored.tenant_id == self.tenant_id),
+            ("conversation_id", stored.conversation_id == self.conversation_id),
+            ("role", stored.role == self.role),
+            ("content", stored.content == self.content),
+            ("metadata", same_json(stored.metadata, self.metadata)),
+            ("importance", stored.explicit_importance == self.explicit_importance),
+            ("pinned", stored.pinned == self.pinned),
+            ("created_at", self.created_at is None or stored.created_at == self.created_at),
+        ]
+        return [name for name, same in checks if not same]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +240,35 @@ def metadata_contains(metadata: dict[str, Any], wanted: dict[str, Any] | None) -
     return all(key in metadata and _contained(value, metadata[key]) for key, value in wanted.items())
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality, as PostgreSQL's jsonb =: objects by keys, arrays in order, numbers by value."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return _same_scalar(a, b)
+
+
 def _contained(wanted: Any, value: Any) -> bool:
     if isinstance(wanted, dict):
         return isinstance(value, dict) and metadata_contains(value, wanted)
     if isinstance(wanted, list):
         return isinstance(value, list) and all(any(_contained(w, v) for v in value) for w in wanted)
-    return bool(wanted == value and type(wanted) is type(value))
+    return _same_scalar(wanted, value)
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    """Numbers by value (100 is 100.0); anything else by type and value (true is not 1)."""
+    number_a, number_b = _json_number(a), _json_number(b)
+    if number_a is not None or number_b is not None:
+        return number_a == number_b
+    return type(a) is type(b) and bool(a == b)
+
+
+def _json_number(value: Any) -> Decimal | None:
+    """A number's value as PostgreSQL reads it: the decimal its JSON text says (a float is
+    sent as its shortest repr, so 1e23 is 10**23 there, not the binary float's value).
+    None for anything else, bool included."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)

@@ -20,12 +20,25 @@ from adapters.postgres.database import Database, DatabaseOptions, EmbeddedPostgr
 from adapters.postgres.embedding_models import PgEmbeddingModels
 from adapters.postgres.vector_index import PgVectorIndex
 from application.ports import EmbeddingModel
+from tests.leftovers import describe, still_left, stop
 
 DIMENSIONS = 384  # all-MiniLM-L6-v2, so the real model and the deterministic one share a schema
 # The model the database fixtures record as the one that made the stored vectors: the real
 # model and the deterministic one write to test databases alike.
 TEST_MODEL = EmbeddingModel("test vectors", DIMENSIONS)
 TEST_MODEL_ID = 1  # the first record of every database: the fixtures make it
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the last test (set up first, so torn down last): every process a test started
+    has stopped. One still running fails the session, and is stopped."""
+    yield
+    left = still_left(tmp_path_factory.getbasetemp(), bound_seconds=10)
+    if left:
+        found = "; ".join(describe(p) for p in left)
+        stop(left)
+        pytest.fail(f"the tests left {len(left)} process(es) running (stopped now): {found}", pytrace=False)
 
 
 def pg_vector_index(database: Database) -> PgVectorIndex:

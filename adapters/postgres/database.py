@@ -20,7 +20,7 @@ from opentelemetry import trace
 from pgvector.asyncpg import register_vector
 
 from adapters.postgres.migrations import SchemaError, applied_versions, available_migrations, upgrade, verify
-from application.ports import StorageUnavailable, Transactions
+from application.ports import QueryTimeout, StorageUnavailable, Transactions
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +43,20 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
 )
 LOST_OR_REFUSED: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.InterfaceError)  # see unavailable()
+# What the adapters report as the port's errors: the above, and a statement PostgreSQL cancelled.
+STORAGE_FAILURES: tuple[type[BaseException], ...] = (*LOST_OR_REFUSED, asyncpg.QueryCanceledError)
+
+# PostgreSQL enforces the command timeout (statement_timeout, set on every pooled connection)
+# and says so when it cancels a statement: the request asked too much (QueryTimeout).
+# asyncpg's own timeout fires this much later, for a server that does not answer at all
+# (StorageUnavailable).
+CLIENT_TIMEOUT_GRACE_SECONDS = 2.0
 
 
 def storage_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Report connection failures of an adapter method as the port's StorageUnavailable, and
-    trace each call as a database span (named by the method, never by its arguments)."""
+    """Report connection failures of an adapter method as the port's StorageUnavailable (a
+    statement cancelled by the statement timeout as QueryTimeout), and trace each call as a
+    database span (named by the method, never by its arguments)."""
     span_name = f"db {method.__qualname__}"
 
     @functools.wraps(method)
@@ -56,14 +65,21 @@ def storage_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, C
             span.set_attribute("db.system", "postgresql")
             try:
                 return await method(*args, **kwargs)
-            except LOST_OR_REFUSED as error:
+            except STORAGE_FAILURES as error:
                 raise unavailable(error) from error
 
     return wrapper
 
 
 def unavailable(error: BaseException) -> BaseException:
-    """StorageUnavailable for a lost connection; any other error as it is."""
+    """QueryTimeout for a statement cancelled by the statement timeout, StorageUnavailable
+    for a lost connection; any other error as it is."""
+    if isinstance(error, asyncpg.QueryCanceledError):
+        return QueryTimeout(
+            "the request took longer than the database's statement timeout (MEMORY_DB_COMMAND_TIMEOUT_SECONDS) "
+            "and was cancelled: narrow it (fewer or more specific query words, filters, a smaller top_k, "
+            "limit or batch) rather than sending it again as it is"
+        )
     if isinstance(error, CONNECTION_ERRORS):
         return StorageUnavailable(f"the database is unavailable: {type(error).__name__}")
     # "cannot call Transaction.__aexit__(): the underlying connection is closed": the server
@@ -123,6 +139,14 @@ SEARCH_SETTINGS = {
 }
 
 
+def session_settings(command_timeout: float) -> dict[str, str]:
+    """The startup parameters of every pooled connection: the search settings, and the
+    command timeout as PostgreSQL's statement_timeout (in milliseconds). An asyncpg
+    `timeout=` on one call does not lift it: a statement meant to run longer sets
+    statement_timeout itself (SET LOCAL, in its transaction)."""
+    return {**SEARCH_SETTINGS, "statement_timeout": str(max(1, round(command_timeout * 1000)))}
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -168,7 +192,7 @@ class Database:
                     yield
                 finally:
                     self._in_transaction.reset(token)
-        except LOST_OR_REFUSED as error:  # acquiring, BEGIN, COMMIT
+        except STORAGE_FAILURES as error:  # acquiring, BEGIN, COMMIT, or a statement in the block
             raise unavailable(error) from error
 
 
@@ -232,9 +256,9 @@ async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncItera
             dsn,
             min_size=options.pool_min_size,
             max_size=options.pool_max_size,
-            command_timeout=options.command_timeout,
+            command_timeout=options.command_timeout + CLIENT_TIMEOUT_GRACE_SECONDS,
             init=init_connection,
-            server_settings=SEARCH_SETTINGS,
+            server_settings=session_settings(options.command_timeout),
             reset=keep_session,
         )
         try:

@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
+# 503s that pass with time carry Retry-After. A statement that ran out of time would run out
+# again: narrowing the request helps, repeating it does not, so none is invited.
+NO_RETRY_AFTER = frozenset({"query_timeout"})
 
 STATUS_BY_CODE: dict[str, int] = {
     "validation_failed": 422,
@@ -34,6 +37,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "tenant_busy": 429,
     "rate_limiter_unavailable": 503,
     "storage_unavailable": 503,
+    "query_timeout": 503,
     "embedder_unavailable": 503,
     "queue_unavailable": 503,
     "embedding_model_changed": 503,
@@ -63,7 +67,7 @@ def problem(
     response = jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_JSON
-    if status == 503:
+    if status == 503 and code not in NO_RETRY_AFTER:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -74,7 +78,7 @@ def field_problems(error: ValidationError) -> list[FieldProblem]:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         field = ".".join(str(part) for part in item["loc"]) or "body"
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")  # a rule of ours says it in its own words
         if item["type"] in ("dict_type", "model_type") and field == "body":
             message = "the body must be a JSON object, sent with Content-Type: application/json"
         problems.append(FieldProblem(field, message))

@@ -27,7 +27,8 @@ EVERY_KEYED_ROUTE = {
     ),
     503: (
         "A part the service needs (database, model, queue, rate limiter) cannot answer now, "
-        "or this process is overloaded; Retry-After"
+        "or this process is overloaded; Retry-After. `query_timeout` (no Retry-After): the request took "
+        "longer than the database's statement timeout; narrow it rather than repeat it"
     ),
 }
 EVERY_BODY = {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from application.ports import ApiKeyInfo
 from domain.instant import RANGE
@@ -18,9 +19,28 @@ RoleName = Literal["user", "assistant", "system", "tool"]
 # for the published document (clients, schemathesis), not for pydantic to enforce.
 AN_ID: dict[str, Any] = {"pattern": ID_PATTERN.pattern}
 
+# JSON bodies are strict: a bool is a JSON bool, a number a JSON number (an integer will do
+# where a float is wanted), a time an ISO 8601 string with an offset. Loosely, "pinned": "yes"
+# was stored as true and "importance": true as 1.0. Query strings are text by nature: their
+# models (the ...Args) convert.
+JSON_BODY = ConfigDict(extra="forbid", strict=True)
+ISO_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def iso_text(value: object) -> object:
+    """A time only as ISO 8601 text: pydantic would take a number (or a string of digits) as a
+    Unix time, and 253402300800 as one in 1978."""
+    if isinstance(value, str) and ISO_DATE_TIME.match(value):
+        return value
+    raise ValueError("must be an ISO 8601 date and time with an offset, as a string, e.g. 2026-05-01T09:30:00Z")
+
+
+# A time in a JSON body, parsed from its text (strict mode takes a datetime object only).
+JsonInstant = Annotated[AwareDatetime, Strict(False), BeforeValidator(iso_text)]
+
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     tenant_id: str = Field(
         description="Tenant the message belongs to: 1-128 of A-Z a-z 0-9 . _ : @ -", json_schema_extra=AN_ID
@@ -30,7 +50,7 @@ class MessageIn(BaseModel):
     content: str = Field(description="The message text")
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object, stored as is")
     importance: float | None = Field(None, ge=0, le=1, description="Explicit importance; wins over the computed score")
-    created_at: AwareDatetime | None = Field(
+    created_at: JsonInstant | None = Field(
         None, description=f"When it was said (for imports), {RANGE}, kept in UTC; default now"
     )
     client_message_id: str | None = Field(
@@ -41,7 +61,7 @@ class MessageIn(BaseModel):
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     messages: list[MessageIn] = Field(description="Up to 500 messages, all of one tenant")
 
@@ -101,7 +121,7 @@ class TenantArgs(BaseModel):
 
 
 class MessagePatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     content: str | None = Field(None, description="New text; the message is embedded again")
     metadata: dict[str, Any] | None = Field(None, description="Replaces the stored object; null clears it")
@@ -135,7 +155,7 @@ class ErasureOut(BaseModel):
 
 
 class RetentionPolicyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     archive_after_days: float | None = Field(
         None, description="Archive unimportant messages older than this; null: never"
@@ -164,7 +184,7 @@ class TenantRetentionOut(BaseModel):
 
 
 class RetentionRunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     tenant_id: str | None = Field(
         None, description="Only this tenant; every tenant when absent", json_schema_extra=AN_ID
@@ -225,6 +245,14 @@ class SearchArgs(BaseModel):
 
 
 class SearchIn(SearchArgs):
+    model_config = JSON_BODY  # SearchArgs as a JSON body: strict, where the query string converts
+
+    since: JsonInstant | None = Field(
+        None, description="Messages said at or after it; one before the earliest accepted time means from the start"
+    )
+    until: JsonInstant | None = Field(
+        None, description="Messages said at or before it; one after the latest accepted time means to the end"
+    )
     metadata: dict[str, Any] | None = Field(
         None, description="Only messages whose metadata contains this object (JSON containment)"
     )
@@ -266,7 +294,7 @@ class SearchOut(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     name: str = Field(description="What the key is for (shown in listings)")
     tenants: list[str] = Field(default_factory=list, description="Tenants the key may touch")
@@ -302,7 +330,7 @@ class ApiKeysOut(BaseModel):
 
 
 class TenantLimitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     rate_limit: str | None = Field(
         description="This tenant's limit, e.g. 120/minute (N/second|minute|hour|day); null removes the override",
@@ -335,7 +363,7 @@ class QueueOut(BaseModel):
 
 
 class RequeueIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = JSON_BODY
 
     tenant_id: str | None = Field(
         None, description="Only this tenant's failed messages; all when absent", json_schema_extra=AN_ID

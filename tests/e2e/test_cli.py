@@ -68,6 +68,21 @@ def test_invalid_settings_are_named(tmp_path: Path) -> None:
     assert "MEMORY_PORT" in result.stderr and "MEMORY_API_KEYS" in result.stderr
 
 
+def test_a_key_that_is_not_ascii_is_refused_at_start_naming_the_setting(tmp_path: Path) -> None:
+    key = "clé-secrète-de-test-0001"
+    result = subprocess.run(
+        [MEMORYMESH, "serve"],
+        env={**os.environ, "MEMORY_API_KEYS": f"{key}:acme", "MEMORY_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "MEMORY_API_KEYS" in result.stderr and "visible ASCII" in result.stderr, result.stderr
+    assert key not in result.stderr + result.stdout
+
+
 def test_a_worker_without_the_arq_queue_says_how_to_set_it(tmp_path: Path) -> None:
     result = memorymesh(tmp_path / "data", "worker")
     assert result.returncode != 0

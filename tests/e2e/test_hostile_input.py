@@ -76,6 +76,9 @@ def assert_problem(response: httpx.Response, status: int, *named: str) -> None:
         ({"created_at": "9999-12-30T12:00:00-12:00"}, ["created_at"]),
         ({"created_at": "0001-01-01T00:00:00+01:00"}, ["created_at"]),
         ({"created_at": "9999-12-31T23:59:59-23:59"}, ["created_at"]),
+        ({"pinned": "yes"}, ["pinned"]),
+        ({"importance": True}, ["importance"]),
+        ({"created_at": 253402300800}, ["created_at", "ISO 8601"]),
     ],
     ids=[
         "nul-content",
@@ -94,6 +97,9 @@ def assert_problem(response: httpx.Response, status: int, *named: str) -> None:
         "after-latest-12",
         "year-0-in-utc",
         "year-10000-in-utc",
+        "pinned-text",
+        "importance-bool",
+        "created-at-number",
     ],
 )
 def test_bad_fields_are_422_naming_them(client: httpx.Client, fields: dict, named: list[str]) -> None:
@@ -247,6 +253,45 @@ def test_a_slow_client_is_cut_off_and_others_are_served_meanwhile(server: Server
     finally:
         for s in slow:
             s.close()
+
+
+@pytest.mark.parametrize(
+    "name", ["nul \x00 byte", "lone \ud800 surrogate", "x" * 201, " "], ids=["nul", "surrogate", "long", "blank"]
+)
+def test_a_bad_api_key_name_is_422_naming_it(client: httpx.Client, name: str) -> None:
+    body = json.dumps({"name": name, "tenants": ["acme"]}).encode()  # \u0000 and \ud800 escaped, as a client sends them
+    response = client.post("/v1/admin/api-keys", content=body, headers={**ADMIN, "content-type": "application/json"})
+    assert_problem(response, 422, "name")
+
+
+def test_a_retry_is_a_replay_only_when_it_is_the_same_message(client: httpx.Client) -> None:
+    """The rule of README's POST /v1/messages row, through PostgreSQL (which gives 1e23 back as
+    an integer, and created_at in UTC)."""
+    first = message(
+        "Table for four at eight",
+        metadata={"amount": 100.0, "big": 1e23},
+        importance=0.7,
+        pinned=True,
+        created_at="2026-05-01T09:30:00Z",
+        client_message_id="replay-1",
+    )
+    stored = client.post("/v1/messages", json=first, headers=ACME)
+    assert stored.status_code == 201, stored.text
+    same = {**first, "metadata": {"big": 10**23, "amount": 100}, "created_at": "2026-05-01T11:30:00+02:00"}
+    again = client.post("/v1/messages", json=same, headers=ACME)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true", again.text
+    assert again.json()["id"] == stored.json()["id"]
+    for changed, named in (
+        ({"metadata": {"amount": 101, "big": 1e23}}, "metadata"),
+        ({"importance": 0.9}, "importance"),
+        ({"pinned": False}, "pinned"),
+        ({"created_at": "2026-05-01T09:31:00Z"}, "created_at"),
+    ):
+        assert_problem(client.post("/v1/messages", json={**first, **changed}, headers=ACME), 409, "replay-1", named)
+    assert client.get(f"/v1/messages/{stored.json()['id']}", params={"tenant_id": "acme"}, headers=ACME).json() == {
+        **stored.json(),
+        "metadata": {"amount": 100.0, "big": 10**23},
+    }
 
 
 def test_nothing_hostile_reached_another_tenant_or_made_a_5xx(server: ServerProcess) -> None:

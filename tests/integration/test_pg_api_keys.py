@@ -1,6 +1,12 @@
 import asyncio
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from adapters.postgres.api_keys import PgApiKeyStore
+from application.api_keys import ManageApiKeys
+from domain.access import Principal
+from domain.errors import ValidationFailed
 
 
 async def test_keys_resolve_to_their_principal_and_only_the_hash_is_stored(database):
@@ -46,3 +52,17 @@ async def test_revoked_keys_are_refused_at_once_and_listed_without_secrets(datab
     assert await store.revoke(created.id) is True  # revoking twice is harmless
     assert await store.revoke("00000000-0000-0000-0000-000000000000") is False
     assert await store.revoke("not-a-uuid") is False
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(st.characters(exclude_categories=()), max_size=210))  # NUL and lone surrogates too
+async def test_any_key_name_is_kept_as_given_or_refused_naming_it(database, name):
+    keys = ManageApiKeys(PgApiKeyStore(database))
+    admin = Principal(key_id="admin", tenants=frozenset(), admin=True)
+    try:
+        created = await keys.create(admin, name, frozenset({"acme"}), admin=False)
+    except ValidationFailed as refused:
+        assert {p.field for p in refused.problems} == {"name"}
+        return
+    (listed,) = [k for k in await keys.list_keys(admin) if k.id == created.id]
+    assert listed.name == name.strip()

@@ -162,22 +162,24 @@ async def test_a_selective_filter_in_a_large_tenant_is_not_starved(database, pg_
         )
         for i in range(5_000)
     ]
-    await database.pool.copy_records_to_table(
-        "messages",
-        records=rows,
-        columns=[
-            "id",
-            "tenant_id",
-            "conversation_id",
-            "role",
-            "content",
-            "created_at",
-            "importance",
-            "embedding_status",
-            "embedding",
-        ],
-        timeout=120,
-    )
+    async with database.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL statement_timeout = 0")  # setup, past the pool's statement timeout
+        await conn.copy_records_to_table(
+            "messages",
+            records=rows,
+            columns=[
+                "id",
+                "tenant_id",
+                "conversation_id",
+                "role",
+                "content",
+                "created_at",
+                "importance",
+                "embedding_status",
+                "embedding",
+            ],
+            timeout=120,
+        )
     await database.pool.execute("ANALYZE messages")
     query = [rng.gauss(0, 1) for _ in range(DIMENSIONS)]
     filters = SearchFilters(role=Role.TOOL)

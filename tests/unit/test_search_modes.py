@@ -69,6 +69,19 @@ async def test_post_search_filters_on_metadata(client):
     assert len((await nested.get_json())["results"]) == 2
 
 
+async def test_metadata_numbers_match_by_value_in_every_mode(client):
+    """As PostgreSQL's @> does in keyword and hybrid: 100 is 100.0, and true is not 1."""
+    amount = await stored(client, "Kettle invoice", metadata={"amount": 100.0, "count": 7, "paid": True})
+    for mode in ("semantic", "keyword", "hybrid"):
+        for wanted, found in (({"amount": 100}, [amount]), ({"count": 7.0}, [amount]), ({"paid": 1}, [])):
+            response = await client.post(
+                "/v1/memory/search",
+                json={"tenant_id": "acme", "query": "kettle", "mode": mode, "metadata": wanted},
+                headers=ACME,
+            )
+            assert [r["message"]["id"] for r in (await response.get_json())["results"]] == found, (mode, wanted)
+
+
 @pytest.mark.parametrize(
     ("body", "named"),
     [
