@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from config.settings import Settings
 from domain.errors import ValidationFailed
 from domain.message import ContentLimits, NewMessage, json_size
-from tests.unit.conftest import ACME_KEY, ADMIN_KEY, GLOBEX_KEY
+from tests.unit.conftest import ACME_KEY
 
 ACME = {"x-api-key": ACME_KEY}
 LIMIT = 1_000
@@ -24,15 +24,10 @@ def message(**fields):
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(
-        _env_file=None,
-        admin_api_keys=ADMIN_KEY,
-        api_keys=f"{ACME_KEY}:acme|acme-labs,{GLOBEX_KEY}:globex",
-        max_content_chars=20_000,
-        max_metadata_bytes=LIMIT,
-        max_response_bytes=65_536,
-        retention_schedule_seconds=0,
+def settings(settings: Settings) -> Settings:
+    """The suite's settings, with small bounds."""
+    return settings.model_copy(
+        update={"max_content_chars": 20_000, "max_metadata_bytes": LIMIT, "max_response_bytes": 65_536}
     )
 
 
