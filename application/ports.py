@@ -233,10 +233,13 @@ class MessageRepository(Protocol):
     async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int: ...
 
     async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:
-        """Hold up to `limit` claimable pending messages (oldest first) for `lease`; None when none is.
+        """Hold up to `limit` claimable pending messages for `lease`; None when none is.
 
-        Claimable: pending, past any retry delay, and not held under a live lease. Concurrent
-        claims never hold the same message. Each claim counts as a try.
+        Claimable: pending, past any retry delay, and not held under a live lease. The batch is
+        shared round-robin among the tenants with messages claimable (domain/fair_claims.py),
+        each tenant's oldest first, starting after the tenant the last claim served last, so
+        that one tenant's backlog never holds up another's. Concurrent claims never hold the
+        same message. Each claim counts as a try.
         """
         ...
 

@@ -19,6 +19,7 @@ from application.ports import (
     QueueStats,
     SearchFilters,
 )
+from domain.fair_claims import round_robin_shares
 from domain.message import EmbeddingStatus, Message
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
 
@@ -69,6 +70,7 @@ class InMemoryMessageRepository(MessageRepository):
         self.clock = clock or SystemClock()
         self.rows: dict[uuid.UUID, Message] = {}
         self.work: dict[uuid.UUID, EmbeddingWork] = {}
+        self._last_served = ""  # the tenant the last claim served last: the next one starts after it
 
     def snapshot(self) -> tuple[dict[uuid.UUID, Message], dict[uuid.UUID, EmbeddingWork]]:
         return dict(self.rows), copy.deepcopy(self.work)
@@ -246,14 +248,27 @@ class InMemoryMessageRepository(MessageRepository):
         return [(m, self.work[m.id]) for m in self.rows.values() if m.embedding_status == EmbeddingStatus.PENDING]
 
     async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:
+        """Round-robin over the tenants with work ready, from the one after the last served
+        (domain/fair_claims.py), as PgMessageRepository does."""
         now = self.clock.now()
-        ready = sorted((p for p in self._pending() if p[1].ready_at <= now), key=lambda p: p[1].ready_at)[:limit]
-        if not ready:
+        waiting: dict[str, list[tuple[Message, EmbeddingWork]]] = {}
+        for pending in sorted((p for p in self._pending() if p[1].ready_at <= now), key=lambda p: p[1].ready_at):
+            waiting.setdefault(pending[0].tenant_id, []).append(pending)
+        tenants = sorted(waiting)
+        turns = ([t for t in tenants if t > self._last_served] + [t for t in tenants if t <= self._last_served])[:limit]
+        shares = round_robin_shares([len(waiting[t]) for t in turns], limit)
+        ranked = sorted(
+            (rank, turn, pending)
+            for turn, (tenant_id, share) in enumerate(zip(turns, shares, strict=True))
+            for rank, pending in enumerate(waiting[tenant_id][:share])
+        )
+        if not ranked:
             return None
         claim_id = uuid.uuid4()
-        for _, work in ready:
+        for *_, (_, work) in ranked:
             work.claim, work.ready_at, work.attempts = claim_id, now + lease, work.attempts + 1
-        return EmbeddingClaim(claim_id, [ClaimedMessage(m, w.attempts) for m, w in ready])
+        self._last_served = ranked[-1][2][0].tenant_id
+        return EmbeddingClaim(claim_id, [ClaimedMessage(m, w.attempts) for *_, (m, w) in ranked])
 
     def _held(self, claim_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> list[Message]:
         held = []

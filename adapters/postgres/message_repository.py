@@ -3,7 +3,8 @@
 The embedding queue lives on the rows themselves (see migration 0002): a claim is one
 UPDATE over rows picked with FOR UPDATE SKIP LOCKED, so concurrent workers never hold
 the same row, and a claim is a lease, so rows held by a dead worker come back by
-themselves once it runs out.
+themselves once it runs out. Which rows a claim picks is shared round-robin among the
+tenants waiting (see TENANTS_WAITING).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from application.ports import (
     SearchFilters,
     StorageUnavailable,
 )
+from domain.fair_claims import round_robin_shares
 from domain.message import EmbeddingStatus, Message, Role
 from domain.retention import RetentionFacts, RetentionPolicy
 
@@ -69,18 +71,67 @@ WHERE m.id = held.id
 RETURNING {M_COLUMNS}
 """
 
-CLAIM_PENDING = f"""
-WITH picked AS (
-    SELECT id FROM messages
-    WHERE embedding_status = 'pending' AND embedding_ready_at <= now()
-    ORDER BY embedding_ready_at
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
+# A claim goes round-robin over the tenants with messages ready (domain/fair_claims.py), in
+# two statements. TENANTS_WAITING finds them in turn: those after the tenant the last claim
+# served last, in tenant order, then from the first one round to it again; at most $2 (a
+# batch of $2 serves no more), each with how many it has ready, counted no further than it
+# could take. Each step to the next tenant is one descent of messages_embedding_tenant_ready
+# (migration 0009), so a claim reads about as many index entries as it has tenants and
+# messages to take, however long the queue. CLAIM_SHARES then takes each tenant's share,
+# oldest ready first, skipping rows another worker holds.
+READY = "embedding_status = 'pending' AND embedding_ready_at <= now()"
+TENANTS_WAITING = f"""
+WITH RECURSIVE after_cursor(tenant_id) AS (
+    (SELECT tenant_id FROM messages WHERE {READY} AND tenant_id > $1 ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT m.tenant_id FROM messages m WHERE {READY} AND m.tenant_id > a.tenant_id ORDER BY m.tenant_id LIMIT 1)
+    FROM after_cursor a WHERE a.tenant_id IS NOT NULL
+),
+from_start(tenant_id) AS (
+    (SELECT tenant_id FROM messages WHERE {READY} ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT m.tenant_id FROM messages m WHERE {READY} AND m.tenant_id > s.tenant_id ORDER BY m.tenant_id LIMIT 1)
+    FROM from_start s WHERE s.tenant_id < $1
+),
+turns AS MATERIALIZED (
+    SELECT tenant_id, lap FROM (
+        (SELECT tenant_id, 1 AS lap FROM after_cursor WHERE tenant_id IS NOT NULL LIMIT $2)
+        UNION ALL
+        (SELECT tenant_id, 2 AS lap FROM from_start WHERE tenant_id <= $1 LIMIT $2)
+    ) AS both_laps
+    ORDER BY lap, tenant_id LIMIT $2
 )
-UPDATE messages AS m
-SET embedding_claim = $2, embedding_ready_at = now() + $3::interval, embedding_attempts = m.embedding_attempts + 1
-FROM picked WHERE m.id = picked.id
-RETURNING {M_COLUMNS}, m.embedding_attempts
+SELECT t.tenant_id,
+       (SELECT count(*) FROM (
+            SELECT FROM messages m WHERE {READY} AND m.tenant_id = t.tenant_id
+            ORDER BY m.embedding_ready_at  -- along the queue's index, not through all the tenant's messages
+            LIMIT $2 - (SELECT count(*) FROM turns) + 1
+       ) AS r) AS ready
+FROM turns t ORDER BY t.lap, t.tenant_id
+"""
+
+# The claim's messages in round-robin order: each tenant's oldest first, tenants in turn.
+CLAIM_SHARES = f"""
+WITH picked AS (
+    SELECT p.id, p.embedding_ready_at AS was_ready_at, s.turn
+    FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS s(tenant_id, share, turn)
+    CROSS JOIN LATERAL (
+        SELECT id, embedding_ready_at FROM messages
+        WHERE {READY} AND tenant_id = s.tenant_id
+        ORDER BY embedding_ready_at
+        LIMIT s.share
+        FOR UPDATE SKIP LOCKED
+    ) AS p
+    LIMIT $5  -- the shares add up to the batch at most; said for the planner, which would join by reading the table
+),
+claimed AS (
+    UPDATE messages AS m
+    SET embedding_claim = $3, embedding_ready_at = now() + $4::interval, embedding_attempts = m.embedding_attempts + 1
+    FROM picked WHERE m.id = picked.id
+    RETURNING {M_COLUMNS}, m.embedding_attempts, picked.was_ready_at, picked.turn
+)
+SELECT * FROM claimed
+ORDER BY row_number() OVER (PARTITION BY turn ORDER BY was_ready_at, id), turn
 """
 
 RETRY_EMBEDDING = """
@@ -91,6 +142,18 @@ SET embedding_claim = NULL,
     embedding_ready_at = CASE WHEN r.delay IS NULL THEN m.embedding_ready_at ELSE now() + r.delay END
 FROM unnest($2::uuid[], $4::interval[]) AS r(id, delay)
 WHERE m.id = r.id AND m.embedding_claim = $1 AND m.embedding_status = 'pending'
+"""
+
+# The sweeper's two statements.
+FAIL_EXHAUSTED = """
+UPDATE messages SET embedding_status = 'failed', embedding_claim = NULL, embedding_error = $2
+WHERE embedding_status = 'pending' AND embedding_ready_at <= now() AND embedding_attempts >= $1
+RETURNING id
+"""
+STALLED_EMBEDDINGS = """
+SELECT count(*) FROM (
+    SELECT 1 FROM messages WHERE embedding_status = 'pending' AND embedding_ready_at <= now() - $1::interval LIMIT $2
+) AS stalled
 """
 
 # Two scans, each over its own partial index: an IN ('pending', 'failed') can use neither
@@ -265,6 +328,7 @@ class PgMessageRepository(MessageRepository):
         self._keyword_limits = keyword_limits
         self._coalescer = InsertCoalescer(self._insert)
         self._common: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()  # tenant: (read at, lexemes)
+        self._last_served = ""  # the tenant the last claim served last: the next one starts after it
 
     async def add(self, message: Message) -> None:
         await self.add_many([message])
@@ -526,10 +590,14 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def claim_pending(self, limit: int, lease: timedelta) -> EmbeddingClaim | None:
+        executor = self._database.executor()
+        waiting = await executor.fetch(TENANTS_WAITING, self._last_served, limit)
+        shares = round_robin_shares([r["ready"] for r in waiting], limit)
         claim_id = uuid.uuid4()
-        rows = await self._database.executor().fetch(CLAIM_PENDING, limit, claim_id, lease)
+        rows = await executor.fetch(CLAIM_SHARES, [r["tenant_id"] for r in waiting], shares, claim_id, lease, limit)
         if not rows:
             return None
+        self._last_served = rows[-1]["tenant_id"]
         claimed = [ClaimedMessage(to_message(r), r["embedding_attempts"]) for r in rows]
         return EmbeddingClaim(claim_id, claimed)
 
@@ -572,13 +640,7 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def fail_exhausted(self, max_attempts: int, reason: str) -> int:
-        rows = await self._database.executor().fetch(
-            "UPDATE messages SET embedding_status = 'failed', embedding_claim = NULL, embedding_error = $2 "
-            "WHERE embedding_status = 'pending' AND embedding_ready_at <= now() AND embedding_attempts >= $1 "
-            "RETURNING id",
-            max_attempts,
-            reason,
-        )
+        rows = await self._database.executor().fetch(FAIL_EXHAUSTED, max_attempts, reason)
         return len(rows)
 
     @storage_errors
@@ -593,12 +655,7 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def stalled_embeddings(self, older_than: timedelta) -> int:
-        count: int = await self._database.executor().fetchval(
-            "SELECT count(*) FROM (SELECT 1 FROM messages WHERE embedding_status = 'pending' "
-            "AND embedding_ready_at <= now() - $1::interval LIMIT $2) AS stalled",
-            older_than,
-            STALLED_COUNT_LIMIT,
-        )
+        count: int = await self._database.executor().fetchval(STALLED_EMBEDDINGS, older_than, STALLED_COUNT_LIMIT)
         return count
 
     @storage_errors

@@ -229,3 +229,82 @@ async def test_embedded_messages_page_in_id_order_and_tenants_are_listed(queue_b
     assert [m.id for m in first + rest] == sorted(m.id for m in embedded)
     assert await messages.embedded_page(t, rest[-1].id, 3) == []
     assert await messages.tenants() == sorted([t, "other-tenant"])
+
+
+# Fair claims: one tenant's backlog is not a line every other tenant stands in.
+
+
+def tenants_of(claim) -> list[str]:
+    return [c.message.tenant_id for c in claim.messages]
+
+
+async def test_a_tenant_with_one_message_is_served_in_the_first_batch_behind_a_backlog(queue_backend):
+    messages = queue_backend.messages
+    busy, quiet = tenant(), tenant()
+    await messages.add_many([make(busy, f"m{i}") for i in range(200)])
+    late = make(quiet, "only one, stored last")
+    await messages.add(late)
+
+    claim = await messages.claim_pending(32, LEASE)
+
+    assert late.id in [c.message.id for c in claim.messages]
+    assert sorted(tenants_of(claim)) == sorted([busy] * 31 + [quiet])
+
+
+async def test_tenants_waiting_share_a_batch_evenly(queue_backend):
+    messages = queue_backend.messages
+    waiting = [tenant() for _ in range(3)]
+    for t in waiting:
+        await messages.add_many([make(t, f"m{i}") for i in range(50)])
+
+    claim = await messages.claim_pending(30, LEASE)
+
+    assert sorted(tenants_of(claim)) == sorted(waiting * 10)
+
+
+async def test_with_more_tenants_waiting_than_a_batch_holds_each_gets_its_turn(queue_backend):
+    messages = queue_backend.messages
+    waiting = [tenant() for _ in range(10)]
+    for t in waiting:
+        await messages.add_many([make(t, f"m{i}") for i in range(3)])
+
+    claims = [await messages.claim_pending(4, LEASE) for _ in range(3)]
+
+    for claim in claims:
+        assert len(set(tenants_of(claim))) == len(claim.messages)  # one each while others wait
+    assert {t for claim in claims for t in tenants_of(claim)} == set(waiting)
+
+
+async def test_within_a_tenant_the_oldest_ready_go_first(queue_backend):
+    messages = queue_backend.messages
+    a, b = tenant(), tenant()
+    stored: dict[str, list] = {a: [], b: []}
+    for i in range(4):  # one by one, so each is ready a little after the one before
+        for t in (a, b):
+            stored[t].append(make(t, f"m{i}"))
+            await messages.add(stored[t][-1])
+    retried = await messages.claim_pending(1, LEASE)  # one tenant's oldest, tried and put back for later
+    (first,) = retried.messages
+    await messages.retry_embedding(retried.id, [EmbeddingRetry(first.message.id, timedelta(hours=1))], "failed once")
+    put_back, other = (a, b) if first.message.tenant_id == a else (b, a)
+    assert first.message.id == stored[put_back][0].id
+
+    claim = await messages.claim_pending(4, LEASE)
+
+    of = {t: [c.message.id for c in claim.messages if c.message.tenant_id == t] for t in (a, b)}
+    assert of == {put_back: [m.id for m in stored[put_back][1:3]], other: [m.id for m in stored[other][:2]]}
+
+
+async def test_concurrent_claims_over_few_tenants_share_out_every_message_exactly_once(queue_backend):
+    messages = queue_backend.messages
+    stored = [make(t, f"m{i}") for t in (tenant(), tenant(), tenant()) for i in range(40)]
+    await messages.add_many(stored)
+
+    async def drain() -> list[uuid.UUID]:
+        taken = []
+        while (claim := await messages.claim_pending(7, LEASE)) is not None:
+            taken += [c.message.id for c in claim.messages]
+        return taken
+
+    shares = await asyncio.gather(*(drain() for _ in range(8)))
+    assert sorted(i for share in shares for i in share) == sorted(m.id for m in stored)

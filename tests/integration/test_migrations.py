@@ -4,7 +4,14 @@ import uuid
 import asyncpg
 import pytest
 
-from adapters.postgres.migrations import SchemaError, applied_versions, available_migrations, upgrade, verify
+from adapters.postgres.migrations import (
+    SchemaError,
+    applied_versions,
+    available_migrations,
+    statements,
+    upgrade,
+    verify,
+)
 
 SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"  # PostgreSQL 15 without pgvector
 
@@ -59,9 +66,8 @@ async def test_a_row_stored_at_infinity_is_found_by_its_words_once_upgraded(fres
     words, and made the whole content_tsv NULL; upgrading gives such rows their words."""
     conn = await asyncpg.connect(fresh_dsn)
     try:
-        applied = await upgrade(conn, 384)
-        await conn.execute("DELETE FROM schema_migrations WHERE version = $1", applied[-1])
-        assert applied[-1] == "0008_date_words_of_infinity"
+        assert "0008_date_words_of_infinity" in await upgrade(conn, 384)
+        await conn.execute("DELETE FROM schema_migrations WHERE version = '0008_date_words_of_infinity'")
         await conn.execute(  # the function as migration 0005 made it
             "CREATE OR REPLACE FUNCTION memorymesh_date_words(at timestamptz) RETURNS text "
             "LANGUAGE sql IMMUTABLE PARALLEL SAFE "
@@ -80,3 +86,48 @@ async def test_a_row_stored_at_infinity_is_found_by_its_words_once_upgraded(fres
         assert [r["words"] for r in words] == ["'falcon':1", "'2026':4 '8':2 'falcon':1 'may':3", "'falcon':1"]
     finally:
         await conn.close()
+
+
+async def test_a_concurrent_index_build_cut_short_is_built_again_by_the_next_upgrade(fresh_dsn):
+    conn = await asyncpg.connect(fresh_dsn)
+    try:
+        await upgrade(conn, 384)
+        # Back to before 0009, with what a failed CREATE INDEX CONCURRENTLY leaves: an invalid index.
+        await conn.execute("DELETE FROM schema_migrations WHERE version = '0009_fair_embedding_claims'")
+        await conn.execute("DROP INDEX messages_embedding_tenant_ready")
+        await conn.execute(
+            "CREATE INDEX messages_embedding_pending ON messages (embedding_ready_at) "
+            "WHERE embedding_status = 'pending'"
+        )
+        await conn.execute(
+            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, created_at, importance) "
+            "SELECT gen_random_uuid(), 'acme', 'c', 'user', 'hi', now(), 0.5 FROM generate_series(1, 2)"
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                "CREATE UNIQUE INDEX CONCURRENTLY messages_embedding_tenant_ready ON messages (tenant_id) "
+                "WHERE embedding_status = 'pending'"
+            )
+        valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('messages_embedding_tenant_ready')"
+        assert await conn.fetchval(valid) is False
+
+        assert await upgrade(conn, 384) == ["0009_fair_embedding_claims"]
+
+        assert await conn.fetchval(valid) is True
+        definition = await conn.fetchval("SELECT pg_get_indexdef('messages_embedding_tenant_ready'::regclass)")
+        assert "(tenant_id, embedding_ready_at) WHERE (embedding_status = 'pending'::text)" in definition
+        assert await conn.fetchval("SELECT to_regclass('messages_embedding_pending')") is None
+        await verify(conn)
+    finally:
+        await conn.close()
+
+
+def test_a_migration_outside_a_transaction_runs_statement_by_statement():
+    (migration,) = [m for m in available_migrations() if m.version == "0009_fair_embedding_claims"]
+    assert not migration.in_transaction
+    assert [s.split(" ON ")[0] for s in statements(migration.sql)] == [
+        "DROP INDEX CONCURRENTLY IF EXISTS messages_embedding_tenant_ready",
+        "CREATE INDEX CONCURRENTLY messages_embedding_tenant_ready",
+        "DROP INDEX CONCURRENTLY IF EXISTS messages_embedding_pending",
+    ]
+    assert all(m.in_transaction for m in available_migrations() if m.version < "0009")
