@@ -16,8 +16,8 @@
      what the walk over the tenants steps past without taking anything.
 2. For each case and each claim (before: the old statement, one UPDATE over the oldest ready
    rows, ORDER BY embedding_ready_at, with migration 0006's index messages_embedding_pending
-   in place of 0007's; after: claim_pending, two statements; after, 0006's index kept: the
-   same with both indexes, which is why 0007 drops the old one), on a fresh copy of the
+   in place of 0009's; after: claim_pending, two statements; after, 0006's index kept: the
+   same with both indexes, which is why 0009 drops the old one), on a fresh copy of the
    case's database: EXPLAIN (ANALYZE, BUFFERS) of the sweeper's two statements and of the queue
    stats (which read the queue's index too), and of a first claim, in a transaction rolled
    back; then CLAIMS claims of BATCH (MEMORY_EMBEDDING_BATCH_SIZE's default) one after the
@@ -74,7 +74,7 @@ CLAIMS = 20
 LEASE = timedelta(minutes=1)
 SETUP_TIMEOUT = 600.0
 
-# The claim before round-robin, and its index (migration 0002; 0007 replaced it).
+# The claim before round-robin, and its index (migration 0002; 0009 replaced it).
 OLDEST_FIRST = f"""
 WITH picked AS (
     SELECT id FROM messages
@@ -287,7 +287,7 @@ def report(args: argparse.Namespace, results: list[Figures], versions: dict[str,
         f"{args.embedded:,} embedded ones of the same tenants. Before: the oldest-first claim (one UPDATE, "
         f"ORDER BY embedding_ready_at LIMIT {BATCH}) with migration 0006's index. After: "
         "PgMessageRepository.claim_pending, round-robin over the tenants with messages ready "
-        f"(TENANTS_WAITING, then CLAIM_SHARES), with migration 0007's. Each: {CLAIMS} claims of {BATCH}, one "
+        f"(TENANTS_WAITING, then CLAIM_SHARES), with migration 0009's. Each: {CLAIMS} claims of {BATCH}, one "
         "after the other, on a fresh copy of the case's database, timed around the call (round trips "
         "included), after an EXPLAIN (ANALYZE, BUFFERS) of a first claim, rolled back. The machine is "
         "shared (load average 5 to 7 on 2 cores): the timings are noisy, the buffers are not.",
@@ -304,7 +304,7 @@ def report(args: argparse.Namespace, results: list[Figures], versions: dict[str,
         )
     lines += [
         "",
-        "The other statements that read the queue's index, before (0006's index) and after (0007's), "
+        "The other statements that read the queue's index, before (0006's index) and after (0009's), "
         "EXPLAIN ANALYZE ms (buffers):",
         "",
         "| case | claim (schema) | " + " | ".join(name for name, _, _ in results[0].others) + " |",
@@ -312,7 +312,7 @@ def report(args: argparse.Namespace, results: list[Figures], versions: dict[str,
     ]
     for f in results:
         lines.append(f"| {f.case} | {f.claim} | " + " | ".join(f"{ms:.1f} ({b})" for _, ms, b in f.others) + " |")
-    lines += ["", "## Plans after (migration 0007's schema)", ""]
+    lines += ["", "## Plans after (migration 0009's schema)", ""]
     for f in results:
         if f.claim != "after":
             continue

@@ -144,7 +144,7 @@ FROM unnest($2::uuid[], $4::interval[]) AS r(id, delay)
 WHERE m.id = r.id AND m.embedding_claim = $1 AND m.embedding_status = 'pending'
 """
 
-# The sweeper's two statements. Since migration 0007 the pending rows' index leads with the
+# The sweeper's two statements. Since migration 0009 the pending rows' index leads with the
 # tenant, so these read it whole, or one descent per tenant, when few of its rows match
 # (14 ms at 100,000 pending: bench/results/queue_claims.md); before, a range of an index on
 # embedding_ready_at alone, which claims must not be offered (see the migration).
