@@ -19,7 +19,7 @@ class ConversationPage:
 
 
 class ListConversation:
-    def __init__(self, messages: MessageRepository, max_response_bytes: int = 4_194_304) -> None:
+    def __init__(self, messages: MessageRepository, max_response_bytes: int = 1_048_576) -> None:
         self._messages = messages
         self._max_response_bytes = max_response_bytes
 

@@ -79,7 +79,7 @@ class SearchSettings:
     keyword_weight: float = 0.6
     neighbour_weight: float = 0.3
     # The answer stops short of this many bytes (about): fewer than top_k results, the best.
-    max_response_bytes: int = 4_194_304
+    max_response_bytes: int = 1_048_576
 
 
 class SearchMemory:

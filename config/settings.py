@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     max_content_chars: int = Field(32_000, ge=1)
     max_metadata_bytes: int = Field(16_384, ge=2, le=1_048_576)  # a message's metadata, as compact JSON
     # A conversation page or a search answer stops short of this (a page goes on with next_cursor).
-    max_response_bytes: int = Field(4_194_304, ge=65_536, le=1_073_741_824)
+    max_response_bytes: int = Field(1_048_576, ge=65_536, le=1_073_741_824)
 
     # Storage
     data_dir: Path = Path(".memorymesh")
