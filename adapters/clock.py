@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from application.ports import Clock
+from application.ports.clock import Clock
 
 
 class SystemClock(Clock):

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from application.ports import ApiKeys
+from application.ports.keys import ApiKeys
 from domain.access import Principal
 
 KEY_PREFIX = "mm_"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from application.errors import NotFound
-from application.ports import ApiKeyInfo, ApiKeyStore, CreatedApiKey
+from application.ports.keys import ApiKeyInfo, ApiKeyStore, CreatedApiKey
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import id_problem, text_problem

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from application.ports import ApiKeyStore, CreatedApiKey
+from application.ports.keys import ApiKeyStore, CreatedApiKey
 
 
 class EnsureAdminKey:

@@ -13,7 +13,11 @@ import uuid
 from dataclasses import dataclass
 
 from application.errors import NotFound
-from application.ports import MessageRepository, RetentionPolicyStore, TenantLimitStore, Transactions, VectorIndex
+from application.ports.limits import TenantLimitStore
+from application.ports.messages import MessageRepository
+from application.ports.retention import RetentionPolicyStore
+from application.ports.storage import Transactions
+from application.ports.vectors import VectorIndex
 from domain.access import Principal
 from domain.message import check_id
 

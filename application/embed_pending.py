@@ -17,20 +17,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from application.jobs import EMBED_PENDING
-from application.ports import (
-    ClaimedMessage,
-    Embedder,
-    EmbedderUnavailable,
-    EmbeddingClaim,
-    EmbeddingModelChanged,
-    EmbeddingRetry,
-    JobQueue,
-    MessageRepository,
-    Metrics,
-    StorageUnavailable,
-    Transactions,
-    VectorIndex,
-)
+from application.ports.embedder import Embedder, EmbedderUnavailable
+from application.ports.embedding_models import EmbeddingModelChanged
+from application.ports.embedding_queue import ClaimedMessage, EmbeddingClaim, EmbeddingRetry
+from application.ports.job_queue import JobQueue
+from application.ports.messages import MessageRepository
+from application.ports.observability import Metrics
+from application.ports.storage import StorageUnavailable, Transactions
+from application.ports.vectors import VectorIndex
 from application.store_messages import embedding_text, vector_record
 from domain.retry import RetryPolicy
 

@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from application.ports import Metrics
+from application.ports.observability import Metrics
 from domain.errors import DomainError
 
 RETRY_AFTER_SECONDS = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from application.errors import NotFound
-from application.ports import MessageRepository
+from application.ports.messages import MessageRepository
 from domain.access import Principal
 from domain.message import Message, check_id
 

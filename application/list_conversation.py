@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.ports import MessageRepository, Position
+from application.ports.messages import MessageRepository, Position
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import Message, check_id, fitting

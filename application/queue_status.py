@@ -7,7 +7,10 @@ from datetime import timedelta
 
 from application.embed_pending import EmbeddingCounters
 from application.jobs import EMBED_PENDING
-from application.ports import Clock, JobQueue, MessageRepository, QueueStats
+from application.ports.clock import Clock
+from application.ports.embedding_queue import QueueStats
+from application.ports.job_queue import JobQueue
+from application.ports.messages import MessageRepository
 from domain.access import Principal
 from domain.message import check_id
 

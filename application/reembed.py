@@ -21,14 +21,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from application.ports import (
-    Embedder,
-    EmbedderUnavailable,
-    EmbeddingModel,
-    EmbeddingModels,
-    Locks,
-    ModelSwitch,
-)
+from application.ports.embedder import Embedder, EmbedderUnavailable
+from application.ports.embedding_models import EmbeddingModel, EmbeddingModels, ModelSwitch
+from application.ports.storage import Locks
 from application.store_messages import embedding_text
 from domain.errors import DomainError
 from domain.message import Message

@@ -12,7 +12,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from application.ports import Embedder, MessageRepository, VectorIndex
+from application.ports.embedder import Embedder
+from application.ports.messages import MessageRepository
+from application.ports.vectors import VectorIndex
 from application.store_messages import embedding_text, vector_record
 
 Progress = Callable[[int], None]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 
 from application.errors import NotFound
-from application.ports import Clock, MessageRepository, Transactions, VectorIndex
+from application.ports.clock import Clock
+from application.ports.messages import MessageRepository
+from application.ports.storage import Transactions
+from application.ports.vectors import VectorIndex
 from domain.access import Principal
 from domain.message import Message, check_id
 

@@ -18,19 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from application.ports import (
-    UNAVAILABLE,
-    Clock,
-    Locks,
-    MessageRepository,
-    Metrics,
-    Position,
-    RetentionPolicyStore,
-    RetentionRun,
-    RetentionRuns,
-    Transactions,
-    VectorIndex,
-)
+from application.ports.clock import Clock
+from application.ports.messages import MessageRepository, Position
+from application.ports.observability import Metrics
+from application.ports.retention import RetentionPolicyStore, RetentionRun, RetentionRuns
+from application.ports.storage import UNAVAILABLE, Locks, Transactions
+from application.ports.vectors import VectorIndex
 from domain.access import Principal
 from domain.errors import DomainError, ValidationFailed
 from domain.message import check_id

@@ -16,18 +16,14 @@ from typing import Any
 
 from opentelemetry import trace
 
-from application.ports import (
-    CacheUnavailable,
-    Clock,
-    Embedder,
-    KeywordHit,
-    MessageRepository,
-    Metrics,
-    QueryVectorCache,
-    SearchFilters,
-    VectorHit,
-    VectorIndex,
-)
+from application.ports.clock import Clock
+from application.ports.embedder import Embedder
+from application.ports.filters import SearchFilters
+from application.ports.messages import MessageRepository
+from application.ports.observability import Metrics
+from application.ports.query_cache import CacheUnavailable, QueryVectorCache
+from application.ports.text_search import KeywordHit
+from application.ports.vectors import VectorHit, VectorIndex
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.fusion import lenders, lent, min_max, weighted_sum, with_neighbours

@@ -17,16 +17,13 @@ from typing import Any
 
 from application.errors import IdempotencyConflict
 from application.jobs import EMBED_PENDING
-from application.ports import (
-    Clock,
-    Embedder,
-    JobQueue,
-    MessageRepository,
-    Metrics,
-    Transactions,
-    VectorIndex,
-    VectorRecord,
-)
+from application.ports.clock import Clock
+from application.ports.embedder import Embedder
+from application.ports.job_queue import JobQueue
+from application.ports.messages import MessageRepository
+from application.ports.observability import Metrics
+from application.ports.storage import Transactions
+from application.ports.vectors import VectorIndex, VectorRecord
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.importance import score_importance

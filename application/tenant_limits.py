@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from application.ports import TenantLimitStore
+from application.ports.limits import TenantLimitStore
 from domain.access import Principal
 from domain.message import check_id
 from domain.rate_limit import RateLimit

@@ -16,7 +16,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from application.ports import Metrics, RateLimiter, RateLimiterUnavailable
+from application.ports.limits import RateLimiter, RateLimiterUnavailable
+from application.ports.observability import Metrics
 from application.tenant_limits import CachedTenantLimits
 from domain.access import Principal
 from domain.errors import DomainError

@@ -8,7 +8,11 @@ from typing import Any
 
 from application.errors import NotFound
 from application.jobs import EMBED_PENDING
-from application.ports import Embedder, JobQueue, MessageRepository, Transactions, VectorIndex
+from application.ports.embedder import Embedder
+from application.ports.job_queue import JobQueue
+from application.ports.messages import MessageRepository
+from application.ports.storage import Transactions
+from application.ports.vectors import VectorIndex
 from application.store_messages import EmbeddingMode, StoreSettings, embedding_text, vector_record
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from application.ports import MessageRepository
+from application.ports.messages import MessageRepository
 from domain.message import EmbeddingStatus, Message
 
 FIRST_POLL_SECONDS = 0.01

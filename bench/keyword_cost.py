@@ -25,7 +25,7 @@ from pathlib import Path
 
 from adapters.postgres.database import DatabaseOptions, EmbeddedPostgres, open_database
 from adapters.postgres.message_repository import PgMessageRepository
-from application.ports import SearchFilters
+from application.ports.filters import SearchFilters
 from domain.message import EmbeddingStatus, Message, Role
 
 

@@ -87,7 +87,9 @@ from adapters.postgres.embedding_models import PgEmbeddingModels, put_built  # n
 from adapters.postgres.locks import PgLocks  # noqa: E402
 from adapters.postgres.message_repository import PgMessageRepository  # noqa: E402
 from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
-from application.ports import EmbeddingModel, EmbeddingModelChanged, SearchFilters, VectorRecord  # noqa: E402
+from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged  # noqa: E402
+from application.ports.filters import SearchFilters  # noqa: E402
+from application.ports.vectors import VectorRecord  # noqa: E402
 from application.reembed import Reembed, ReembedReport  # noqa: E402
 from bench.ingest import locomo_turns, machine  # noqa: E402
 from bench.retention import SETUP_TIMEOUT, RssSampler, Server, mib  # noqa: E402

@@ -91,7 +91,8 @@ from adapters.postgres.message_repository import (  # noqa: E402
 )
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns  # noqa: E402
 from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
-from application.ports import EmbeddingModel, Position  # noqa: E402
+from application.ports.embedding_models import EmbeddingModel  # noqa: E402
+from application.ports.messages import Position  # noqa: E402
 from application.retention import RetentionCounts, RunRetention, TenantRetention  # noqa: E402
 from bench.ingest import locomo_turns, machine  # noqa: E402
 from config.settings import Settings  # noqa: E402

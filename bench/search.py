@@ -127,7 +127,7 @@ async def copy_vectors_to_qdrant(data_dir: Path, dsn: str) -> float:
     from qdrant_client import AsyncQdrantClient
 
     from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
-    from application.ports import VectorRecord
+    from application.ports.vectors import VectorRecord
     from domain.message import Role
 
     began = time.perf_counter()

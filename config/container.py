@@ -37,20 +37,15 @@ from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, 
 from application.fair_share import FairShareSettings, TenantShares
 from application.get_message import GetMessage
 from application.list_conversation import ListConversation
-from application.ports import (
-    Embedder,
-    EmbedderUnavailable,
-    EmbeddingModel,
-    EmbeddingModels,
-    JobQueue,
-    KeywordLimits,
-    Metrics,
-    QueryVectorCache,
-    QueueUnavailable,
-    RateLimiter,
-    StorageUnavailable,
-    VectorIndex,
-)
+from application.ports.embedder import Embedder, EmbedderUnavailable
+from application.ports.embedding_models import EmbeddingModel, EmbeddingModels
+from application.ports.job_queue import JobQueue, QueueUnavailable
+from application.ports.limits import RateLimiter
+from application.ports.observability import Metrics
+from application.ports.query_cache import QueryVectorCache
+from application.ports.storage import StorageUnavailable
+from application.ports.text_search import KeywordLimits
+from application.ports.vectors import VectorIndex
 from application.queue_status import QueueStatus, RequeueFailed
 from application.reembed import Reembed
 from application.reindex import Reindex

@@ -18,7 +18,7 @@ from opentelemetry.context import Context
 
 from adapters.memory.job_queue import InMemoryJobQueue
 from application.jobs import EMBED_PENDING
-from application.ports import UNAVAILABLE
+from application.ports.storage import UNAVAILABLE
 from config.container import Container, resolved
 
 logger = logging.getLogger(__name__)

@@ -42,7 +42,9 @@ def quiet_libraries() -> None:
 def startup_errors() -> tuple[type[Exception], ...]:
     """What a service that cannot start raises: reported as one line, not a traceback."""
     from adapters.postgres.migrations import SchemaError
-    from application.ports import EmbedderUnavailable, QueueUnavailable, StorageUnavailable
+    from application.ports.embedder import EmbedderUnavailable
+    from application.ports.job_queue import QueueUnavailable
+    from application.ports.storage import StorageUnavailable
 
     return (SchemaError, EmbedderUnavailable, StorageUnavailable, QueueUnavailable)
 
@@ -194,7 +196,7 @@ def keys(args: argparse.Namespace) -> None:
     from adapters.postgres.database import CONNECTION_ERRORS
     from adapters.postgres.migrations import SchemaError
     from application.errors import NotFound
-    from application.ports import StorageUnavailable
+    from application.ports.storage import StorageUnavailable
     from domain.errors import ValidationFailed
 
     configure_logging("WARNING")

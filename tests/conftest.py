@@ -19,7 +19,7 @@ import pytest
 from adapters.postgres.database import Database, DatabaseOptions, EmbeddedPostgres, open_database
 from adapters.postgres.embedding_models import PgEmbeddingModels
 from adapters.postgres.vector_index import PgVectorIndex
-from application.ports import EmbeddingModel
+from application.ports.embedding_models import EmbeddingModel
 from tests.leftovers import describe, still_left, stop
 
 DIMENSIONS = 384  # all-MiniLM-L6-v2, so the real model and the deterministic one share a schema

@@ -21,7 +21,7 @@ import logging
 from arq.connections import ArqRedis
 from opentelemetry import propagate
 
-from application.ports import JobQueue, QueueUnavailable
+from application.ports.job_queue import JobQueue, QueueUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from application.ports import Embedder
+from application.ports.embedder import Embedder
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

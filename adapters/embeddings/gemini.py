@@ -22,7 +22,7 @@ from typing import Any
 from google import genai
 from google.genai import errors, types
 
-from application.ports import Embedder, EmbedderUnavailable
+from application.ports.embedder import Embedder, EmbedderUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapters.embeddings.priority import Priority, PriorityGate
-from application.ports import Embedder, EmbedderUnavailable, Metrics
+from application.ports.embedder import Embedder, EmbedderUnavailable
+from application.ports.observability import Metrics
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

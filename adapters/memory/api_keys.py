@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from adapters.keys import generate_key, hash_key
-from application.ports import ApiKeyInfo, ApiKeyStore, CreatedApiKey
+from application.ports.keys import ApiKeyInfo, ApiKeyStore, CreatedApiKey
 from domain.access import Principal
 
 

@@ -6,7 +6,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from application.ports import UNAVAILABLE, JobQueue
+from application.ports.job_queue import JobQueue
+from application.ports.storage import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 

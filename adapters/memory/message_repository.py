@@ -8,17 +8,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from adapters.clock import SystemClock
-from application.ports import (
-    ClaimedMessage,
-    Clock,
-    EmbeddingClaim,
-    EmbeddingRetry,
-    KeywordHit,
-    MessageRepository,
-    Position,
-    QueueStats,
-    SearchFilters,
-)
+from application.ports.clock import Clock
+from application.ports.embedding_queue import ClaimedMessage, EmbeddingClaim, EmbeddingRetry, QueueStats
+from application.ports.filters import SearchFilters
+from application.ports.messages import MessageRepository, Position
+from application.ports.text_search import KeywordHit
 from domain.fair_claims import round_robin_shares
 from domain.message import EmbeddingStatus, Message
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from application.ports import Metrics
+from application.ports.observability import Metrics
 
 
 class InMemoryMetrics(Metrics):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 
-from application.ports import QueryVectorCache
+from application.ports.query_cache import QueryVectorCache
 
 
 class InMemoryQueryCache(QueryVectorCache):

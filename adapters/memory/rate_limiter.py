@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from application.ports import RateLimiter
+from application.ports.limits import RateLimiter
 from domain.rate_limit import RateDecision, RateLimit, gcra
 
 MAX_BUCKETS = 100_000  # beyond this, buckets that are full again are dropped

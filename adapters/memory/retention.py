@@ -9,7 +9,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from application.ports import Locks, RetentionPolicyStore, RetentionRun, RetentionRuns
+from application.ports.retention import RetentionPolicyStore, RetentionRun, RetentionRuns
+from application.ports.storage import Locks
 
 
 class InMemoryRetentionPolicyStore(RetentionPolicyStore):

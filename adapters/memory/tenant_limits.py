@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from application.ports import TenantLimitStore
+from application.ports.limits import TenantLimitStore
 from domain.rate_limit import RateLimit
 
 

@@ -5,7 +5,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from adapters.memory.message_repository import InMemoryMessageRepository
 from adapters.memory.vector_index import InMemoryVectorIndex
-from application.ports import Transactions
+from application.ports.storage import Transactions
 
 
 class InMemoryTransactions(Transactions):

@@ -5,7 +5,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
-from application.ports import SearchFilters, VectorHit, VectorIndex, VectorRecord
+from application.ports.filters import SearchFilters
+from application.ports.vectors import VectorHit, VectorIndex, VectorRecord
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

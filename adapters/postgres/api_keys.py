@@ -8,7 +8,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from adapters.keys import generate_key, hash_key
 from adapters.postgres.database import Database, storage_errors
-from application.ports import ApiKeyInfo, ApiKeyStore, CreatedApiKey
+from application.ports.keys import ApiKeyInfo, ApiKeyStore, CreatedApiKey
 from domain.access import Principal
 
 BOOTSTRAP_LOCK = 0x6B657973  # "keys": serialises first-key creation across processes

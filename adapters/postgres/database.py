@@ -20,7 +20,7 @@ from opentelemetry import trace
 from pgvector.asyncpg import register_vector
 
 from adapters.postgres.migrations import SchemaError, applied_versions, available_migrations, upgrade, verify
-from application.ports import QueryTimeout, StorageUnavailable, Transactions
+from application.ports.storage import QueryTimeout, StorageUnavailable, Transactions
 
 logger = logging.getLogger(__name__)
 

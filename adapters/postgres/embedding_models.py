@@ -19,13 +19,8 @@ import asyncpg
 
 from adapters.postgres.database import CONNECTION_ERRORS, Database, init_connection, storage_errors
 from adapters.postgres.message_repository import MESSAGE_COLUMNS, to_message
-from application.ports import (
-    EmbeddingModel,
-    EmbeddingModelChanged,
-    EmbeddingModels,
-    ModelSwitch,
-    StorageUnavailable,
-)
+from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged, EmbeddingModels, ModelSwitch
+from application.ports.storage import StorageUnavailable
 from domain.message import Message
 
 logger = logging.getLogger(__name__)

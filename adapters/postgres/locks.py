@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from adapters.postgres.database import Database
-from application.ports import Locks, StorageUnavailable
+from application.ports.storage import Locks, StorageUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 

@@ -23,18 +23,11 @@ from adapters.postgres.coalesce import InsertCoalescer
 from adapters.postgres.database import Database, storage_errors
 from adapters.postgres.instants import aware, aware_or_none
 from adapters.postgres.vector_index import filter_clause
-from application.ports import (
-    ClaimedMessage,
-    EmbeddingClaim,
-    EmbeddingRetry,
-    KeywordHit,
-    KeywordLimits,
-    MessageRepository,
-    Position,
-    QueueStats,
-    SearchFilters,
-    StorageUnavailable,
-)
+from application.ports.embedding_queue import ClaimedMessage, EmbeddingClaim, EmbeddingRetry, QueueStats
+from application.ports.filters import SearchFilters
+from application.ports.messages import MessageRepository, Position
+from application.ports.storage import StorageUnavailable
+from application.ports.text_search import KeywordHit, KeywordLimits
 from domain.fair_claims import round_robin_shares
 from domain.message import EmbeddingStatus, Message, Role
 from domain.retention import RetentionFacts, RetentionPolicy

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from adapters.postgres.database import Database, storage_errors
-from application.ports import RetentionPolicyStore, RetentionRun, RetentionRuns
+from application.ports.retention import RetentionPolicyStore, RetentionRun, RetentionRuns
 
 
 class PgRetentionPolicyStore(RetentionPolicyStore):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from adapters.postgres.database import Database, storage_errors
-from application.ports import TenantLimitStore
+from application.ports.limits import TenantLimitStore
 from domain.rate_limit import RateLimit
 
 

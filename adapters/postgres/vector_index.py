@@ -25,7 +25,9 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from adapters.postgres.database import Database, storage_errors
-from application.ports import EmbeddingModelChanged, SearchFilters, VectorHit, VectorIndex, VectorRecord
+from application.ports.embedding_models import EmbeddingModelChanged
+from application.ports.filters import SearchFilters
+from application.ports.vectors import VectorHit, VectorIndex, VectorRecord
 
 # The active model, and what this process's model is now (active, building or retired).
 ACTIVE = (

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from qdrant_client import AsyncQdrantClient, models
 
-from application.ports import SearchFilters, StorageUnavailable, VectorHit, VectorIndex, VectorRecord
+from application.ports.filters import SearchFilters
+from application.ports.storage import StorageUnavailable
+from application.ports.vectors import VectorHit, VectorIndex, VectorRecord
 
 KEYWORD_FIELDS = ("conversation_id", "role")
 NUMBER_FIELDS = ("created_at", "importance")

@@ -13,7 +13,7 @@ from array import array
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from application.ports import CacheUnavailable, QueryVectorCache
+from application.ports.query_cache import CacheUnavailable, QueryVectorCache
 
 PREFIX = "memorymesh:query-vector:"
 

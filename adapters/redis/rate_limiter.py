@@ -10,7 +10,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from application.ports import RateLimiter, RateLimiterUnavailable
+from application.ports.limits import RateLimiter, RateLimiterUnavailable
 from domain.rate_limit import RateDecision, RateLimit
 
 GCRA_SCRIPT = """

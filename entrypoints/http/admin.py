@@ -9,7 +9,11 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import tag, validate_response
 
-from application.ports import Embedder, JobQueue, MessageRepository, RateLimiter, VectorIndex
+from application.ports.embedder import Embedder
+from application.ports.job_queue import JobQueue
+from application.ports.limits import RateLimiter
+from application.ports.messages import MessageRepository
+from application.ports.vectors import VectorIndex
 from application.throttle import FailureMode, Throttle
 from entrypoints.http.schemas import HealthOut, ReadinessOut
 

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from quart import Quart
 from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 
-from application.ports import CreatedApiKey
+from application.ports.keys import CreatedApiKey
 from config.container import Container, resolved, settle
 from entrypoints.background import run_background
 from entrypoints.http import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dependency_injector.wiring import Provide, inject
 from quart import Response, g, request
 
-from application.ports import ApiKeys
+from application.ports.keys import ApiKeys
 from application.throttle import Throttle
 from domain.access import Principal
 from domain.rate_limit import RateDecision

@@ -14,7 +14,7 @@ from quart_schema import security_scheme_blueprint, tag, validate_querystring, v
 
 from application.delete_messages import EraseMessages
 from application.list_conversation import ListConversation
-from application.ports import Position
+from application.ports.messages import Position
 from domain.errors import FieldProblem, ValidationFailed
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
 from entrypoints.http.schemas import ConversationArgs, ConversationOut, ErasureOut, MessageOut, Problem, TenantArgs

@@ -6,7 +6,7 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint
 from quart_schema import security_scheme_blueprint, tag, validate_request, validate_response
 
-from application.ports import RetentionRun, RetentionRuns
+from application.ports.retention import RetentionRun, RetentionRuns
 from application.retention import RetentionCounts, RetentionReport, RunRetention
 from entrypoints.http.auth import authenticate, current_principal
 from entrypoints.http.schemas import Problem, RetentionCountsOut, RetentionRunIn, RetentionRunOut, RetentionRunsOut

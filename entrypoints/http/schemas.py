@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
-from application.ports import ApiKeyInfo
+from application.ports.keys import ApiKeyInfo
 from domain.instant import RANGE
 from domain.message import ID_PATTERN, Message
 from domain.ranking import RankedMessage

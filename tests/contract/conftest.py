@@ -10,7 +10,8 @@ from adapters.memory.message_repository import InMemoryMessageRepository
 from adapters.memory.vector_index import InMemoryVectorIndex
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
-from application.ports import MessageRepository, VectorIndex
+from application.ports.messages import MessageRepository
+from application.ports.vectors import VectorIndex
 from tests.conftest import DIMENSIONS, pg_vector_index
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.ports import EmbeddingRetry
+from application.ports.embedding_queue import EmbeddingRetry
 from domain.message import EmbeddingStatus
 from tests.contract.test_message_repository import make, tenant
 

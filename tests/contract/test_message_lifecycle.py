@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from application.ports import Position
+from application.ports.messages import Position
 from domain.message import EmbeddingStatus, Role
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
 from tests.contract.test_message_repository import make, tenant
@@ -171,7 +171,7 @@ async def test_a_policy_that_never_acts_has_no_candidates(backend):
 
 
 async def test_keyword_search_finds_any_shared_word_inside_the_tenant(backend):
-    from application.ports import SearchFilters
+    from application.ports.filters import SearchFilters
 
     t, other = tenant(), tenant()
     both = make(t, "the green kettle boils water", metadata={"room": "kitchen"})
@@ -192,7 +192,7 @@ async def test_keyword_search_finds_any_shared_word_inside_the_tenant(backend):
 
 
 async def test_keyword_search_matches_the_words_of_the_date_in_utc(backend):
-    from application.ports import SearchFilters
+    from application.ports.filters import SearchFilters
 
     t = tenant()
     late = make(t, "we moved house", created_at=datetime(2024, 3, 8, 23, 30, tzinfo=timezone(timedelta(hours=-2))))

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from adapters.memory.query_cache import InMemoryQueryCache
 from adapters.redis.query_cache import PREFIX, RedisQueryCache
-from application.ports import CacheUnavailable
+from application.ports.query_cache import CacheUnavailable
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 VECTOR = [0.5, -0.25, 0.125, 1.0 / 3.0]

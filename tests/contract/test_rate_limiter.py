@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.redis.rate_limiter import RedisRateLimiter
-from application.ports import RateLimiterUnavailable
+from application.ports.limits import RateLimiterUnavailable
 from domain.rate_limit import RateLimit
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

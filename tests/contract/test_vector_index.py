@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from application.ports import SearchFilters, VectorRecord
+from application.ports.filters import SearchFilters
+from application.ports.vectors import VectorRecord
 from domain.message import Role
 from tests.conftest import DIMENSIONS
 from tests.contract.test_message_repository import make, tenant

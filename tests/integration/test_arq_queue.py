@@ -10,7 +10,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from adapters.arq.job_queue import ArqJobQueue
 from application.jobs import EMBED_PENDING
-from application.ports import QueueUnavailable
+from application.ports.job_queue import QueueUnavailable
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

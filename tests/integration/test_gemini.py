@@ -18,7 +18,7 @@ from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.transactions import InMemoryTransactions
 from adapters.memory.vector_index import InMemoryVectorIndex
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages
-from application.ports import EmbedderUnavailable
+from application.ports.embedder import EmbedderUnavailable
 from config.container import open_gemini_embedder
 from config.settings import Settings
 from domain.message import EmbeddingStatus

@@ -20,7 +20,7 @@ from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
-from application.ports import Position
+from application.ports.messages import Position
 from application.retention import RunRetention, TenantRetention
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
 from application.store_messages import vector_record

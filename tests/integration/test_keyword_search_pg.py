@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.postgres.message_repository import PgMessageRepository
-from application.ports import KeywordLimits, SearchFilters
+from application.ports.filters import SearchFilters
+from application.ports.text_search import KeywordLimits
 from tests.contract.test_message_repository import make
 
 

@@ -12,7 +12,7 @@ from adapters.memory.metrics import InMemoryMetrics
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
-from application.ports import StorageUnavailable
+from application.ports.storage import StorageUnavailable
 from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
 from domain.access import Principal
 from tests.conftest import TEST_MODEL_ID, pg_vector_index

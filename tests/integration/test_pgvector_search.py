@@ -14,7 +14,8 @@ from adapters.memory.vector_index import cosine
 from adapters.postgres.database import SEARCH_SETTINGS, Database, PgTransactions, init_connection
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import search_statement
-from application.ports import SearchFilters, VectorRecord
+from application.ports.filters import SearchFilters
+from application.ports.vectors import VectorRecord
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
 from application.store_messages import StoreMessageCommand
 from domain.access import Principal

@@ -23,15 +23,11 @@ from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages
-from application.ports import (
-    EmbedderUnavailable,
-    EmbeddingModel,
-    EmbeddingModelChanged,
-    SearchFilters,
-    StorageUnavailable,
-    VectorHit,
-    VectorRecord,
-)
+from application.ports.embedder import EmbedderUnavailable
+from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged
+from application.ports.filters import SearchFilters
+from application.ports.storage import StorageUnavailable
+from application.ports.vectors import VectorHit, VectorRecord
 from application.reembed import Reembed, ReembedRefused, ReembedReport
 from application.store_messages import StoreMessageCommand
 from domain.access import Principal

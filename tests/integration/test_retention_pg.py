@@ -25,7 +25,7 @@ from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.delete_messages import DeleteMessage, EraseMessages
-from application.ports import SearchFilters
+from application.ports.filters import SearchFilters
 from application.retention import RETENTION_LOCK, RetentionRunning, RunRetention, TenantRetention
 from application.store_messages import StoreSettings, vector_record
 from application.update_message import MessagePatch, UpdateMessage

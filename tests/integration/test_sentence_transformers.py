@@ -13,7 +13,7 @@ from adapters.embeddings.sentence_transformers import (
     load_model,
     model_identity,
 )
-from application.ports import EmbedderUnavailable
+from application.ports.embedder import EmbedderUnavailable
 
 
 def cosine(a, b):

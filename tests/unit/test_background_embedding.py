@@ -13,7 +13,8 @@ from adapters.memory.transactions import InMemoryTransactions
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.errors import IdempotencyConflict
 from application.jobs import EMBED_PENDING
-from application.ports import EmbedderUnavailable, EmbeddingModelChanged
+from application.ports.embedder import EmbedderUnavailable
+from application.ports.embedding_models import EmbeddingModelChanged
 from application.queue_status import QueueStatus
 from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
 from domain.access import AccessDenied, Principal

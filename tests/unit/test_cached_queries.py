@@ -6,7 +6,7 @@ import pytest
 
 from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.query_cache import InMemoryQueryCache
-from application.ports import CacheUnavailable
+from application.ports.query_cache import CacheUnavailable
 from tests.unit.conftest import GLOBEX_KEY
 from tests.unit.test_http_api import ACME
 from tests.unit.test_observability import scrape, value

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 import adapters.embeddings.sentence_transformers as sentence_transformers
 from adapters.memory.metrics import InMemoryMetrics
-from application.ports import EmbedderUnavailable
+from application.ports.embedder import EmbedderUnavailable
 from config.container import open_sentence_transformer
 from config.settings import Settings
 

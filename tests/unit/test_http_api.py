@@ -5,7 +5,7 @@ import json
 import pytest
 
 from adapters.memory.job_queue import InMemoryJobQueue
-from application.ports import QueueUnavailable
+from application.ports.job_queue import QueueUnavailable
 from tests.unit.conftest import ACME_KEY, ADMIN_KEY, GLOBEX_KEY
 
 ACME = {"x-api-key": ACME_KEY}

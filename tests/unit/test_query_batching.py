@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder
-from application.ports import EmbedderUnavailable
+from application.ports.embedder import EmbedderUnavailable
 
 
 class CountingModel:

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.memory.metrics import InMemoryMetrics
 from adapters.memory.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
-from application.ports import StorageUnavailable
+from application.ports.storage import StorageUnavailable
 from application.retention import RETENTION_LOCK, RetentionCounts, RetentionRunning, RunRetention, TenantRetention
 from application.store_messages import vector_record
 from domain.message import EmbeddingStatus

@@ -11,7 +11,8 @@ from adapters.memory.transactions import InMemoryTransactions
 from adapters.memory.vector_index import InMemoryVectorIndex
 from application.errors import NotFound
 from application.get_message import GetMessage
-from application.ports import EmbedderUnavailable, StorageUnavailable
+from application.ports.embedder import EmbedderUnavailable
+from application.ports.storage import StorageUnavailable
 from application.search_memory import SearchMemory, SearchQuery, SearchSettings
 from application.store_messages import StoreMessageCommand
 from domain.access import AccessDenied, Principal
