@@ -8,13 +8,3 @@ from application.ports.clock import Clock
 class SystemClock(Clock):
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class FixedClock(Clock):
-    """A clock that says what it is told: for tests."""
-
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current

@@ -78,8 +78,6 @@ from pgvector import Vector
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adapters.clock import FixedClock  # noqa: E402
-from adapters.memory.metrics import InMemoryMetrics  # noqa: E402
 from adapters.postgres.database import Database, DatabaseOptions, PgTransactions, open_database  # noqa: E402
 from adapters.postgres.embedding_models import PgEmbeddingModels  # noqa: E402
 from adapters.postgres.locks import PgLocks  # noqa: E402
@@ -98,6 +96,8 @@ from bench.ingest import locomo_turns, machine  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from domain.message import EmbeddingStatus, Message, Role  # noqa: E402
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide  # noqa: E402
+from tests.fakes.clock import FixedClock  # noqa: E402
+from tests.fakes.metrics import InMemoryMetrics  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -17,10 +17,10 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
+from adapters.inprocess.job_queue import InProcessJobQueue
+from adapters.inprocess.query_cache import InProcessQueryCache
+from adapters.inprocess.rate_limiter import InProcessRateLimiter
 from adapters.keys import ChainedApiKeys, SettingsApiKeys
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.query_cache import InMemoryQueryCache
-from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.embedding_models import PgEmbeddingModels
@@ -343,7 +343,7 @@ class Container(containers.DeclarativeContainer):
 
     job_queue = providers.Selector(
         settings.provided.queue,
-        inprocess=providers.Singleton(InMemoryJobQueue),
+        inprocess=providers.Singleton(InProcessJobQueue),
         arq=providers.Resource(open_arq_queue, settings=settings),
     )
     embedding_counters = providers.Singleton(EmbeddingCounters)
@@ -419,7 +419,7 @@ class Container(containers.DeclarativeContainer):
     query_cache = providers.Selector(
         providers.Callable(query_cache_kind, settings),
         off=providers.Object(None),
-        memory=providers.Singleton(InMemoryQueryCache, max_entries=settings.provided.query_cache_size),
+        memory=providers.Singleton(InProcessQueryCache, max_entries=settings.provided.query_cache_size),
         redis=providers.Resource(open_redis_query_cache, settings=settings),
     )
     search_memory = providers.Factory(
@@ -436,7 +436,7 @@ class Container(containers.DeclarativeContainer):
 
     rate_limiter = providers.Selector(
         providers.Callable(lambda s: "redis" if s.redis_url else "inprocess", settings),
-        inprocess=providers.Singleton(InMemoryRateLimiter),
+        inprocess=providers.Singleton(InProcessRateLimiter),
         redis=providers.Resource(open_redis_rate_limiter, settings=settings),
     )
     tenant_limit_store = providers.Singleton(PgTenantLimitStore, database=database)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 
-from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.inprocess.job_queue import InProcessJobQueue
 from application.jobs import EMBED_PENDING
 from application.ports.storage import UNAVAILABLE
 from config.container import Container, resolved
@@ -106,7 +106,7 @@ async def run_background(container: Container) -> None:
     queue = await resolved(container.job_queue())
     async with asyncio.TaskGroup() as group:
         group.create_task(sweep_forever(container))
-        if isinstance(queue, InMemoryJobQueue):
+        if isinstance(queue, InProcessJobQueue):
             workers = container.settings().embedding_workers
             group.create_task(queue.work({EMBED_PENDING: lambda: embed_pending(container)}, workers))
             if container.settings().retention_schedule_seconds > 0:

@@ -1,9 +1,9 @@
 """Helpers the test suites share."""
 
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.metrics import InMemoryMetrics
+from adapters.inprocess.job_queue import InProcessJobQueue
 from application.store_messages import EmbeddingMode, StoreMessages, StoreSettings
 from domain.message import ContentLimits
+from tests.fakes.metrics import InMemoryMetrics
 
 
 def inline_store(repository, index, embedder, transactions, clock, limits=None):
@@ -13,7 +13,7 @@ def inline_store(repository, index, embedder, transactions, clock, limits=None):
         index,
         embedder,
         transactions,
-        InMemoryJobQueue(),
+        InProcessJobQueue(),
         clock,
         StoreSettings(EmbeddingMode.INLINE, limits or ContentLimits()),
         InMemoryMetrics(),

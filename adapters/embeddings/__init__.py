@@ -1,1 +1,1 @@
-"""Embedders: sentence-transformers (default) and a deterministic one for tests."""
+"""Embedders: sentence-transformers (default) and Google Gemini."""

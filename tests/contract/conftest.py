@@ -6,13 +6,13 @@ from dataclasses import dataclass
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from adapters.memory.message_repository import InMemoryMessageRepository
-from adapters.memory.vector_index import InMemoryVectorIndex
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.ports.messages import MessageRepository
 from application.ports.vectors import VectorIndex
 from tests.conftest import DIMENSIONS, pg_vector_index
+from tests.fakes.message_repository import InMemoryMessageRepository
+from tests.fakes.vector_index import InMemoryVectorIndex
 
 
 @dataclass

@@ -7,7 +7,7 @@ from array import array
 import pytest
 from redis.asyncio import Redis
 
-from adapters.memory.query_cache import InMemoryQueryCache
+from adapters.inprocess.query_cache import InProcessQueryCache
 from adapters.redis.query_cache import PREFIX, RedisQueryCache
 from application.ports.query_cache import CacheUnavailable
 
@@ -18,7 +18,7 @@ VECTOR = [0.5, -0.25, 0.125, 1.0 / 3.0]
 @pytest.fixture(params=["memory", "redis"])
 async def cache(request):
     if request.param == "memory":
-        yield InMemoryQueryCache(max_entries=100)
+        yield InProcessQueryCache(max_entries=100)
         return
     client = Redis.from_url(REDIS_URL)
     yield RedisQueryCache(client, ttl_seconds=60)
@@ -39,7 +39,7 @@ async def test_a_vector_put_is_got_back_and_an_unknown_key_is_none(cache):
 
 
 async def test_the_least_recently_used_vector_goes_first():
-    cache = InMemoryQueryCache(max_entries=2)
+    cache = InProcessQueryCache(max_entries=2)
     await cache.put("a", [1.0])
     await cache.put("b", [2.0])
     assert await cache.get("a") == [1.0]  # now b is the least recently used

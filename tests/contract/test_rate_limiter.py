@@ -6,7 +6,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from adapters.memory.rate_limiter import InMemoryRateLimiter
+from adapters.inprocess.rate_limiter import InProcessRateLimiter
 from adapters.redis.rate_limiter import RedisRateLimiter
 from application.ports.limits import RateLimiterUnavailable
 from domain.rate_limit import RateLimit
@@ -17,7 +17,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request):
     if request.param == "memory":
-        yield InMemoryRateLimiter()
+        yield InProcessRateLimiter()
         return
     client = Redis.from_url(REDIS_URL)
     yield RedisRateLimiter(client, prefix=f"test:rate:{uuid.uuid4().hex}")

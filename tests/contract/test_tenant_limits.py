@@ -2,10 +2,10 @@
 
 import pytest
 
-from adapters.memory.tenant_limits import InMemoryTenantLimitStore
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from domain.rate_limit import RateLimit
 from tests.contract.test_message_repository import tenant
+from tests.fakes.tenant_limits import InMemoryTenantLimitStore
 
 
 @pytest.fixture(params=["memory", "postgres"])

@@ -10,13 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.genai.errors import APIError
 
-from adapters.clock import FixedClock
 from adapters.embeddings.gemini import GeminiEmbedder, gemini_client
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.message_repository import EmbeddingWork, InMemoryMessageRepository
-from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.transactions import InMemoryTransactions
-from adapters.memory.vector_index import InMemoryVectorIndex
+from adapters.inprocess.job_queue import InProcessJobQueue
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages
 from application.ports.embedder import EmbedderUnavailable
 from config.container import open_gemini_embedder
@@ -24,6 +19,11 @@ from config.settings import Settings
 from domain.message import EmbeddingStatus
 from domain.retry import RetryPolicy
 from tests.contract.test_message_repository import make
+from tests.fakes.clock import FixedClock
+from tests.fakes.message_repository import EmbeddingWork, InMemoryMessageRepository
+from tests.fakes.metrics import InMemoryMetrics
+from tests.fakes.transactions import InMemoryTransactions
+from tests.fakes.vector_index import InMemoryVectorIndex
 from tests.gemini_fake import (
     BAD_KEY,
     BAD_TEXT,
@@ -374,7 +374,7 @@ async def test_the_worker_keeps_messages_pending_while_the_quota_is_exhausted_th
         index,
         gemini,
         InMemoryTransactions(repository, index),
-        InMemoryJobQueue(),
+        InProcessJobQueue(),
         EmbeddingWorkSettings(batch_size=10, lease=timedelta(minutes=1), retry=retry),
         counters,
         InMemoryMetrics(),

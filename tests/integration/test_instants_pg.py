@@ -12,9 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from adapters.clock import FixedClock
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.metrics import InMemoryMetrics
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
@@ -31,6 +28,9 @@ from domain.ranking import RankingWeights
 from domain.retention import RetentionPolicy
 from tests.conftest import DIMENSIONS, pg_vector_index
 from tests.contract.test_message_repository import make, tenant
+from tests.fakes.clock import FixedClock
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.metrics import InMemoryMetrics
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 ADMIN = Principal("admin", frozenset(), admin=True)

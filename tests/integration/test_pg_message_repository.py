@@ -5,10 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from adapters.clock import FixedClock
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.metrics import InMemoryMetrics
+from adapters.inprocess.job_queue import InProcessJobQueue
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
@@ -17,6 +14,9 @@ from application.store_messages import EmbeddingMode, StoreMessageCommand, Store
 from domain.access import Principal
 from tests.conftest import TEST_MODEL_ID, pg_vector_index
 from tests.contract.test_message_repository import make, tenant
+from tests.fakes.clock import FixedClock
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.metrics import InMemoryMetrics
 from tests.support import inline_store
 
 
@@ -63,7 +63,7 @@ async def test_concurrent_duplicate_submissions_store_one_message(database):
             pg_vector_index(database),
             DeterministicEmbedder(384),
             PgTransactions(database),
-            InMemoryJobQueue(),
+            InProcessJobQueue(),
             FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
             StoreSettings(EmbeddingMode.ASYNC),
             InMemoryMetrics(),

@@ -7,10 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from adapters.clock import FixedClock
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.vector_index import cosine
 from adapters.postgres.database import SEARCH_SETTINGS, Database, PgTransactions, init_connection
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.vector_index import search_statement
@@ -22,6 +18,10 @@ from domain.access import Principal
 from domain.message import EmbeddingStatus, Message, Role
 from domain.ranking import RankingWeights
 from tests.conftest import TEST_MODEL_ID, pg_vector_index
+from tests.fakes.clock import FixedClock
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.metrics import InMemoryMetrics
+from tests.fakes.vector_index import cosine
 from tests.integration.conftest import DIMENSIONS
 from tests.support import inline_store
 

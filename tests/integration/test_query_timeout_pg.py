@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 from dependency_injector import providers
 
-from adapters.embeddings.deterministic import DeterministicEmbedder
 from config.container import Container
 from config.settings import Settings
 from entrypoints.http.app import create_app
 from tests.conftest import DIMENSIONS
+from tests.fakes.embedder import DeterministicEmbedder
 
 ACME_KEY = "query-timeout-acme-key-0001"
 ACME = {"x-api-key": ACME_KEY}

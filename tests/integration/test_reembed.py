@@ -12,11 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.clock import FixedClock
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.vector_index import cosine
+from adapters.inprocess.job_queue import InProcessJobQueue
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.embedding_models import PgEmbeddingModels
 from adapters.postgres.locks import PgLocks
@@ -34,6 +30,10 @@ from domain.access import Principal
 from domain.retry import RetryPolicy
 from tests.conftest import TEST_MODEL, TEST_MODEL_ID, new_database, pg_vector_index
 from tests.contract.test_message_repository import make
+from tests.fakes.clock import FixedClock
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.metrics import InMemoryMetrics
+from tests.fakes.vector_index import cosine
 from tests.support import inline_store
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -413,7 +413,7 @@ async def test_a_worker_on_the_old_model_claims_nothing_after_the_switch(empty_d
         pg_vector_index(database),
         old_model,
         PgTransactions(database),
-        InMemoryJobQueue(),
+        InProcessJobQueue(),
         EmbeddingWorkSettings(
             batch_size=10, lease=timedelta(minutes=1), retry=RetryPolicy(3, timedelta(seconds=1), timedelta(seconds=5))
         ),

@@ -14,10 +14,7 @@ import asyncpg
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from adapters.clock import FixedClock
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.metrics import InMemoryMetrics
+from adapters.inprocess.job_queue import InProcessJobQueue
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
@@ -35,6 +32,9 @@ from domain.rate_limit import RateLimit
 from domain.retention import RetentionPolicy
 from tests.conftest import DIMENSIONS, pg_vector_index
 from tests.contract.test_message_repository import make, tenant
+from tests.fakes.clock import FixedClock
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.metrics import InMemoryMetrics
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 POLICY = RetentionPolicy(
@@ -257,7 +257,7 @@ async def test_a_patch_waits_for_a_concurrent_writer_instead_of_writing_over_it(
         index,
         DeterministicEmbedder(DIMENSIONS),
         PgTransactions(database),
-        InMemoryJobQueue(),
+        InProcessJobQueue(),
         StoreSettings(),
     )
     other = await asyncpg.connect(pg_dsn)

@@ -8,8 +8,6 @@ import tracemalloc
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from adapters.clock import FixedClock
-from adapters.memory.metrics import InMemoryMetrics
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
@@ -18,6 +16,8 @@ from application.retention import RunRetention, TenantRetention
 from domain.message import Role
 from domain.retention import RetentionPolicy
 from tests.conftest import pg_vector_index
+from tests.fakes.clock import FixedClock
+from tests.fakes.metrics import InMemoryMetrics
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 MESSAGES = 100_000

@@ -78,7 +78,7 @@ async def test_a_query_goes_before_the_rest_of_a_long_document_batch(minilm):
 
 
 async def test_texts_longer_than_the_model_reads_are_counted(model):
-    from adapters.memory.metrics import InMemoryMetrics
+    from tests.fakes.metrics import InMemoryMetrics
 
     metrics = InMemoryMetrics()
     embedder = SentenceTransformerEmbedder(model, "all-MiniLM-L6-v2", batch_size=8, max_concurrency=1, metrics=metrics)

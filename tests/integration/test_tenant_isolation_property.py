@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from adapters.embeddings.deterministic import DeterministicEmbedder
 from config.container import Container
 from config.settings import Settings
 from entrypoints.http.app import create_app
 from tests.conftest import DIMENSIONS
+from tests.fakes.embedder import DeterministicEmbedder
 
 ADMIN_KEY = "property-admin-key-000001"
 TENANTS = ("acme", "globex", "initech")

@@ -10,11 +10,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from adapters.embeddings.deterministic import DeterministicEmbedder
 from config.container import Container
 from config.settings import Settings
 from entrypoints.http.app import create_app
 from tests.conftest import DIMENSIONS, new_database
+from tests.fakes.embedder import DeterministicEmbedder
 
 KEY = "tracing-admin-key-00001"
 

@@ -5,17 +5,17 @@ import pytest
 from dependency_injector import providers
 from quart.typing import TestClientProtocol
 
-from adapters.clock import FixedClock
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.api_keys import InMemoryApiKeyStore
-from adapters.memory.message_repository import InMemoryMessageRepository
-from adapters.memory.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
-from adapters.memory.tenant_limits import InMemoryTenantLimitStore
-from adapters.memory.transactions import InMemoryTransactions
-from adapters.memory.vector_index import InMemoryVectorIndex
 from config.container import Container
 from config.settings import Settings
 from entrypoints.http.app import create_app
+from tests.fakes.api_keys import InMemoryApiKeyStore
+from tests.fakes.clock import FixedClock
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.message_repository import InMemoryMessageRepository
+from tests.fakes.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
+from tests.fakes.tenant_limits import InMemoryTenantLimitStore
+from tests.fakes.transactions import InMemoryTransactions
+from tests.fakes.vector_index import InMemoryVectorIndex
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ADMIN_KEY = "admin-key-for-tests-0001"

@@ -5,11 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.message_repository import EmbeddingWork, InMemoryMessageRepository
-from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.transactions import InMemoryTransactions
+from adapters.inprocess.job_queue import InProcessJobQueue
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages, SweepEmbeddings
 from application.errors import IdempotencyConflict
 from application.jobs import EMBED_PENDING
@@ -22,6 +18,10 @@ from domain.errors import ValidationFailed
 from domain.message import ContentLimits, EmbeddingStatus
 from domain.retry import RetryPolicy
 from tests.contract.test_message_repository import make
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.message_repository import EmbeddingWork, InMemoryMessageRepository
+from tests.fakes.metrics import InMemoryMetrics
+from tests.fakes.transactions import InMemoryTransactions
 
 ACME = Principal(key_id="k1", tenants=frozenset({"acme", "acme-labs"}))
 ADMIN = Principal(key_id="k0", tenants=frozenset(), admin=True)
@@ -47,7 +47,7 @@ class FlakyEmbedder(DeterministicEmbedder):
         return await super().embed_documents(texts)
 
 
-class CountingQueue(InMemoryJobQueue):
+class CountingQueue(InProcessJobQueue):
     """Counts every submission, including those merged into a waiting run."""
 
     def __init__(self) -> None:
@@ -60,8 +60,8 @@ class CountingQueue(InMemoryJobQueue):
 
 
 @pytest.fixture
-def queue() -> InMemoryJobQueue:
-    return InMemoryJobQueue()
+def queue() -> InProcessJobQueue:
+    return InProcessJobQueue()
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ async def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_holder(
 
 
 async def test_the_sweeper_wakes_a_worker_only_for_work_left_waiting(store, repository, clock):
-    queue = InMemoryJobQueue()
+    queue = InProcessJobQueue()
     sweep = SweepEmbeddings(repository, queue, grace=timedelta(seconds=5), max_attempts=3)
     await store.one(ACME, command("hello"))  # its hand-off went to another queue: as if lost
 

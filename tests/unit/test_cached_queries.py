@@ -4,9 +4,9 @@ search."""
 
 import pytest
 
-from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.query_cache import InMemoryQueryCache
+from adapters.inprocess.query_cache import InProcessQueryCache
 from application.ports.query_cache import CacheUnavailable
+from tests.fakes.metrics import InMemoryMetrics
 from tests.unit.conftest import GLOBEX_KEY
 from tests.unit.test_http_api import ACME
 from tests.unit.test_observability import scrape, value
@@ -61,7 +61,7 @@ async def test_another_model_or_dimension_never_answers_from_old_vectors(embedde
     from application.search_memory import SearchMemory, SearchSettings
     from domain.ranking import RankingWeights
 
-    cache, metrics = InMemoryQueryCache(100), InMemoryMetrics()
+    cache, metrics = InProcessQueryCache(100), InMemoryMetrics()
 
     def search_with(model: str, dimensions: int) -> SearchMemory:
         class Other(type(embedder)):  # type: ignore[misc]

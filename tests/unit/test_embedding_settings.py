@@ -4,10 +4,10 @@ import pytest
 from pydantic import ValidationError
 
 import adapters.embeddings.sentence_transformers as sentence_transformers
-from adapters.memory.metrics import InMemoryMetrics
 from application.ports.embedder import EmbedderUnavailable
 from config.container import open_sentence_transformer
 from config.settings import Settings
+from tests.fakes.metrics import InMemoryMetrics
 
 
 @pytest.mark.parametrize("key", [None, "", "  "])

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from adapters.memory.metrics import InMemoryMetrics
 from application.fair_share import FairShareSettings, TenantBusy, TenantShares
+from tests.fakes.metrics import InMemoryMetrics
 
 
 async def settle() -> None:

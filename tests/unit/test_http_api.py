@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from adapters.memory.job_queue import InMemoryJobQueue
+from adapters.inprocess.job_queue import InProcessJobQueue
 from application.ports.job_queue import QueueUnavailable
 from tests.unit.conftest import ACME_KEY, ADMIN_KEY, GLOBEX_KEY
 
@@ -94,10 +94,10 @@ async def test_readiness_names_the_failing_part(client, repository):
 async def test_a_job_queue_that_cannot_answer_is_degraded_not_unavailable(client, monkeypatch):
     """Writes still go to the database and searches are answered: readiness stays 200."""
 
-    async def down(self: InMemoryJobQueue) -> None:
+    async def down(self: InProcessJobQueue) -> None:
         raise QueueUnavailable("Redis does not answer: ConnectionError")
 
-    monkeypatch.setattr(InMemoryJobQueue, "check", down)
+    monkeypatch.setattr(InProcessJobQueue, "check", down)
     ready = await client.get("/v1/admin/readiness")
     assert ready.status_code == 200
     body = await ready.get_json()

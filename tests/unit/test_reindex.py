@@ -1,10 +1,10 @@
 """Rebuilding the index from the system of record, and spotting drift, over fakes."""
 
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.vector_index import InMemoryVectorIndex
 from application.reindex import Reindex
 from domain.message import EmbeddingStatus
 from tests.contract.test_message_repository import make
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.vector_index import InMemoryVectorIndex
 
 
 async def test_a_lost_index_is_rebuilt_and_drift_is_reported(repository):

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from adapters.memory.job_queue import InMemoryJobQueue
-from adapters.memory.metrics import InMemoryMetrics
+from adapters.inprocess.job_queue import InProcessJobQueue
 from application.errors import IdempotencyConflict
 from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
 from domain.access import Principal
 from domain.message import EmbeddingStatus, Message, NewMessage, same_json
+from tests.fakes.metrics import InMemoryMetrics
 from tests.json_strategies import json_objects, retyped
 
 ACME = Principal(key_id="k1", tenants=frozenset({"acme"}))
@@ -37,7 +37,7 @@ FIRST: dict[str, Any] = {
 def store(repository, index, embedder, transactions, clock) -> StoreMessages:
     settings = StoreSettings(EmbeddingMode.ASYNC)
     return StoreMessages(
-        repository, index, embedder, transactions, InMemoryJobQueue(), clock, settings, InMemoryMetrics()
+        repository, index, embedder, transactions, InProcessJobQueue(), clock, settings, InMemoryMetrics()
     )
 
 

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
 from application.ports.storage import StorageUnavailable
 from application.retention import RETENTION_LOCK, RetentionCounts, RetentionRunning, RunRetention, TenantRetention
 from application.store_messages import vector_record
 from domain.message import EmbeddingStatus
 from domain.retention import RetentionPolicy
 from tests.contract.test_message_repository import make
+from tests.fakes.metrics import InMemoryMetrics
+from tests.fakes.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
 from tests.unit.conftest import NOW
 
 DAY = timedelta(days=1)

@@ -5,10 +5,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.embeddings.deterministic import DeterministicEmbedder
-from adapters.memory.metrics import InMemoryMetrics
-from adapters.memory.transactions import InMemoryTransactions
-from adapters.memory.vector_index import InMemoryVectorIndex
 from application.errors import NotFound
 from application.get_message import GetMessage
 from application.ports.embedder import EmbedderUnavailable
@@ -19,6 +15,10 @@ from domain.access import AccessDenied, Principal
 from domain.errors import ValidationFailed
 from domain.message import ContentLimits, EmbeddingStatus
 from domain.ranking import RankingWeights
+from tests.fakes.embedder import DeterministicEmbedder
+from tests.fakes.metrics import InMemoryMetrics
+from tests.fakes.transactions import InMemoryTransactions
+from tests.fakes.vector_index import InMemoryVectorIndex
 from tests.support import inline_store
 
 ACME = Principal(key_id="k1", tenants=frozenset({"acme"}))

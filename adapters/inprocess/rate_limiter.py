@@ -11,7 +11,7 @@ from domain.rate_limit import RateDecision, RateLimit, gcra
 MAX_BUCKETS = 100_000  # beyond this, buckets that are full again are dropped
 
 
-class InMemoryRateLimiter(RateLimiter):
+class InProcessRateLimiter(RateLimiter):
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
         self._tats: dict[str, float] = {}

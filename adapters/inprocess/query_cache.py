@@ -12,7 +12,7 @@ from collections import OrderedDict
 from application.ports.query_cache import QueryVectorCache
 
 
-class InMemoryQueryCache(QueryVectorCache):
+class InProcessQueryCache(QueryVectorCache):
     def __init__(self, max_entries: int) -> None:
         self._max_entries = max_entries
         self._vectors: OrderedDict[str, array[float]] = OrderedDict()

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from adapters.memory.message_repository import InMemoryMessageRepository
-from adapters.memory.vector_index import InMemoryVectorIndex
 from application.ports.storage import Transactions
+from tests.fakes.message_repository import InMemoryMessageRepository
+from tests.fakes.vector_index import InMemoryVectorIndex
 
 
 class InMemoryTransactions(Transactions):

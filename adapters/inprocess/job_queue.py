@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[], Awaitable[object]]
 
 
-class InMemoryJobQueue(JobQueue):
+class InProcessJobQueue(JobQueue):
     """A job waits here until one of `work`'s tasks takes it. A job already waiting is not
     queued twice: the run it waits for covers every submission made before it starts."""
 

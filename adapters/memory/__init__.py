@@ -1,1 +1,0 @@
-"""In-process adapters: fakes for use-case tests and single-node helpers."""
