@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -493,3 +494,36 @@ class Container(containers.DeclarativeContainer):
         store=key_store,
         keys_configured=providers.Callable(lambda s: bool(s.configured_keys()), settings),
     )
+
+
+def provider_in(container: Container, need: providers.Provider[Any]) -> providers.Provider[Any]:
+    """The container's own copy of a provider named on the class (`Container.run_retention`)."""
+    for name, provider in Container.providers.items():
+        if provider is need:
+            return container.providers[name]
+    raise LookupError(f"{need!r} is not a provider of Container")
+
+
+async def start(container: Container, *needs: providers.Provider[Any]) -> None:
+    """Start exactly what `needs` (providers named on the class, as `Container.search_memory`)
+    depend on: the first resolution of each starts its resources, and only the backends the
+    settings chose. Then settle: from here on providers hand out plain objects. Idempotent."""
+    for need in needs:
+        await resolved(provider_in(container, need)())
+    settle(container)
+
+
+async def stop(container: Container) -> None:
+    """Stop every resource started, in reverse order."""
+    await resolved(container.shutdown_resources())
+
+
+@asynccontextmanager
+async def running(settings: Settings, *needs: providers.Provider[Any]) -> AsyncIterator[Container]:
+    """A container for one entrypoint: `needs` started on entry, everything stopped on exit."""
+    container = Container(settings=settings)
+    try:
+        await start(container, *needs)
+        yield container
+    finally:
+        await stop(container)
