@@ -2,7 +2,7 @@
 
 A bench is run as `.venv/bin/python bench/<name>.py`, so bench/ is first on its path and
 `from harness import ...` finds this module; the project's packages are installed
-(editable). Nothing here comes from tests/: the benches measure, the tests assert.
+(editable). Nothing here is taken out of the test suite: the benches measure, the tests assert.
 """
 
 from __future__ import annotations
