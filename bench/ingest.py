@@ -51,7 +51,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -65,21 +64,28 @@ from typing import Any
 
 import httpx
 import psutil
+from harness import (
+    BATCH_REQUEST,
+    RESULTS,
+    ROOT,
+    ServerProcess,
+    free_port,
+    locomo_turns,
+    machine,
+    percentile,
+    post_batches,
+    postgres_running_on,
+    queue_status,
+    wait_until_drained,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from config.settings import Settings
 
-from config.settings import Settings  # noqa: E402
-from tests.e2e.server import ServerProcess, free_port, postgres_running_on  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "locomo10.json"
-RESULTS = ROOT / "bench" / "results"
 KEY = "bench-admin-key-0000000000"
 # The server's defaults: what one worker claims and embeds in one `encode` call, and the
 # forward-pass batch inside that call.
 CLAIM = int(Settings.model_fields["embedding_batch_size"].default)
 ENCODE_BATCH = int(Settings.model_fields["embedding_encode_batch_size"].default)
-BATCH_REQUEST = 500  # messages per POST /v1/messages/batch (the most it takes)
 GOALS = {"ratio": 0.9, "single": 1_500, "batch": 5_000}
 
 # One Lua state per wrk thread: it reads the bodies (one JSON document a line) and cycles
@@ -107,19 +113,6 @@ end
 
 
 # --- Data ---------------------------------------------------------------------------------
-
-
-def locomo_turns() -> list[dict[str, str]]:
-    """Every LoCoMo turn, conversation by conversation, session by session: speaker A is the user."""
-    turns = []
-    for conversation in json.loads(DATA.read_text()):
-        sessions = conversation["conversation"]
-        numbers = sorted(int(k.split("_")[1]) for k in sessions if re.fullmatch(r"session_\d+", k))
-        for number in numbers:
-            for turn in sessions[f"session_{number}"]:
-                role = "user" if turn["speaker"] == sessions["speaker_a"] else "assistant"
-                turns.append({"conversation_id": conversation["sample_id"], "role": role, "content": turn["text"]})
-    return turns
 
 
 def cycle(turns: list[dict[str, str]], count: int, start: int = 0) -> list[dict[str, str]]:
@@ -292,38 +285,12 @@ def admin_client(server: ServerProcess) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}, timeout=120)
 
 
-async def queue_status(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get("/v1/admin/queue")
-    response.raise_for_status()
-    status: dict[str, Any] = response.json()
-    return status
-
-
 def stored(status: dict[str, Any]) -> int:
     """Messages stored so far: still in the queue, failed, or embedded by the server's own workers.
 
     (For a moment after a batch commits, its rows are embedded but not yet counted.)
     """
     return int(status["pending"] + status["claimed"] + status["failed"] + status["this_process"]["embedded"])
-
-
-async def post_batches(client: httpx.AsyncClient, batch: list[dict[str, str]]) -> None:
-    for i in range(0, len(batch), BATCH_REQUEST):
-        response = await client.post("/v1/messages/batch", json={"messages": batch[i : i + BATCH_REQUEST]})
-        if response.status_code != 202:
-            raise RuntimeError(f"batch answered {response.status_code}: {response.text[:500]}")
-
-
-async def wait_until_drained(client: httpx.AsyncClient, give_up_after: float, poll: float = 0.1) -> dict[str, Any]:
-    """Poll the queue until nothing is pending or claimed; return that last status."""
-    deadline = time.perf_counter() + give_up_after
-    while True:
-        status = await queue_status(client)
-        if status["pending"] + status["claimed"] == 0:
-            return status
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"queue not drained after {give_up_after:.0f}s: {status}")
-        await asyncio.sleep(poll)
 
 
 async def settled_stored_count(client: httpx.AsyncClient) -> int:
@@ -457,14 +424,14 @@ async def run_python_load(url: str, bodies: list[str], connections: int, seconds
 
         await asyncio.gather(*(connection(i) for i in range(connections)))
         duration = time.perf_counter() - started
-    ordered = sorted(latencies) or [0.0]
+    latencies = latencies or [0.0]
     return Load(
         counts["requests"],
         counts["non_2xx"],
         counts["socket_errors"],
         duration,
-        statistics.median(ordered),
-        ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+        statistics.median(latencies),
+        percentile(latencies, 99),
     )
 
 
@@ -619,15 +586,6 @@ def remove_arq_queue(url: str, queue_name: str) -> None:
 
 
 # --- The report ----------------------------------------------------------------------------
-
-
-def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    memory = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
-    gib = f", {int(memory.group(1)) / 2**20:.0f} GiB RAM" if memory else ""
-    cpu = model.group(1).strip() if model else platform.processor() or "unknown CPU"
-    return f"nproc {len(os.sched_getaffinity(0))}, {cpu}{gib}; {platform.system()} {platform.release()}"
 
 
 def load_generator(args: argparse.Namespace) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
 import random
@@ -40,8 +39,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+from harness import ROOT, ServerProcess, percentile
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "noisy-neighbour-admin-key-01"
 QUIET_KEY = "noisy-neighbour-quiet-key-01"
 LOUD_KEY = "noisy-neighbour-loud-key-001"
@@ -60,7 +59,7 @@ class Phase:
     def row(self, checkout: str) -> str:
         q = sorted(self.quiet)
         p50 = statistics.median(q) * 1000 if q else float("nan")
-        p95 = q[min(len(q) - 1, int(0.95 * len(q)))] * 1000 if q else float("nan")
+        p95 = percentile(q, 95) * 1000
         top = q[-1] * 1000 if q else float("nan")
         return (
             f"| {checkout} | {self.name} | {len(q)} | {p50:.0f} | {p95:.0f} | {top:.0f} | "
@@ -225,32 +224,18 @@ async def run_checkout(url: str, pid: int, seconds: float) -> list[Phase]:
         return phases
 
 
-def serve(checkout: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = 19000 + random.randint(0, 999)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")}
-    env.update(
-        MEMORY_DATA_DIR=str(tmp / "data"),
-        MEMORY_PORT=str(port),
+def serve(checkout: Path, tmp: Path) -> ServerProcess:
+    """`memorymesh serve` of `checkout` (its own .venv), ready."""
+    server = ServerProcess(
+        tmp / "data",
+        executable=checkout / ".venv" / "bin" / "memorymesh",
         MEMORY_ADMIN_API_KEYS=ADMIN_KEY,
         MEMORY_API_KEYS=f"{QUIET_KEY}:quiet,{LOUD_KEY}:loud",
         MEMORY_TENANT_RATE_LIMIT=RATE_LIMIT,
         MEMORY_RETENTION_SCHEDULE_SECONDS="0",
         MEMORY_QUERY_CACHE_SIZE="0",
-        HF_HUB_OFFLINE="1",
     )
-    memorymesh = checkout / ".venv" / "bin" / "memorymesh"
-    server = subprocess.Popen(
-        [str(memorymesh), "serve"], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(960):
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/v1/admin/health", timeout=1).status_code == 200:
-                return server, url
-        if server.poll() is not None:
-            raise SystemExit(f"{memorymesh} exited with {server.returncode}")
-        time.sleep(0.25)
-    raise SystemExit(f"{memorymesh} did not start")
+    return server.start().wait_ready()
 
 
 def commit_of(checkout: Path) -> str:
@@ -268,12 +253,12 @@ def main() -> None:
     rows = []
     for checkout in checkouts:
         with tempfile.TemporaryDirectory(prefix="memorymesh-noisy-") as tmp:
-            server, url = serve(checkout.resolve(), Path(tmp))
+            server = serve(checkout.resolve(), Path(tmp))
             try:
-                phases = asyncio.run(run_checkout(url, server.pid, args.seconds))
+                assert server.process is not None
+                phases = asyncio.run(run_checkout(server.url, server.process.pid, args.seconds))
             finally:
-                server.terminate()
-                server.wait(120)
+                server.stop()
         rows += [p.row(commit_of(checkout)) for p in phases]
     command = "HF_HUB_OFFLINE=1 .venv/bin/python bench/noisy_neighbour.py " + " ".join(
         f"--checkout {c}" for c in (args.checkout or [])

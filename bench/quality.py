@@ -39,7 +39,6 @@ import platform
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -51,16 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import RESULTS, ROOT, ServerProcess, locomo, machine, percentile, post_batches, wait_until_drained
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.ingest import machine, post_batches, wait_until_drained  # noqa: E402
-from bench.search_latency import percentile  # noqa: E402
-from tests.e2e.server import ServerProcess  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "locomo10.json"
-RESULTS = ROOT / "bench" / "results"
 KEY = "bench-admin-key-0000000000"
 TOP_K = 20
 KS = (5, 10, 20)
@@ -116,44 +107,35 @@ class Locomo:
     evidence_unknown: list[str] = field(default_factory=list)  # ids naming no turn of the conversation, left out
 
 
-def session_time(text: str) -> datetime:
-    """LoCoMo's "1:56 pm on 8 May, 2023" as an aware UTC datetime."""
-    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
-
-
 def evidence_ids(raw: str) -> list[str]:
     """The dia_ids in one evidence entry: "D8:6; D9:17" holds two, "D:11:26" is D11:26, "D30:05" is D30:5."""
     return [f"D{int(m[1])}:{int(m[2])}" for m in re.finditer(r"D:?(\d+):(\d+)", raw)]
 
 
 def load_locomo(limit: int | None) -> Locomo:
-    conversations = json.loads(DATA.read_text())[:limit]
+    conversations = locomo(limit)
     data = Locomo([], [], len(conversations), 0, 0)
     for conversation in conversations:
-        conversation_id = conversation["sample_id"]
-        sessions = conversation["conversation"]
-        numbers = sorted(int(k.split("_")[1]) for k in sessions if re.fullmatch(r"session_\d+", k))
         known: set[str] = set()
-        for number in numbers:
-            began = session_time(sessions[f"session_{number}_date_time"])
+        for session in conversation.sessions:
             data.sessions += 1
-            for index, turn in enumerate(sessions[f"session_{number}"]):
-                at = began + timedelta(seconds=index)
-                data.turns.append(Turn(conversation_id, turn["dia_id"], turn["speaker"], turn["text"], at))
-                known.add(turn["dia_id"])
-        for qa in conversation["qa"]:
+            for index, turn in enumerate(session.turns):
+                at = session.began + timedelta(seconds=index)
+                data.turns.append(Turn(conversation.id, turn.dia_id, turn.speaker, turn.text, at))
+                known.add(turn.dia_id)
+        for qa in conversation.questions:
             evidence: set[str] = set()
-            for raw in qa.get("evidence", []):
+            for raw in qa.evidence:
                 ids = evidence_ids(raw)
                 if ids != [raw]:
-                    data.evidence_rewritten.append(f"{conversation_id} {raw!r} → {', '.join(ids) or 'nothing'}")
+                    data.evidence_rewritten.append(f"{conversation.id} {raw!r} → {', '.join(ids) or 'nothing'}")
                 for dia_id in ids:
                     if dia_id in known:
                         evidence.add(dia_id)
                     else:
-                        data.evidence_unknown.append(f"{conversation_id} {dia_id}")
+                        data.evidence_unknown.append(f"{conversation.id} {dia_id}")
             if evidence:
-                data.questions.append(Question(conversation_id, qa["question"], qa["category"], frozenset(evidence)))
+                data.questions.append(Question(conversation.id, qa.text, qa.category, frozenset(evidence)))
             else:
                 data.without_evidence += 1
     return data

@@ -38,7 +38,6 @@ import contextlib
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -49,12 +48,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+from harness import RESULTS, machine
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from adapters.postgres.database import Database, DatabaseOptions, open_database  # noqa: E402
-from adapters.postgres.message_repository import (  # noqa: E402
+from adapters.postgres.database import Database, DatabaseOptions, open_database
+from adapters.postgres.message_repository import (
     CLAIM_SHARES,
     FAIL_EXHAUSTED,
     M_COLUMNS,
@@ -64,10 +61,8 @@ from adapters.postgres.message_repository import (  # noqa: E402
     TENANTS_WAITING,
     PgMessageRepository,
 )
-from bench.ingest import machine  # noqa: E402
-from domain.fair_claims import round_robin_shares  # noqa: E402
+from domain.fair_claims import round_robin_shares
 
-RESULTS = ROOT / "bench" / "results"
 DIMENSIONS = 384
 BATCH = 256
 CLAIMS = 20

@@ -31,17 +31,12 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.ingest import machine  # noqa: E402
-from tests.e2e.server import ServerProcess, postgres_running_on, wait_until  # noqa: E402
+from harness import RESULTS, ROOT, ServerProcess, machine, postgres_running_on, wait_until
 
 ADMIN_KEY = "bench-fairness-admin-key-01"
 BUSY_KEY, QUIET_KEY = "bench-fairness-busy-key-001", "bench-fairness-quiet-key-01"
@@ -181,7 +176,7 @@ def main() -> None:
     parser.add_argument("--before-ref", help="the git ref of the code to compare with (e.g. the commit before)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--bound", type=float, default=600.0, help="longest wait for quiet's message, s")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "queue_fairness.md")
+    parser.add_argument("--out", type=Path, default=RESULTS / "queue_fairness.md")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     runs = []

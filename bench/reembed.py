@@ -77,28 +77,34 @@ from typing import Any
 import asyncpg
 import numpy as np
 import psutil
+from harness import (
+    RESULTS,
+    ROOT,
+    SETUP_TIMEOUT,
+    PostgresServer,
+    RssSampler,
+    locomo_questions,
+    locomo_turns,
+    machine,
+    mib,
+    open_database,
+    percentile,
+)
 from pgvector import Vector
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from adapters.postgres.database import Database, init_connection
+from adapters.postgres.embedding_models import PgEmbeddingModels, put_built
+from adapters.postgres.locks import PgLocks
+from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.vector_index import PgVectorIndex
+from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged
+from application.ports.filters import SearchFilters
+from application.ports.vectors import VectorRecord
+from application.reembed import Reembed, ReembedReport
+from config.settings import Settings
+from domain.importance import score_importance
+from domain.message import EmbeddingStatus, Message, Role
 
-from adapters.postgres.database import Database, DatabaseOptions, init_connection, open_database  # noqa: E402
-from adapters.postgres.embedding_models import PgEmbeddingModels, put_built  # noqa: E402
-from adapters.postgres.locks import PgLocks  # noqa: E402
-from adapters.postgres.message_repository import PgMessageRepository  # noqa: E402
-from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
-from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged  # noqa: E402
-from application.ports.filters import SearchFilters  # noqa: E402
-from application.ports.vectors import VectorRecord  # noqa: E402
-from application.reembed import Reembed, ReembedReport  # noqa: E402
-from bench.ingest import locomo_turns, machine  # noqa: E402
-from bench.retention import SETUP_TIMEOUT, RssSampler, Server, mib  # noqa: E402
-from bench.search_latency import load_locomo, percentile  # noqa: E402
-from config.settings import Settings  # noqa: E402
-from domain.importance import score_importance  # noqa: E402
-from domain.message import EmbeddingStatus, Message, Role  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 DIMENSIONS = 384
 OLD_MODEL = EmbeddingModel("all-MiniLM-L6-v2", DIMENSIONS)
 NEW_NAME = "minilm-copy"
@@ -236,8 +242,7 @@ async def load(database: Database, messages: list[Message], vectors: np.ndarray)
 
 
 def traffic_database(dsn: str) -> contextlib.AbstractAsyncContextManager[Database]:
-    options = DatabaseOptions(url=dsn, data_dir=Path(tempfile.gettempdir()), pool_max_size=2, auto_migrate=False)
-    return contextlib.asynccontextmanager(open_database)(options, DIMENSIONS)
+    return open_database(dsn, Path(tempfile.gettempdir()), DIMENSIONS, pool_max_size=2, auto_migrate=False)
 
 
 Sample = tuple[float, float, str]  # began (time.monotonic, the same clock in every process), ms, outcome
@@ -572,7 +577,7 @@ class Run:
 
 
 async def run(
-    server: Server,
+    server: PostgresServer,
     pgdata: Path,
     model: Any,
     turns: list[Turn],
@@ -822,7 +827,7 @@ class Profiled:
 
 
 async def profile_variant(
-    server: Server, variant: Variant, vectors_by_id: dict[uuid.UUID, np.ndarray], pages: int
+    server: PostgresServer, variant: Variant, vectors_by_id: dict[uuid.UUID, np.ndarray], pages: int
 ) -> Profiled:
     """Page 0 warms the caches (as EXPLAIN ANALYZE of the page as one statement); pages 1..n are timed,
     each in its own transaction, as put_built runs them."""
@@ -1182,7 +1187,7 @@ async def bench(args: argparse.Namespace, scratch: Path) -> tuple[str, list[str]
 
     model = await asyncio.to_thread(load_model, bundled_model_path(), "cpu")
     turns = turns_for(args.messages + args.writer_messages)
-    _, questions = load_locomo(10**9)
+    questions = locomo_questions()
     old = new_embedder(model, OLD_MODEL.name)
     print(f"1. the old model's vectors of {len(turns):,} texts ...", flush=True)
     vectors, embed_seconds, kept = await old_vectors(old, [t.content for t in turns], args.data_dir)
@@ -1190,9 +1195,8 @@ async def bench(args: argparse.Namespace, scratch: Path) -> tuple[str, list[str]
     old.close()
     messages = seed_messages(turns[: args.messages])
 
-    options = DatabaseOptions(url=None, data_dir=scratch, pool_max_size=2, command_timeout=SETUP_TIMEOUT)
-    async with contextlib.asynccontextmanager(open_database)(options, DIMENSIONS) as admin:
-        server = Server(admin, scratch / "pg", scratch)
+    async with PostgresServer.started(scratch, DIMENSIONS) as server:
+        admin = server.admin
         fetch = admin.pool.fetchval
         versions = {
             "postgres": await fetch("SHOW server_version"),

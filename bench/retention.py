@@ -15,8 +15,8 @@ What it does, in one run:
    ANALYZEd, as autovacuum would have. The counts the policy should reach come from
    decide() over the generated messages.
 2. For each batch size (default 1,000 and 5,000), on a fresh copy of the seed database
-   (CREATE DATABASE ... TEMPLATE), RunRetention wired as config/container.py wires it
-   (PgMessageRepository, PgVectorIndex, PgTransactions, PgLocks, ...; a FixedClock) with
+   (CREATE DATABASE ... TEMPLATE), RunRetention built by config/container.py (its
+   adapters, started as an entrypoint starts them; the clock set to `now`, no model) with
    archive after 30 days, delete after 90, importance threshold 0.35, system protected:
    `planned()` (the progress bar's count), a dry run, the real run, and a second real
    run that must find nothing to do. For each: wall time, messages examined / archived /
@@ -59,7 +59,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -68,38 +67,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import numpy as np
-import psutil
+from dependency_injector import providers
+from harness import RESULTS, SETUP_TIMEOUT, PostgresServer, RssSampler, locomo_turns, machine, mib
 from pgvector import Vector
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# What the bench measures below the use case: the set-up's inserts, the checks' and EXPLAIN's SQL.
+from adapters.postgres.message_repository import RETENTION_COLUMNS, RETENTION_WHERE, PgMessageRepository, to_facts
+from application.ports.clock import Clock
+from application.ports.messages import Position
+from application.retention import RetentionCounts, RunRetention
+from config.container import Container, start, stop
+from config.settings import Settings
+from domain.message import EmbeddingStatus, Message, Role
+from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
 
-from adapters.postgres.database import Database, DatabaseOptions, PgTransactions, open_database  # noqa: E402
-from adapters.postgres.embedding_models import PgEmbeddingModels  # noqa: E402
-from adapters.postgres.locks import PgLocks  # noqa: E402
-from adapters.postgres.message_repository import (  # noqa: E402
-    RETENTION_COLUMNS,
-    RETENTION_WHERE,
-    PgMessageRepository,
-    to_facts,
-)
-from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns  # noqa: E402
-from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
-from application.ports.embedding_models import EmbeddingModel  # noqa: E402
-from application.ports.messages import Position  # noqa: E402
-from application.retention import RetentionCounts, RunRetention, TenantRetention  # noqa: E402
-from bench.ingest import locomo_turns, machine  # noqa: E402
-from config.settings import Settings  # noqa: E402
-from domain.message import EmbeddingStatus, Message, Role  # noqa: E402
-from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide  # noqa: E402
-from tests.fakes.clock import FixedClock  # noqa: E402
-from tests.fakes.metrics import InMemoryMetrics  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DIMENSIONS = 384
 SPAN_DAYS = 200
@@ -112,9 +96,6 @@ POLICY = RetentionPolicy(
     importance_threshold=0.35,
     protected_roles=frozenset({Role.SYSTEM}),
 )
-# What the service runs with (MEMORY_DB_COMMAND_TIMEOUT_SECONDS); set-up statements get longer.
-COMMAND_TIMEOUT = float(Settings.model_fields["db_command_timeout_seconds"].default)
-SETUP_TIMEOUT = 3_600.0
 HNSW_INDEX = "messages_embedding_hnsw"
 GIN_INDEX = "messages_content_tsv"
 PROFILE_HEADING = "## What the profile showed"
@@ -151,9 +132,9 @@ def generate(turns: list[dict[str, str]], count: int, tenants: int, seed: int) -
     """The messages, LOAD_BATCH at a time (the same ones for the same seed)."""
     rng = random.Random(seed)
     span = SPAN_DAYS * 86_400
-    for start in range(0, count, LOAD_BATCH):
+    for first in range(0, count, LOAD_BATCH):
         batch = []
-        for i in range(start, min(start + LOAD_BATCH, count)):
+        for i in range(first, min(first + LOAD_BATCH, count)):
             turn, follow = turns[i % len(turns)], turns[(i + 1) % len(turns)]
             explicit = 1.0 if rng.random() < 0.01 else None
             batch.append(
@@ -189,7 +170,7 @@ class Setup:
     sizes: dict[str, int]
 
 
-async def load(database: Database, turns: list[dict[str, str]], args: argparse.Namespace, expected: Expected) -> Setup:
+async def load(database: Any, turns: list[dict[str, str]], args: argparse.Namespace, expected: Expected) -> Setup:
     """Fill the seed database: the rows through the repository, then their vectors, then VACUUM ANALYZE.
 
     The HNSW index is dropped while the vectors go in and built afterwards with its own
@@ -245,56 +226,6 @@ async def relation_sizes(executor: asyncpg.Pool) -> dict[str, int]:
 # --- Measuring ----------------------------------------------------------------------------
 
 
-class RssSampler:
-    """This process's RSS, sampled in a thread every 10 ms (the event loop may be busy)."""
-
-    def __init__(self, every: float = 0.01) -> None:
-        self._process = psutil.Process()
-        self._every = every
-        self._peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, self._process.memory_info().rss)
-            self._stop.wait(self._every)
-
-    def restart(self) -> int:
-        """Start a new peak from now; the RSS now."""
-        self._peak = self._process.memory_info().rss
-        return self._peak
-
-    def peak(self) -> int:
-        return max(self._peak, self._process.memory_info().rss)
-
-
-class PostgresCpu:
-    """CPU seconds of the embedded server's processes (a process that exits in between is not counted)."""
-
-    def __init__(self, pgdata: Path) -> None:
-        self._postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
-
-    def snapshot(self) -> dict[int, float]:
-        seconds = {}
-        for process in [self._postmaster, *self._postmaster.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                seconds[process.pid] = times.user + times.system
-        return seconds
-
-    def since(self, before: dict[int, float]) -> float:
-        return sum(seconds - before.get(pid, 0.0) for pid, seconds in self.snapshot().items())
-
-
 class Timed:
     """Stands in for an adapter; adds the seconds each of its coroutine methods takes to `seconds`."""
 
@@ -322,7 +253,7 @@ class Timed:
 class TimedTransactions:
     """PgTransactions, timing the start (pool acquire, BEGIN) and the end (COMMIT, release) of each."""
 
-    def __init__(self, transactions: PgTransactions, seconds: dict[str, float]) -> None:
+    def __init__(self, transactions: Any, seconds: dict[str, float]) -> None:
         self._transactions = transactions
         self._seconds = seconds
 
@@ -358,40 +289,10 @@ class RunFigures:
     calls: dict[str, float]
 
 
-class Server:
-    """The embedded server this bench started, and the databases it holds."""
-
-    def __init__(self, admin: Database, pgdata: Path, data_dir: Path) -> None:
-        self.admin = admin
-        self.cpu = PostgresCpu(pgdata)
-        self._data_dir = data_dir
-
-    def dsn(self, name: str) -> str:
-        return urlsplit(self.admin.dsn)._replace(path=f"/{name}").geturl()
-
-    async def copy(self, source: str, name: str) -> None:
-        await self.admin.pool.execute(f"CREATE DATABASE {name} TEMPLATE {source} STRATEGY FILE_COPY")
-
-    async def drop(self, name: str) -> None:
-        await self.admin.pool.execute(f"DROP DATABASE {name}")
-
-    def database(
-        self, name: str, command_timeout: float = COMMAND_TIMEOUT
-    ) -> contextlib.AbstractAsyncContextManager[Database]:
-        options = DatabaseOptions(url=self.dsn(name), data_dir=self._data_dir, command_timeout=command_timeout)
-        return contextlib.asynccontextmanager(open_database)(options, DIMENSIONS)
-
-    async def wal_position(self) -> int:
-        position: int = await self.admin.pool.fetchval(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
-        )
-        return position
-
-
 async def measure(
     retention: RunRetention,
     calls: dict[str, float],
-    server: Server,
+    server: PostgresServer,
     sampler: RssSampler,
     batch_size: int,
     label: str,
@@ -448,19 +349,54 @@ async def measure(
     return figures
 
 
-def use_case(database: Database, model_id: int, batch_size: int, calls: dict[str, float]) -> RunRetention:
-    """RunRetention as config/container.py builds it, with the adapters it calls timed."""
-    return RunRetention(
-        messages=Timed("messages", PgMessageRepository(database), calls),  # type: ignore[arg-type]
-        index=Timed("index", PgVectorIndex(database, model_id), calls),  # type: ignore[arg-type]
-        transactions=TimedTransactions(PgTransactions(database), calls),
-        policies=TenantRetention(PgRetentionPolicyStore(database), POLICY),
-        runs=Timed("runs", PgRetentionRuns(database), calls),  # type: ignore[arg-type]
-        locks=PgLocks(database),
-        clock=FixedClock(NOW),
-        batch_size=batch_size,
-        metrics=InMemoryMetrics(),
+class BenchClock(Clock):
+    """The generated messages' ages are measured from NOW: the runs read it as the time."""
+
+    def now(self) -> datetime:
+        return NOW
+
+
+class BenchVectors:
+    """Stands in for the embedder: nothing embeds here (the vectors are random, written by the
+    set-up); the container reads the name and size of the model they belong to."""
+
+    model_name = "bench vectors"
+    dimensions = DIMENSIONS
+
+
+def settings(server: PostgresServer, name: str, batch_size: int) -> Settings:
+    """The service's settings (no .env read), on database `name`, with the bench's policy and batch size."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=server.dsn(name),
+        data_dir=server.data_dir,
+        retention_batch_size=batch_size,
+        retention_max_age_days=POLICY.archive_after_days,
+        retention_delete_after_days=POLICY.delete_after_days,
+        retention_importance_threshold=POLICY.importance_threshold,
+        retention_protected_roles=",".join(sorted(role.value for role in POLICY.protected_roles)),
     )
+
+
+@contextlib.asynccontextmanager
+async def container_for(settings: Settings, calls: dict[str, float]) -> AsyncIterator[Container]:
+    """The composition root, started for RunRetention on the bench's clock and vectors; once started,
+    the adapters the use case calls are the container's own, each call timed into `calls`."""
+    container = Container(settings=settings)
+    container.clock.override(providers.Object(BenchClock()))
+    container.embedder.override(providers.Object(BenchVectors()))
+    try:
+        await start(container, Container.run_retention)
+        for name, provider in [
+            ("messages", container.messages),
+            ("index", container.vector_index),
+            ("runs", container.retention_runs),
+        ]:
+            provider.override(providers.Object(Timed(name, provider(), calls)))
+        container.transactions.override(providers.Object(TimedTransactions(container.transactions(), calls)))
+        yield container
+    finally:
+        await stop(container)
 
 
 # --- Checks -------------------------------------------------------------------------------
@@ -484,7 +420,7 @@ def check_report(run: RunFigures, expected: Expected) -> list[str]:
     return problems
 
 
-async def check_table(database: Database, where: str, rows: int, archived: int) -> list[str]:
+async def check_table(database: Any, where: str, rows: int, archived: int) -> list[str]:
     """The table holds `rows` rows, `archived` of them archived at NOW, and decide() keeps every one."""
     counts = await database.pool.fetchrow(
         "SELECT count(*) AS rows, count(archived_at) AS archived, count(*) FILTER (WHERE archived_at = $1) AS now "
@@ -500,7 +436,7 @@ async def check_table(database: Database, where: str, rows: int, archived: int) 
     return problems
 
 
-async def check_nothing_left(database: Database, where: str) -> list[str]:
+async def check_nothing_left(database: Any, where: str) -> list[str]:
     """decide() over every row left keeps it (the repository's own count is checked by the second run's planned())."""
     rows = await database.pool.fetch(f"SELECT {RETENTION_COLUMNS} FROM messages")
     left = Counter(
@@ -542,7 +478,7 @@ async def table_counters(conn: asyncpg.Connection, deletes: int) -> dict[str, in
 
 
 async def run_case(
-    server: Server,
+    server: PostgresServer,
     sampler: RssSampler,
     batch_size: int,
     expected: Expected,
@@ -554,9 +490,8 @@ async def run_case(
     await server.copy(SEED_DATABASE, name)
     calls: dict[str, float] = defaultdict(float)
     runs = []
-    async with server.database(name) as database:
-        model_id = await PgEmbeddingModels(database).claim(EmbeddingModel("bench vectors", DIMENSIONS))
-        retention = use_case(database, model_id, batch_size, calls)
+    async with container_for(settings(server, name, batch_size), calls) as container:
+        retention, database = container.run_retention(), container.database()
         for label, dry_run in [("dry run", True), ("real run", False), ("second run", False)]:
             run = await measure(retention, calls, server, sampler, batch_size, label, dry_run)
             runs.append(run)
@@ -631,7 +566,7 @@ async def explained(conn: Any, sql: str, *args: object) -> Explained:
     return Explained(float(plan["Execution Time"]), detail)
 
 
-async def explain(server: Server, batch_size: int, tenant: str) -> Explain:
+async def explain(server: PostgresServer, batch_size: int, tenant: str) -> Explain:
     """EXPLAIN ANALYZE of the candidate query, and of one batch's DELETE and archiving UPDATE with
     and without the HNSW and GIN indexes, each variant on a fresh copy of the seed."""
     name = "retention_explain"
@@ -708,10 +643,6 @@ async def explain(server: Server, batch_size: int, tenant: str) -> Explain:
 
 
 # --- Results ------------------------------------------------------------------------------
-
-
-def mib(size: int) -> str:
-    return f"{size / 2**20:,.0f} MiB" if size >= 2**20 else f"{size / 2**10:,.0f} KiB"
 
 
 def run_row(run: RunFigures) -> str:
@@ -903,9 +834,8 @@ async def bench(args: argparse.Namespace, scratch: Path) -> tuple[str, list[str]
     """Every step, in a server started for it under `scratch` and stopped at the end; the report
     and the problems the checks found."""
     problems: list[str] = []
-    options = DatabaseOptions(url=None, data_dir=scratch, pool_max_size=2, command_timeout=SETUP_TIMEOUT)
-    async with contextlib.asynccontextmanager(open_database)(options, DIMENSIONS) as admin:
-        server = Server(admin, scratch / "pg", scratch)
+    async with PostgresServer.started(scratch, DIMENSIONS) as server:
+        admin = server.admin
         versions = {
             "postgres": await admin.pool.fetchval("SHOW server_version"),
             "shared_buffers": await admin.pool.fetchval("SHOW shared_buffers"),

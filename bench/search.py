@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import os
 import platform
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,13 +39,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.ingest import locomo_turns, machine  # noqa: E402
-from bench.search_latency import load_locomo, percentile  # noqa: E402
-from tests.e2e.server import ServerProcess  # noqa: E402
+from harness import RESULTS, ServerProcess, locomo_questions, locomo_turns, machine, percentile
 
 KEY = "bench-admin-key-0000000000"
 TENANT = "bench"
@@ -245,11 +238,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--searches", type=int, default=400)
     parser.add_argument("--data-dir", type=Path, help="keep a corpus per size here; grow only what one lacks")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "search.md")
+    parser.add_argument("--out", type=Path, default=RESULTS / "search.md")
     args = parser.parse_args()
     sizes = sorted(set(args.sizes + ([1_000_000] if args.million else [])))
     turns = locomo_turns()
-    _, questions = load_locomo(1)
+    questions = locomo_questions(1)  # about the first conversation
     questions = (questions * (args.searches // len(questions) + 1))[: args.searches]
 
     measured: list[Measured] = []

@@ -15,47 +15,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from harness import RESULTS, ServerProcess, locomo, percentile
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.e2e.server import ServerProcess  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "locomo10.json"
 KEY = "bench-admin-key-0000000000"
 
 
 def load_locomo(limit: int) -> tuple[list[dict[str, str]], list[str]]:
-    conversations = json.loads(DATA.read_text())
-    turns, questions = [], []
-    for conversation in conversations:
-        sessions = conversation["conversation"]
-        speaker_a = sessions["speaker_a"]
-        for name in sorted(
-            (k for k in sessions if k.startswith("session_") and k.count("_") == 1), key=lambda k: int(k.split("_")[1])
-        ):
-            for turn in sessions[name]:
-                role = "user" if turn["speaker"] == speaker_a else "assistant"
-                turns.append({"conversation_id": conversation["sample_id"], "role": role, "content": turn["text"]})
-        questions += [q["question"] for q in conversation["qa"]]
+    """The first `limit` turns, and the questions about the conversations they come from."""
+    turns: list[dict[str, str]] = []
+    questions: list[str] = []
+    for conversation in locomo():
+        turns += conversation.messages()
+        questions += [question.text for question in conversation.questions]
         if len(turns) >= limit:
             break
     return turns[:limit], questions
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(latencies_ms: list[float]) -> str:
@@ -173,7 +155,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--searches", type=int, default=300)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "search_latency.md")
+    parser.add_argument("--out", type=Path, default=RESULTS / "search_latency.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         server = ServerProcess(Path(scratch) / "data", MEMORY_ADMIN_API_KEYS=KEY, MEMORY_QUERY_CACHE_SIZE="0")

@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,9 +37,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+from harness import ROOT, ServerProcess, percentile
 
-ROOT = Path(__file__).resolve().parent.parent
-MEMORYMESH = str(Path(sys.executable).parent / "memorymesh")
 ADMIN_KEY = "soak-admin-key-0000000001"
 HEADERS = {"x-api-key": ADMIN_KEY}
 WINDOW_SECONDS = 30
@@ -94,11 +92,9 @@ def sentence(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14)))
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+def ms(values: list[float], p: float) -> float:
+    """The `p`th percentile of `values` (seconds), in ms."""
+    return percentile(values, p) * 1000
 
 
 def server_rss(pid: int) -> float:
@@ -307,8 +303,8 @@ def report(
         which = f" {w.errors}" if errors else ""
         lines.append(
             f"| {(i + 1) * WINDOW_SECONDS / 60:.1f} | {w.requests} | {w.shed} | {errors}{which} | "
-            f"{percentile(w.writes, 0.5):.0f} / {percentile(w.writes, 0.99):.0f} | "
-            f"{percentile(w.searches, 0.5):.0f} / {percentile(w.searches, 0.99):.0f} | "
+            f"{ms(w.writes, 50):.0f} / {ms(w.writes, 99):.0f} | "
+            f"{ms(w.searches, 50):.0f} / {ms(w.searches, 99):.0f} | "
             f"{w.served[0]:.0f} / {w.served[1]:.0f} | {w.in_flight:.0f} | {api:.0f} |"
         )
     total = sum(w.requests for w, _, _ in windows)
@@ -320,9 +316,9 @@ def report(
         "",
         f"- Requests {total:,}, 503s {shed:,} ({shed / max(total, 1):.1%}), errors {errors}. "
         "Latencies are of the answered ones (2xx), as the client saw them. "
-        f"Writes p50 / p99 {percentile(writes, 0.5):.0f} / "
-        f"{percentile(writes, 0.99):.0f} ms, searches {percentile(searches, 0.5):.0f} / "
-        f"{percentile(searches, 0.99):.0f} ms ({statistics.mean(searches) * 1000 if searches else 0:.0f} ms mean).",
+        f"Writes p50 / p99 {ms(writes, 50):.0f} / "
+        f"{ms(writes, 99):.0f} ms, searches {ms(searches, 50):.0f} / "
+        f"{ms(searches, 99):.0f} ms ({statistics.mean(searches) * 1000 if searches else 0:.0f} ms mean).",
         "- Server p50 / p99: the bounds of the buckets of the server's own request-duration histogram (2xx), "
         "time inside the app: a request's wait for a slot (load shedding) is not in it. In flight: the server's "
         "gauge as each window closed.",
@@ -391,36 +387,24 @@ def main() -> None:
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="the report, relative to the checkout")
     parser.add_argument("--seed", type=int, default=500, help="messages stored in each tenant before the run")
     args = parser.parse_args()
+    env = {
+        "MEMORY_ADMIN_API_KEYS": ADMIN_KEY,
+        "MEMORY_RETENTION_SCHEDULE_SECONDS": "0",
+        "MEMORY_QUERY_CACHE_SIZE": "0",  # every search pays for its query vector, as fresh questions do
+    }
+    for setting in args.env:
+        name, equals, value = setting.partition("=")
+        if not equals:
+            raise SystemExit(f"--env takes KEY=VALUE, not {setting!r}")
+        env[name] = value
     with tempfile.TemporaryDirectory(prefix="memorymesh-soak-") as tmp:
-        port = 18000 + random.randint(0, 999)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")}
-        env.update(
-            MEMORY_DATA_DIR=str(Path(tmp) / "data"),
-            MEMORY_PORT=str(port),
-            MEMORY_ADMIN_API_KEYS=ADMIN_KEY,
-            HF_HUB_OFFLINE="1",
-            MEMORY_RETENTION_SCHEDULE_SECONDS="0",
-            MEMORY_QUERY_CACHE_SIZE="0",  # every search pays for its query vector, as fresh questions do
-        )
-        for setting in args.env:
-            name, equals, value = setting.partition("=")
-            if not equals:
-                raise SystemExit(f"--env takes KEY=VALUE, not {setting!r}")
-            env[name] = value
-        server = subprocess.Popen(
-            [MEMORYMESH, "serve"], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        url = f"http://127.0.0.1:{port}"
+        server = ServerProcess(Path(tmp) / "data", **env).start()
         try:
-            for _ in range(480):
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/v1/admin/health", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.25)
-            code = asyncio.run(run(args, url, server.pid))
+            server.wait_ready()
+            assert server.process is not None
+            code = asyncio.run(run(args, server.url, server.process.pid))
         finally:
-            server.terminate()
-            server.wait(60)
+            server.stop()
     sys.exit(code)
 
 
