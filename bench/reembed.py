@@ -85,7 +85,7 @@ sys.path.insert(0, str(ROOT))
 from adapters.postgres.database import Database, DatabaseOptions, init_connection, open_database  # noqa: E402
 from adapters.postgres.embedding_models import PgEmbeddingModels, put_built  # noqa: E402
 from adapters.postgres.locks import PgLocks  # noqa: E402
-from adapters.postgres.message_repository import PgMessageRepository  # noqa: E402
+from adapters.postgres.messages import PgMessageRepository  # noqa: E402
 from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
 from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged  # noqa: E402
 from application.ports.filters import SearchFilters  # noqa: E402

@@ -81,13 +81,15 @@ sys.path.insert(0, str(ROOT))
 from adapters.postgres.database import Database, DatabaseOptions, PgTransactions, open_database  # noqa: E402
 from adapters.postgres.embedding_models import PgEmbeddingModels  # noqa: E402
 from adapters.postgres.locks import PgLocks  # noqa: E402
-from adapters.postgres.message_repository import (  # noqa: E402
+from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository  # noqa: E402
+from adapters.postgres.retention import (  # noqa: E402
     RETENTION_COLUMNS,
     RETENTION_WHERE,
-    PgMessageRepository,
+    PgRetentionCandidates,
+    PgRetentionPolicyStore,
+    PgRetentionRuns,
     to_facts,
 )
-from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns  # noqa: E402
 from adapters.postgres.vector_index import PgVectorIndex  # noqa: E402
 from application.ports.embedding_models import EmbeddingModel  # noqa: E402
 from application.ports.messages import Position  # noqa: E402
@@ -452,6 +454,8 @@ def use_case(database: Database, model_id: int, batch_size: int, calls: dict[str
     """RunRetention as config/container.py builds it, with the adapters it calls timed."""
     return RunRetention(
         messages=Timed("messages", PgMessageRepository(database), calls),  # type: ignore[arg-type]
+        catalog=Timed("catalog", PgMessageCatalog(database), calls),  # type: ignore[arg-type]
+        candidates=Timed("candidates", PgRetentionCandidates(database), calls),  # type: ignore[arg-type]
         index=Timed("index", PgVectorIndex(database, model_id), calls),  # type: ignore[arg-type]
         transactions=TimedTransactions(PgTransactions(database), calls),
         policies=TenantRetention(PgRetentionPolicyStore(database), POLICY),
@@ -636,15 +640,15 @@ async def explain(server: Server, batch_size: int, tenant: str) -> Explain:
     and without the HNSW and GIN indexes, each variant on a fresh copy of the seed."""
     name = "retention_explain"
     await server.copy(SEED_DATABASE, name)
-    args = PgMessageRepository._retention_args(tenant, POLICY, NOW)
+    args = PgRetentionCandidates._retention_args(tenant, POLICY, NOW)
     select = f"SELECT {RETENTION_COLUMNS} FROM messages WHERE {RETENTION_WHERE}"
     order = " ORDER BY created_at, id LIMIT $7"
     async with server.database(name) as database:
-        repository = PgMessageRepository(database)
+        finder = PgRetentionCandidates(database)
         walk: list[RetentionFacts] = []
         while True:  # the tenant's whole walk, as a run sees it
             after = None if not walk else Position(walk[-1].created_at, walk[-1].message_id)
-            batch = await repository.retention_candidates(tenant, POLICY, NOW, after, batch_size)
+            batch = await finder.retention_candidates(tenant, POLICY, NOW, after, batch_size)
             walk += batch
             if len(batch) < batch_size:
                 break
@@ -737,7 +741,7 @@ def run_row(run: RunFigures) -> str:
 
 
 CALL_NAMES = {
-    "messages.retention_candidates": "candidate query (keyset walk), `messages.retention_candidates`",
+    "candidates.retention_candidates": "candidate query (keyset walk), `candidates.retention_candidates`",
     "messages.lock": "the batch's rows read and locked (FOR UPDATE), `messages.lock`",
     "index.delete": "`PgVectorIndex.delete` (a count of the vectors)",
     "messages.delete": "DELETE, `messages.delete`",
@@ -745,7 +749,7 @@ CALL_NAMES = {
     "messages.archive": "UPDATE archived_at, `messages.archive`",
     "transaction begin": "transaction begin (pool acquire, BEGIN)",
     "transaction commit": "transaction commit (COMMIT, release)",
-    "messages.tenants": "`messages.tenants`",
+    "catalog.tenants": "`catalog.tenants`",
     "runs.start": "`runs.start` + `runs.finish` (the run's record)",
 }
 

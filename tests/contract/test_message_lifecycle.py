@@ -31,13 +31,13 @@ async def test_reembedding_voids_a_claim_so_the_old_text_cannot_complete(queue_b
     t = tenant()
     message = make(t, "old text")
     await queue_backend.messages.add(message)
-    claim = await queue_backend.messages.claim_pending(10, LEASE)
+    claim = await queue_backend.queue.claim_pending(10, LEASE)
     assert claim is not None and [c.message.id for c in claim.messages] == [message.id]
 
     await queue_backend.messages.update(replace(message, content="new text"), reembed=True)
 
-    assert await queue_backend.messages.complete_embedding(claim.id, [message.id]) == []
-    again = await queue_backend.messages.claim_pending(10, LEASE)  # claimable at once, with fresh tries
+    assert await queue_backend.queue.complete_embedding(claim.id, [message.id]) == []
+    again = await queue_backend.queue.claim_pending(10, LEASE)  # claimable at once, with fresh tries
     assert again is not None
     assert [(c.message.content, c.attempts) for c in again.messages] == [("new text", 1)]
 
@@ -99,9 +99,9 @@ async def test_message_ids_are_bounded_and_scoped(backend):
     for i in range(5):
         await backend.messages.add(make(t, conversation_id="a" if i < 3 else "b"))
     await backend.messages.add(make(tenant()))
-    assert len(await backend.messages.message_ids(t, None, 4)) == 4
-    assert len(await backend.messages.message_ids(t, None, 100)) == 5
-    assert len(await backend.messages.message_ids(t, "a", 100)) == 3
+    assert len(await backend.catalog.message_ids(t, None, 4)) == 4
+    assert len(await backend.catalog.message_ids(t, None, 100)) == 5
+    assert len(await backend.catalog.message_ids(t, "a", 100)) == 3
 
 
 def varied_messages(t: str) -> list:
@@ -150,7 +150,7 @@ async def test_retention_candidates_are_what_the_rule_acts_on_page_by_page(backe
     assert {decide(policy, RetentionFacts.of(m), NOW).action for m in stored} == set(RetentionAction)
 
     seen, after = [], None
-    while page := await backend.messages.retention_candidates(t, policy, NOW, after, 7):
+    while page := await backend.retention.retention_candidates(t, policy, NOW, after, 7):
         seen += page
         after = Position(page[-1].created_at, page[-1].message_id)
 
@@ -158,16 +158,16 @@ async def test_retention_candidates_are_what_the_rule_acts_on_page_by_page(backe
         f.message_id for f in sorted(seen, key=lambda f: (f.created_at, f.message_id))
     ]
     assert {f.message_id for f in seen} == acted_on
-    assert await backend.messages.count_retention_candidates(t, policy, NOW) == len(acted_on)
-    assert await backend.messages.retention_candidates(tenant(), policy, NOW, None, 7) == []
+    assert await backend.retention.count_retention_candidates(t, policy, NOW) == len(acted_on)
+    assert await backend.retention.retention_candidates(tenant(), policy, NOW, None, 7) == []
 
 
 async def test_a_policy_that_never_acts_has_no_candidates(backend):
     t = tenant()
     await backend.messages.add(make(t, created_at=NOW - timedelta(days=5000), importance=0.0))
     never = RetentionPolicy(archive_after_days=None, delete_after_days=None)
-    assert await backend.messages.retention_candidates(t, never, NOW, None, 10) == []
-    assert await backend.messages.count_retention_candidates(t, never, NOW) == 0
+    assert await backend.retention.retention_candidates(t, never, NOW, None, 10) == []
+    assert await backend.retention.count_retention_candidates(t, never, NOW) == 0
 
 
 async def test_keyword_search_finds_any_shared_word_inside_the_tenant(backend):
@@ -182,13 +182,13 @@ async def test_keyword_search_finds_any_shared_word_inside_the_tenant(backend):
     for message in (both, one, none, archived, theirs):
         await backend.messages.add(message)
 
-    hits = await backend.messages.keyword_search(t, "green kettle", 10, SearchFilters())
+    hits = await backend.text_search.keyword_search(t, "green kettle", 10, SearchFilters())
     assert [h.message_id for h in hits] == [both.id, one.id]  # more shared words first
     assert hits[0].rank > hits[1].rank > 0
-    only_garden = await backend.messages.keyword_search(t, "kettle", 10, SearchFilters(metadata={"room": "garden"}))
+    only_garden = await backend.text_search.keyword_search(t, "kettle", 10, SearchFilters(metadata={"room": "garden"}))
     assert [h.message_id for h in only_garden] == [one.id]
-    assert await backend.messages.keyword_search(t, "the of and", 10, SearchFilters()) == []
-    assert await backend.messages.keyword_search(t, "kettle & !green | :* ' \\ (", 10, SearchFilters())
+    assert await backend.text_search.keyword_search(t, "the of and", 10, SearchFilters()) == []
+    assert await backend.text_search.keyword_search(t, "kettle & !green | :* ' \\ (", 10, SearchFilters())
 
 
 async def test_keyword_search_matches_the_words_of_the_date_in_utc(backend):
@@ -201,7 +201,7 @@ async def test_keyword_search_matches_the_words_of_the_date_in_utc(backend):
         await backend.messages.add(message)
 
     async def found(query: str) -> list[uuid.UUID]:
-        return [h.message_id for h in await backend.messages.keyword_search(t, query, 10, SearchFilters())]
+        return [h.message_id for h in await backend.text_search.keyword_search(t, query, 10, SearchFilters())]
 
     assert await found("what happened in March") == [late.id]
     assert await found("9") == [late.id]  # 9 March in UTC, though 8 March where it was written
@@ -225,11 +225,11 @@ async def test_adjacent_gives_the_live_messages_just_before_and_after_in_the_con
         await backend.messages.add(message)
     after_middle, after_both = sorted([last, twin], key=lambda m: m.id)
 
-    found = await backend.messages.adjacent(t, [first.id, middle.id, after_both.id, elsewhere.id, theirs.id])
+    found = await backend.text_search.adjacent(t, [first.id, middle.id, after_both.id, elsewhere.id, theirs.id])
     assert found == {
         first.id: [middle.id],  # the archived one between is skipped
         middle.id: [first.id, after_middle.id],
         after_both.id: [after_middle.id],
         elsewhere.id: [],
     }  # another tenant's id finds nothing
-    assert await backend.messages.adjacent(t, []) == {}
+    assert await backend.text_search.adjacent(t, []) == {}

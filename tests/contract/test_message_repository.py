@@ -63,7 +63,7 @@ async def test_mark_embedded_changes_only_that_tenants_rows(backend):
     await backend.messages.add(mine)
     await backend.messages.add(theirs)
 
-    await backend.messages.mark_embedded(a, [mine.id, theirs.id])
+    await backend.queue.mark_embedded(a, [mine.id, theirs.id])
 
     assert (await backend.messages.get(a, mine.id)).embedding_status is EmbeddingStatus.EMBEDDED
     assert (await backend.messages.get(b, theirs.id)).embedding_status is EmbeddingStatus.PENDING
