@@ -1,4 +1,4 @@
-"""What every MessageRepository promises about idempotent adds and the embedding queue."""
+"""What every EmbeddingQueue promises: claims, leases, retries and fair shares between tenants."""
 
 import asyncio
 import time
@@ -21,30 +21,6 @@ async def wait_for_claim(queue, limit: int, bound_seconds: float = 10.0):
         assert time.monotonic() < deadline, "nothing became claimable"
         await asyncio.sleep(0.05)
     return claim
-
-
-async def test_add_many_keeps_order_and_stores_a_client_id_once_per_tenant(queue_backend):
-    messages = queue_backend.messages
-    a, b = tenant(), tenant()
-    first = make(a, "one", client_message_id="msg-1")
-    plain = make(a, "two")
-    again = make(a, "one", client_message_id="msg-1")
-    other_tenant = make(b, "one", client_message_id="msg-1")
-
-    assert await messages.add_many([first, plain]) == [first, plain]
-    stored = await messages.add_many([again, other_tenant, make(a, "dup", client_message_id="msg-1")])
-
-    assert [m.id for m in stored] == [first.id, other_tenant.id, first.id]
-    assert await messages.get(a, again.id) is None
-    assert (await messages.get(b, other_tenant.id)).client_message_id == "msg-1"
-
-
-async def test_a_batch_repeating_a_client_id_stores_it_once(queue_backend):
-    t = tenant()
-    one, two = make(t, "x", client_message_id="same"), make(t, "x", client_message_id="same")
-    stored = await queue_backend.messages.add_many([one, two])
-    assert [m.id for m in stored] == [one.id, one.id]
-    assert await queue_backend.messages.get(t, two.id) is None
 
 
 async def test_claims_take_pending_messages_oldest_first_and_never_twice(queue_backend):
@@ -215,22 +191,6 @@ async def test_messages_whose_workers_kept_dying_end_failed_and_can_be_requeued(
     assert (await queue.queue_stats()).failed == 1
 
 
-async def test_embedded_messages_page_in_id_order_and_tenants_are_listed(queue_backend):
-    messages, catalog = queue_backend.messages, queue_backend.catalog
-    t = tenant()
-    embedded = [make(t, f"m{i}", embedding_status=EmbeddingStatus.EMBEDDED) for i in range(5)]
-    await messages.add_many(
-        [*embedded, make(t, "pending"), make("other-tenant", embedding_status=EmbeddingStatus.EMBEDDED)]
-    )
-
-    first = await catalog.embedded_page(t, None, 3)
-    rest = await catalog.embedded_page(t, first[-1].id, 3)
-
-    assert [m.id for m in first + rest] == sorted(m.id for m in embedded)
-    assert await catalog.embedded_page(t, rest[-1].id, 3) == []
-    assert await catalog.tenants() == sorted([t, "other-tenant"])
-
-
 # Fair claims: one tenant's backlog is not a line every other tenant stands in.
 
 
@@ -308,3 +268,15 @@ async def test_concurrent_claims_over_few_tenants_share_out_every_message_exactl
 
     shares = await asyncio.gather(*(drain() for _ in range(8)))
     assert sorted(i for share in shares for i in share) == sorted(m.id for m in stored)
+
+
+async def test_mark_embedded_changes_only_that_tenants_rows(backend):
+    a, b = tenant(), tenant()
+    mine, theirs = make(a), make(b)
+    await backend.messages.add(mine)
+    await backend.messages.add(theirs)
+
+    await backend.queue.mark_embedded(a, [mine.id, theirs.id])
+
+    assert (await backend.messages.get(a, mine.id)).embedding_status is EmbeddingStatus.EMBEDDED
+    assert (await backend.messages.get(b, theirs.id)).embedding_status is EmbeddingStatus.PENDING
