@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from application.errors import NotFound
 from application.ports.limits import TenantLimitStore
-from application.ports.messages import MessageRepository
+from application.ports.messages import MessageCatalog, MessageRepository
 from application.ports.retention import RetentionPolicyStore
 from application.ports.storage import Transactions
 from application.ports.vectors import VectorIndex
@@ -56,6 +56,7 @@ class EraseMessages:
     def __init__(
         self,
         messages: MessageRepository,
+        catalog: MessageCatalog,
         index: VectorIndex,
         transactions: Transactions,
         retention: RetentionPolicyStore,
@@ -63,6 +64,7 @@ class EraseMessages:
         batch_size: int,
     ) -> None:
         self._messages = messages
+        self._catalog = catalog
         self._index = index
         self._transactions = transactions
         self._retention = retention
@@ -88,7 +90,7 @@ class EraseMessages:
 
     async def _erase(self, tenant_id: str, conversation_id: str | None) -> tuple[int, int]:
         messages = vectors = 0
-        while ids := await self._messages.message_ids(tenant_id, conversation_id, self._batch_size):
+        while ids := await self._catalog.message_ids(tenant_id, conversation_id, self._batch_size):
             async with self._transactions.begin():
                 locked = [m.id for m in await self._messages.lock(tenant_id, ids)]
                 vectors += await self._index.delete(tenant_id, locked)

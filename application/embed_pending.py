@@ -19,9 +19,8 @@ from datetime import timedelta
 from application.jobs import EMBED_PENDING
 from application.ports.embedder import Embedder, EmbedderUnavailable
 from application.ports.embedding_models import EmbeddingModelChanged
-from application.ports.embedding_queue import ClaimedMessage, EmbeddingClaim, EmbeddingRetry
+from application.ports.embedding_queue import ClaimedMessage, EmbeddingClaim, EmbeddingQueue, EmbeddingRetry
 from application.ports.job_queue import JobQueue
-from application.ports.messages import MessageRepository
 from application.ports.observability import Metrics
 from application.ports.storage import StorageUnavailable, Transactions
 from application.ports.vectors import VectorIndex
@@ -55,7 +54,7 @@ class EmbeddingCounters:
 class EmbedPendingMessages:
     def __init__(
         self,
-        messages: MessageRepository,
+        embedding_queue: EmbeddingQueue,
         index: VectorIndex,
         embedder: Embedder,
         transactions: Transactions,
@@ -64,7 +63,7 @@ class EmbedPendingMessages:
         counters: EmbeddingCounters,
         metrics: Metrics,
     ) -> None:
-        self._messages = messages
+        self._embedding_queue = embedding_queue
         self._index = index
         self._embedder = embedder
         self._transactions = transactions
@@ -78,7 +77,7 @@ class EmbedPendingMessages:
         # A process whose model is not (or no longer) the stored vectors' claims nothing: its
         # vectors would be refused, after a model call for nothing (`memorymesh reembed`).
         await self._index.check()
-        claim = await self._messages.claim_pending(self._settings.batch_size, self._settings.lease)
+        claim = await self._embedding_queue.claim_pending(self._settings.batch_size, self._settings.lease)
         if claim is None:
             return 0
         if len(claim.messages) == self._settings.batch_size:
@@ -93,7 +92,7 @@ class EmbedPendingMessages:
         try:
             done = await self._complete(claim, embedded)
         except EmbeddingModelChanged:  # `memorymesh reembed` switched: a process on the new model takes them
-            await self._messages.release_claim(claim.id, [c.message.id for c in claim.messages])
+            await self._embedding_queue.release_claim(claim.id, [c.message.id for c in claim.messages])
             raise
         failures = self._counters.retried + self._counters.failed - failures_before
         self._metrics.embedding_batch(len(claim.messages), time.perf_counter() - started, done, failures)
@@ -108,7 +107,7 @@ class EmbedPendingMessages:
         while True:
             await asyncio.sleep(self._settings.lease.total_seconds() / 3)
             try:
-                await self._messages.extend_claim(claim.id, self._settings.lease)
+                await self._embedding_queue.extend_claim(claim.id, self._settings.lease)
             except StorageUnavailable:  # the next renewal may get through; the lease covers the gap
                 logger.warning("could not renew an embedding claim", extra={"claim": str(claim.id)})
 
@@ -121,7 +120,7 @@ class EmbedPendingMessages:
             vectors = await self._embedder.embed_documents([embedding_text(c.message) for c in claim.messages])
             return list(zip(claim.messages, vectors, strict=True))
         except asyncio.CancelledError:  # stopping: hand the rows straight back, not after the lease
-            await asyncio.shield(self._messages.release_claim(claim.id, ids))
+            await asyncio.shield(self._embedding_queue.release_claim(claim.id, ids))
             raise
         except EmbedderUnavailable as error:  # overloaded, shut down, quota: not the messages' fault
             await self._postpone(claim.id, ids, error)
@@ -149,7 +148,7 @@ class EmbedPendingMessages:
         async with self._transactions.begin():
             # The rows as they are now, not as claimed: a PATCH or an archive may have changed
             # the fields the index filters on meanwhile (they wait on this transaction's locks).
-            held = await self._messages.complete_embedding(claim.id, list(vectors))
+            held = await self._embedding_queue.complete_embedding(claim.id, list(vectors))
             await self._index.upsert([vector_record(m, vectors[m.id]) for m in held])
         self._counters.batches += 1
         self._counters.embedded += len(held)
@@ -157,13 +156,13 @@ class EmbedPendingMessages:
         return len(held)
 
     async def _postpone(self, claim_id: uuid.UUID, ids: list[uuid.UUID], error: Exception) -> None:
-        await self._messages.release_claim(claim_id, ids, delay=self._settings.retry.base_delay)
+        await self._embedding_queue.release_claim(claim_id, ids, delay=self._settings.retry.base_delay)
         self._counters.postponed += len(ids)
         logger.warning("the model cannot embed now; messages wait", extra={"messages": len(ids), "reason": str(error)})
 
     async def _retry(self, claim_id: uuid.UUID, claimed: list[ClaimedMessage], reason: str) -> None:
         retries = [EmbeddingRetry(c.message.id, self._settings.retry.delay_after(c.attempts)) for c in claimed]
-        await self._messages.retry_embedding(claim_id, retries, reason)
+        await self._embedding_queue.retry_embedding(claim_id, retries, reason)
         failed = sum(1 for r in retries if r.delay is None)
         self._counters.retried += len(retries) - failed
         self._counters.failed += failed
@@ -181,19 +180,19 @@ class SweepEmbeddings:
     hand-off, a worker killed mid-batch (its lease runs out), and retries coming due.
     """
 
-    def __init__(self, messages: MessageRepository, queue: JobQueue, grace: timedelta, max_attempts: int) -> None:
-        self._messages = messages
+    def __init__(self, embedding_queue: EmbeddingQueue, queue: JobQueue, grace: timedelta, max_attempts: int) -> None:
+        self._embedding_queue = embedding_queue
         self._queue = queue
         self._grace = grace
         self._max_attempts = max_attempts
 
     async def __call__(self) -> int:
-        exhausted = await self._messages.fail_exhausted(
+        exhausted = await self._embedding_queue.fail_exhausted(
             self._max_attempts, f"gave up after {self._max_attempts} tries, each lost with the worker holding it"
         )
         if exhausted:
             logger.warning("messages whose workers kept dying were marked failed", extra={"messages": exhausted})
-        stalled = await self._messages.stalled_embeddings(self._grace)
+        stalled = await self._embedding_queue.stalled_embeddings(self._grace)
         if stalled:
             logger.info("sweeper found pending messages nobody is embedding", extra={"messages": stalled})
             self._queue.submit(EMBED_PENDING)

@@ -8,9 +8,8 @@ from datetime import timedelta
 from application.embed_pending import EmbeddingCounters
 from application.jobs import EMBED_PENDING
 from application.ports.clock import Clock
-from application.ports.embedding_queue import QueueStats
+from application.ports.embedding_queue import EmbeddingQueue, QueueStats
 from application.ports.job_queue import JobQueue
-from application.ports.messages import MessageRepository
 from domain.access import Principal
 from domain.message import check_id
 
@@ -24,8 +23,10 @@ class QueueReport:
 
 
 class QueueStatus:
-    def __init__(self, messages: MessageRepository, queue: JobQueue, clock: Clock, counters: EmbeddingCounters) -> None:
-        self._messages = messages
+    def __init__(
+        self, embedding_queue: EmbeddingQueue, queue: JobQueue, clock: Clock, counters: EmbeddingCounters
+    ) -> None:
+        self._embedding_queue = embedding_queue
         self._queue = queue
         self._clock = clock
         self._counters = counters
@@ -36,7 +37,7 @@ class QueueStatus:
 
     async def report(self) -> QueueReport:
         """Without a caller to check: for the metrics scrape, which shows counts and no tenant."""
-        stats = await self._messages.queue_stats()
+        stats = await self._embedding_queue.queue_stats()
         oldest = stats.oldest_pending_stored_at
         return QueueReport(
             messages=stats,
@@ -49,15 +50,15 @@ class QueueStatus:
 class RequeueFailed:
     """Give failed messages (of one tenant, or all) fresh tries, once what failed them is fixed."""
 
-    def __init__(self, messages: MessageRepository, queue: JobQueue) -> None:
-        self._messages = messages
+    def __init__(self, embedding_queue: EmbeddingQueue, queue: JobQueue) -> None:
+        self._embedding_queue = embedding_queue
         self._queue = queue
 
     async def __call__(self, principal: Principal, tenant_id: str | None) -> int:
         principal.require_admin()
         if tenant_id is not None:
             check_id("tenant_id", tenant_id)
-        requeued = await self._messages.requeue_failed(tenant_id)
+        requeued = await self._embedding_queue.requeue_failed(tenant_id)
         if requeued:
             self._queue.submit(EMBED_PENDING)
         return requeued

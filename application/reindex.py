@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from application.ports.embedder import Embedder
-from application.ports.messages import MessageRepository
+from application.ports.messages import MessageCatalog
 from application.ports.vectors import VectorIndex
 from application.store_messages import embedding_text, vector_record
 
@@ -34,19 +34,19 @@ class Drift:
 
 
 class Reindex:
-    def __init__(self, messages: MessageRepository, index: VectorIndex, embedder: Embedder, page_size: int) -> None:
-        self._messages = messages
+    def __init__(self, catalog: MessageCatalog, index: VectorIndex, embedder: Embedder, page_size: int) -> None:
+        self._catalog = catalog
         self._index = index
         self._embedder = embedder
         self._page_size = page_size
 
     async def tenants(self, tenant_id: str | None) -> list[str]:
-        return [tenant_id] if tenant_id is not None else await self._messages.tenants()
+        return [tenant_id] if tenant_id is not None else await self._catalog.tenants()
 
     async def __call__(self, tenant_id: str, on_progress: Progress) -> int:
         """Re-embed and upsert every embedded message of the tenant; return how many."""
         done, after = 0, None
-        while page := await self._messages.embedded_page(tenant_id, after, self._page_size):
+        while page := await self._catalog.embedded_page(tenant_id, after, self._page_size):
             vectors = await self._embedder.embed_documents([embedding_text(m) for m in page])
             await self._index.upsert([vector_record(m, v) for m, v in zip(page, vectors, strict=True)])
             done += len(page)
@@ -57,7 +57,7 @@ class Reindex:
     async def drift(self, tenant_id: str) -> Drift:
         stored: set[uuid.UUID] = set()
         after = None
-        while page := await self._messages.embedded_page(tenant_id, after, 10_000):
+        while page := await self._catalog.embedded_page(tenant_id, after, 10_000):
             stored.update(m.id for m in page)
             after = page[-1].id
         indexed = await self._index.ids(tenant_id)

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from application.ports.clock import Clock
-from application.ports.messages import MessageRepository, Position
+from application.ports.messages import MessageCatalog, MessageRepository, Position
 from application.ports.observability import Metrics
-from application.ports.retention import RetentionPolicyStore, RetentionRun, RetentionRuns
+from application.ports.retention import RetentionCandidates, RetentionPolicyStore, RetentionRun, RetentionRuns
 from application.ports.storage import UNAVAILABLE, Locks, Transactions
 from application.ports.vectors import VectorIndex
 from domain.access import Principal
@@ -108,6 +108,8 @@ class RunRetention:
     def __init__(
         self,
         messages: MessageRepository,
+        catalog: MessageCatalog,
+        candidates: RetentionCandidates,
         index: VectorIndex,
         transactions: Transactions,
         policies: TenantRetention,
@@ -118,6 +120,8 @@ class RunRetention:
         metrics: Metrics,
     ) -> None:
         self._messages = messages
+        self._catalog = catalog
+        self._candidates = candidates
         self._index = index
         self._transactions = transactions
         self._policies = policies
@@ -161,11 +165,11 @@ class RunRetention:
         for tenant in await self._tenants(tenant_id):
             with contextlib.suppress(ValidationFailed):  # a tenant the run will skip
                 policy = await self._policies.policy_for(tenant)
-                total += await self._messages.count_retention_candidates(tenant, policy, now)
+                total += await self._candidates.count_retention_candidates(tenant, policy, now)
         return total
 
     async def _tenants(self, tenant_id: str | None) -> list[str]:
-        return [tenant_id] if tenant_id is not None else await self._messages.tenants()
+        return [tenant_id] if tenant_id is not None else await self._catalog.tenants()
 
     async def _run(
         self, tenant_id: str | None, dry_run: bool, trigger: str, progress: Progress | None
@@ -238,7 +242,7 @@ class RunRetention:
         """Walk the tenant's candidates oldest first, a batch (one transaction) at a time."""
         after: Position | None = None
         while True:
-            batch = await self._messages.retention_candidates(tenant, policy, now, after, self._batch_size)
+            batch = await self._candidates.retention_candidates(tenant, policy, now, after, self._batch_size)
             if not batch:
                 return
             after = Position(batch[-1].created_at, batch[-1].message_id)

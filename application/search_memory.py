@@ -22,7 +22,7 @@ from application.ports.filters import SearchFilters
 from application.ports.messages import MessageRepository
 from application.ports.observability import Metrics
 from application.ports.query_cache import CacheUnavailable, QueryVectorCache
-from application.ports.text_search import KeywordHit
+from application.ports.text_search import KeywordHit, TextSearch
 from application.ports.vectors import VectorHit, VectorIndex
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
@@ -82,6 +82,7 @@ class SearchMemory:
     def __init__(
         self,
         messages: MessageRepository,
+        text_search: TextSearch,
         index: VectorIndex,
         embedder: Embedder,
         clock: Clock,
@@ -90,6 +91,7 @@ class SearchMemory:
         query_vectors: QueryVectorCache | None = None,
     ) -> None:
         self._messages = messages
+        self._text_search = text_search
         self._index = index
         self._embedder = embedder
         self._query_vectors = query_vectors
@@ -194,7 +196,7 @@ class SearchMemory:
 
     async def _keyword(self, query: SearchQuery, k: int, filters: SearchFilters) -> list[KeywordHit]:
         with tracer.start_as_current_span("search.keyword") as span:
-            hits = await self._messages.keyword_search(query.tenant_id, query.query, k, filters)
+            hits = await self._text_search.keyword_search(query.tenant_id, query.query, k, filters)
             span.set_attribute("memorymesh.hits", len(hits))
         return hits
 
@@ -221,7 +223,7 @@ class SearchMemory:
         borrowed: dict[uuid.UUID, float] = {}
         if fused and self._settings.neighbour_weight > 0:
             with tracer.start_as_current_span("search.neighbours"):
-                adjacent = await self._messages.adjacent(tenant_id, lenders(fused, LENDERS))
+                adjacent = await self._text_search.adjacent(tenant_id, lenders(fused, LENDERS))
                 new = {n for neighbours in adjacent.values() for n in neighbours} - found.keys()
                 # A neighbour came from no search, so every filter is checked on it here.
                 for m in await self._messages.get_many(tenant_id, list(new)) if new else []:

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.postgres.database import DatabaseOptions, EmbeddedPostgres, open_database
-from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.messages import PgMessageRepository
+from adapters.postgres.text_search import PgTextSearch
 from application.ports.filters import SearchFilters
 from domain.message import EmbeddingStatus, Message, Role
 
@@ -48,7 +49,7 @@ async def measure(dsn: str, data_dir: Path, args: argparse.Namespace) -> None:
     resource = open_database(DatabaseOptions(url=dsn, data_dir=data_dir, command_timeout=600), 384)
     database = await anext(resource)
     try:
-        repository = PgMessageRepository(database)
+        repository, search = PgMessageRepository(database), PgTextSearch(database)
         rng = random.Random(5)
         vocabulary = [f"w{i:03d}x" for i in range(args.words)]
         rows = [message("loud", " ".join(rng.sample(vocabulary, 40))) for _ in range(args.messages)]
@@ -59,7 +60,7 @@ async def measure(dsn: str, data_dir: Path, args: argparse.Namespace) -> None:
             timings = []
             for _ in range(args.runs):
                 started = time.perf_counter()
-                hits = await repository.keyword_search("loud", query, 10, SearchFilters())
+                hits = await search.keyword_search("loud", query, 10, SearchFilters())
                 timings.append((time.perf_counter() - started) * 1000)
             print(f"{name:12s} ({len(query.split())} words): {statistics.median(timings):9.1f} ms  ({len(hits)} hits)")
     finally:

@@ -1,5 +1,5 @@
 """What one claim of embedding work costs with 100,000 messages pending: the round-robin claim
-(PgMessageRepository.claim_pending) against the oldest-first claim it replaced, in one run.
+(PgEmbeddingQueue.claim_pending) against the oldest-first claim it replaced, in one run.
 
 1. Starts a private embedded PostgreSQL 18 + pgvector, migrated, in a fresh temporary
    directory. For each case, a database of its own holds N pending messages (default
@@ -51,16 +51,16 @@ import asyncpg
 from harness import RESULTS, machine
 
 from adapters.postgres.database import Database, DatabaseOptions, open_database
-from adapters.postgres.message_repository import (
+from adapters.postgres.embedding_queue import (
     CLAIM_SHARES,
     FAIL_EXHAUSTED,
-    M_COLUMNS,
     QUEUE_STATS,
     STALLED_COUNT_LIMIT,
     STALLED_EMBEDDINGS,
     TENANTS_WAITING,
-    PgMessageRepository,
+    PgEmbeddingQueue,
 )
+from adapters.postgres.rows import M_COLUMNS
 from domain.fair_claims import round_robin_shares
 
 DIMENSIONS = 384
@@ -176,7 +176,7 @@ async def explain(conn: asyncpg.Connection, name: str, sql: str, *args: object) 
 
 async def run_claims(database: Database, claim: str) -> tuple[list[float], int, int]:
     """CLAIMS claims one after the other: their times (ms), messages claimed, tenants in the first."""
-    repository = PgMessageRepository(database)
+    embedding_queue = PgEmbeddingQueue(database)
     times, claimed, first = [], 0, 0
     for i in range(CLAIMS):
         began = time.perf_counter()
@@ -185,7 +185,7 @@ async def run_claims(database: Database, claim: str) -> tuple[list[float], int, 
             tenants = {r["tenant_id"] for r in rows}
             count = len(rows)
         else:
-            taken = await repository.claim_pending(BATCH, LEASE)
+            taken = await embedding_queue.claim_pending(BATCH, LEASE)
             tenants = {c.message.tenant_id for c in taken.messages} if taken else set()
             count = len(taken.messages) if taken else 0
         times.append((time.perf_counter() - began) * 1_000)
@@ -281,7 +281,7 @@ def report(args: argparse.Namespace, results: list[Figures], versions: dict[str,
         f"Each case: {args.messages:,} pending messages (ready in the order the case names them) and "
         f"{args.embedded:,} embedded ones of the same tenants. Before: the oldest-first claim (one UPDATE, "
         f"ORDER BY embedding_ready_at LIMIT {BATCH}) with migration 0006's index. After: "
-        "PgMessageRepository.claim_pending, round-robin over the tenants with messages ready "
+        "PgEmbeddingQueue.claim_pending, round-robin over the tenants with messages ready "
         f"(TENANTS_WAITING, then CLAIM_SHARES), with migration 0009's. Each: {CLAIMS} claims of {BATCH}, one "
         "after the other, on a fresh copy of the case's database, timed around the call (round trips "
         "included), after an EXPLAIN (ANALYZE, BUFFERS) of a first claim, rolled back. The machine is "

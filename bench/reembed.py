@@ -95,7 +95,7 @@ from pgvector import Vector
 from adapters.postgres.database import Database, init_connection
 from adapters.postgres.embedding_models import PgEmbeddingModels, put_built
 from adapters.postgres.locks import PgLocks
-from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.messages import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged
 from application.ports.filters import SearchFilters

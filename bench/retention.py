@@ -75,7 +75,8 @@ from harness import RESULTS, SETUP_TIMEOUT, PostgresServer, RssSampler, locomo_t
 from pgvector import Vector
 
 # What the bench measures below the use case: the set-up's inserts, the checks' and EXPLAIN's SQL.
-from adapters.postgres.message_repository import RETENTION_COLUMNS, RETENTION_WHERE, PgMessageRepository, to_facts
+from adapters.postgres.messages import PgMessageRepository
+from adapters.postgres.retention import RETENTION_COLUMNS, RETENTION_WHERE, PgRetentionCandidates, to_facts
 from application.ports.clock import Clock
 from application.ports.messages import Position
 from application.retention import RetentionCounts, RunRetention
@@ -389,6 +390,8 @@ async def container_for(settings: Settings, calls: dict[str, float]) -> AsyncIte
         await start(container, Container.run_retention)
         for name, provider in [
             ("messages", container.messages),
+            ("catalog", container.message_catalog),
+            ("candidates", container.retention_candidates),
             ("index", container.vector_index),
             ("runs", container.retention_runs),
         ]:
@@ -571,15 +574,15 @@ async def explain(server: PostgresServer, batch_size: int, tenant: str) -> Expla
     and without the HNSW and GIN indexes, each variant on a fresh copy of the seed."""
     name = "retention_explain"
     await server.copy(SEED_DATABASE, name)
-    args = PgMessageRepository._retention_args(tenant, POLICY, NOW)
+    args = PgRetentionCandidates._retention_args(tenant, POLICY, NOW)
     select = f"SELECT {RETENTION_COLUMNS} FROM messages WHERE {RETENTION_WHERE}"
     order = " ORDER BY created_at, id LIMIT $7"
     async with server.database(name) as database:
-        repository = PgMessageRepository(database)
+        finder = PgRetentionCandidates(database)
         walk: list[RetentionFacts] = []
         while True:  # the tenant's whole walk, as a run sees it
             after = None if not walk else Position(walk[-1].created_at, walk[-1].message_id)
-            batch = await repository.retention_candidates(tenant, POLICY, NOW, after, batch_size)
+            batch = await finder.retention_candidates(tenant, POLICY, NOW, after, batch_size)
             walk += batch
             if len(batch) < batch_size:
                 break
@@ -668,7 +671,7 @@ def run_row(run: RunFigures) -> str:
 
 
 CALL_NAMES = {
-    "messages.retention_candidates": "candidate query (keyset walk), `messages.retention_candidates`",
+    "candidates.retention_candidates": "candidate query (keyset walk), `candidates.retention_candidates`",
     "messages.lock": "the batch's rows read and locked (FOR UPDATE), `messages.lock`",
     "index.delete": "`PgVectorIndex.delete` (a count of the vectors)",
     "messages.delete": "DELETE, `messages.delete`",
@@ -676,7 +679,7 @@ CALL_NAMES = {
     "messages.archive": "UPDATE archived_at, `messages.archive`",
     "transaction begin": "transaction begin (pool acquire, BEGIN)",
     "transaction commit": "transaction commit (COMMIT, release)",
-    "messages.tenants": "`messages.tenants`",
+    "catalog.tenants": "`catalog.tenants`",
     "runs.start": "`runs.start` + `runs.finish` (the run's record)",
 }
 

@@ -25,10 +25,12 @@ from adapters.keys import ChainedApiKeys, SettingsApiKeys
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.embedding_models import PgEmbeddingModels
+from adapters.postgres.embedding_queue import PgEmbeddingQueue
 from adapters.postgres.locks import PgLocks
-from adapters.postgres.message_repository import PgMessageRepository
-from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
+from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository
+from adapters.postgres.retention import PgRetentionCandidates, PgRetentionPolicyStore, PgRetentionRuns
 from adapters.postgres.tenant_limits import PgTenantLimitStore
+from adapters.postgres.text_search import PgTextSearch
 from adapters.postgres.vector_index import PgVectorIndex
 from adapters.prometheus.metrics import PrometheusMetrics
 from application.api_keys import ManageApiKeys
@@ -321,8 +323,12 @@ class Container(containers.DeclarativeContainer):
     )
 
     transactions = providers.Singleton(PgTransactions, database=database)
-    messages = providers.Singleton(
-        PgMessageRepository, database=database, keyword_limits=providers.Callable(keyword_limits, settings)
+    messages = providers.Singleton(PgMessageRepository, database=database)
+    message_catalog = providers.Singleton(PgMessageCatalog, database=database)
+    embedding_queue = providers.Singleton(PgEmbeddingQueue, database=database)
+    retention_candidates = providers.Singleton(PgRetentionCandidates, database=database)
+    text_search = providers.Singleton(
+        PgTextSearch, database=database, keyword_limits=providers.Callable(keyword_limits, settings)
     )
     embedding_models = providers.Singleton(PgEmbeddingModels, database=database)
     locks = providers.Singleton(PgLocks, database=database)
@@ -382,7 +388,7 @@ class Container(containers.DeclarativeContainer):
     )
     embed_pending = providers.Factory(
         EmbedPendingMessages,
-        messages=messages,
+        embedding_queue=embedding_queue,
         index=vector_index,
         embedder=embedder,
         transactions=transactions,
@@ -393,15 +399,15 @@ class Container(containers.DeclarativeContainer):
     )
     sweep_embeddings = providers.Factory(
         SweepEmbeddings,
-        messages=messages,
+        embedding_queue=embedding_queue,
         queue=job_queue,
         grace=providers.Callable(lambda s: timedelta(seconds=s.embedding_sweep_seconds), settings),
         max_attempts=settings.provided.embedding_max_attempts,
     )
-    requeue_failed = providers.Factory(RequeueFailed, messages=messages, queue=job_queue)
+    requeue_failed = providers.Factory(RequeueFailed, embedding_queue=embedding_queue, queue=job_queue)
     reindex = providers.Factory(
         Reindex,
-        messages=messages,
+        catalog=message_catalog,
         index=vector_index,
         embedder=embedder,
         page_size=settings.provided.embedding_batch_size,
@@ -414,7 +420,7 @@ class Container(containers.DeclarativeContainer):
         page_size=settings.provided.embedding_batch_size,
     )
     queue_status = providers.Factory(
-        QueueStatus, messages=messages, queue=job_queue, clock=clock, counters=embedding_counters
+        QueueStatus, embedding_queue=embedding_queue, queue=job_queue, clock=clock, counters=embedding_counters
     )
     get_message = providers.Factory(GetMessage, messages=messages)
     query_cache = providers.Selector(
@@ -426,6 +432,7 @@ class Container(containers.DeclarativeContainer):
     search_memory = providers.Factory(
         SearchMemory,
         messages=messages,
+        text_search=text_search,
         index=vector_index,
         embedder=embedder,
         clock=clock,
@@ -471,6 +478,8 @@ class Container(containers.DeclarativeContainer):
     run_retention = providers.Factory(
         RunRetention,
         messages=messages,
+        catalog=message_catalog,
+        candidates=retention_candidates,
         index=vector_index,
         transactions=transactions,
         policies=tenant_retention,
@@ -483,6 +492,7 @@ class Container(containers.DeclarativeContainer):
     erase_messages = providers.Factory(
         EraseMessages,
         messages=messages,
+        catalog=message_catalog,
         index=vector_index,
         transactions=transactions,
         retention=retention_policies,

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from adapters.postgres.database import CONNECTION_ERRORS, Database, init_connection, storage_errors
-from adapters.postgres.message_repository import MESSAGE_COLUMNS, to_message
+from adapters.postgres.rows import MESSAGE_COLUMNS, to_message
 from application.ports.embedding_models import EmbeddingModel, EmbeddingModelChanged, EmbeddingModels, ModelSwitch
 from application.ports.storage import StorageUnavailable
 from domain.message import Message

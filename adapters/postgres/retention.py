@@ -1,4 +1,5 @@
-"""Retention in PostgreSQL: per-tenant policy overrides, and the record of runs."""
+"""Retention in PostgreSQL: per-tenant policy overrides, the record of runs, and the
+messages a policy may act on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,36 @@ from typing import Any
 import asyncpg
 
 from adapters.postgres.database import Database, storage_errors
-from application.ports.retention import RetentionPolicyStore, RetentionRun, RetentionRuns
+from adapters.postgres.instants import aware, aware_or_none
+from application.ports.messages import Position
+from application.ports.retention import RetentionCandidates, RetentionPolicyStore, RetentionRun, RetentionRuns
+from domain.message import Role
+from domain.retention import RetentionFacts, RetentionPolicy
+
+# The retention rule (domain/retention.py) as a filter over the tenant's oldest messages:
+# it narrows the walk to what decide() may act on, and decide() has the last word. The
+# range on created_at (widest cutoff) lets the walk use messages_tenant_created; a
+# restore only makes a message younger, so the range stays a superset.
+RETENTION_WHERE = """
+tenant_id = $1 AND created_at < $2
+AND NOT pinned AND explicit_importance IS DISTINCT FROM 1.0 AND importance < $3 AND role <> ALL($4::text[])
+AND (($5::timestamptz IS NOT NULL AND archived_at IS NULL AND greatest(created_at, restored_at) < $5)
+     OR ($6::timestamptz IS NOT NULL AND greatest(created_at, restored_at) < $6))
+"""
+RETENTION_COLUMNS = "id, role, created_at, importance, pinned, archived_at, restored_at"
+
+
+def to_facts(row: asyncpg.Record) -> RetentionFacts:
+    """A row of RETENTION_COLUMNS as the retention rule reads it."""
+    return RetentionFacts(
+        message_id=row["id"],
+        role=Role(row["role"]),
+        created_at=aware(row["created_at"]),
+        importance=row["importance"],
+        pinned=row["pinned"],
+        archived_at=aware_or_none(row["archived_at"]),
+        restored_at=aware_or_none(row["restored_at"]),
+    )
 
 
 class PgRetentionPolicyStore(RetentionPolicyStore):
@@ -100,3 +130,50 @@ class PgRetentionRuns(RetentionRuns):
             "SELECT * FROM retention_runs ORDER BY started_at DESC LIMIT $1", limit
         )
         return [to_run(r) for r in rows]
+
+
+class PgRetentionCandidates(RetentionCandidates):
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @staticmethod
+    def _retention_args(tenant_id: str, policy: RetentionPolicy, now: datetime) -> list[object]:
+        archive = policy.cutoff(policy.archive_after_days, now)
+        delete = policy.cutoff(policy.delete_after_days, now)
+        widest = max((c for c in (archive, delete) if c is not None), default=None)
+        return [
+            tenant_id,
+            widest,
+            policy.importance_threshold,
+            sorted(r.value for r in policy.protected_roles),
+            archive,
+            delete,
+        ]
+
+    @storage_errors
+    async def retention_candidates(
+        self, tenant_id: str, policy: RetentionPolicy, now: datetime, after: Position | None, limit: int
+    ) -> list[RetentionFacts]:
+        args = self._retention_args(tenant_id, policy, now)
+        if args[1] is None:  # the policy neither archives nor deletes
+            return []
+        keyset = "" if after is None else " AND (created_at, id) > ($8, $9)"
+        extra = [] if after is None else [after.created_at, after.message_id]
+        rows = await self._database.executor().fetch(
+            f"SELECT {RETENTION_COLUMNS} FROM messages WHERE {RETENTION_WHERE}{keyset} "
+            "ORDER BY created_at, id LIMIT $7",
+            *args,
+            limit,
+            *extra,
+        )
+        return [to_facts(r) for r in rows]
+
+    @storage_errors
+    async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int:
+        args = self._retention_args(tenant_id, policy, now)
+        if args[1] is None:
+            return 0
+        count: int = await self._database.executor().fetchval(
+            f"SELECT count(*) FROM messages WHERE {RETENTION_WHERE}", *args
+        )
+        return count

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from application.ports.messages import Position
+from domain.retention import RetentionFacts, RetentionPolicy
+
 
 class RetentionPolicyStore(Protocol):
     """Per-tenant retention overrides: only the fields a tenant sets (see RetentionPolicy.overridden)."""
@@ -45,3 +48,16 @@ class RetentionRuns(Protocol):
         ...
 
     async def recent(self, limit: int) -> list[RetentionRun]: ...
+
+
+class RetentionCandidates(Protocol):
+    """The messages a retention policy may act on, found without reading every message."""
+
+    async def retention_candidates(
+        self, tenant_id: str, policy: RetentionPolicy, now: datetime, after: Position | None, limit: int
+    ) -> list[RetentionFacts]:
+        """Up to `limit` of the tenant's messages the policy may archive or delete at `now`, after
+        `after` in (created_at, id) order. A superset is allowed: `decide` has the last word."""
+        ...
+
+    async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int: ...

@@ -41,7 +41,7 @@ async def put(backend, tenant_id: str, vec: list[float], **fields):
             )
         ]
     )
-    await backend.messages.mark_embedded(tenant_id, [message.id])
+    await backend.queue.mark_embedded(tenant_id, [message.id])
     return message
 
 
@@ -173,7 +173,7 @@ async def test_dropping_a_tenant_forgets_all_of_it_and_nothing_else(index_backen
         await put(index_backend, dropped, vector(1, i))
     survivor = await put(index_backend, other, vector(1, 0))
 
-    for message_id in await index_backend.messages.message_ids(dropped, None, 100):
+    for message_id in await index_backend.catalog.message_ids(dropped, None, 100):
         await index_backend.messages.delete(dropped, [message_id])
     await index_backend.index.drop_tenant(dropped)
 

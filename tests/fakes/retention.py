@@ -1,4 +1,4 @@
-"""Retention overrides, runs and locks for one process (the fakes of the use-case tests)."""
+"""Retention overrides, runs, locks and candidates for one process (the fakes of the use-case tests)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from application.ports.retention import RetentionPolicyStore, RetentionRun, RetentionRuns
+from application.ports.messages import Position
+from application.ports.retention import RetentionCandidates, RetentionPolicyStore, RetentionRun, RetentionRuns
 from application.ports.storage import Locks
+from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
+from tests.fakes.messages import InMemoryMessageTable
 
 
 class InMemoryRetentionPolicyStore(RetentionPolicyStore):
@@ -66,3 +69,26 @@ class InMemoryLocks(Locks):
             yield True
         finally:
             self.held.discard(name)
+
+
+class InMemoryRetentionCandidates(RetentionCandidates):
+    def __init__(self, table: InMemoryMessageTable) -> None:
+        self.table = table
+
+    def _acted_on(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> list[RetentionFacts]:
+        facts = sorted(
+            (RetentionFacts.of(m) for m in self.table.rows.values() if m.tenant_id == tenant_id),
+            key=lambda f: (f.created_at, f.message_id),
+        )
+        return [f for f in facts if decide(policy, f, now).action != RetentionAction.KEEP]
+
+    async def retention_candidates(
+        self, tenant_id: str, policy: RetentionPolicy, now: datetime, after: Position | None, limit: int
+    ) -> list[RetentionFacts]:
+        facts = self._acted_on(tenant_id, policy, now)
+        if after is not None:
+            facts = [f for f in facts if (f.created_at, f.message_id) > (after.created_at, after.message_id)]
+        return facts[:limit]
+
+    async def count_retention_candidates(self, tenant_id: str, policy: RetentionPolicy, now: datetime) -> int:
+        return len(self._acted_on(tenant_id, policy, now))

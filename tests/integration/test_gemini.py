@@ -20,7 +20,8 @@ from domain.message import EmbeddingStatus
 from domain.retry import RetryPolicy
 from tests.contract.test_message_repository import make
 from tests.fakes.clock import FixedClock
-from tests.fakes.message_repository import EmbeddingWork, InMemoryMessageRepository
+from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
+from tests.fakes.messages import EmbeddingWork, InMemoryMessageTable
 from tests.fakes.metrics import InMemoryMetrics
 from tests.fakes.transactions import InMemoryTransactions
 from tests.fakes.vector_index import InMemoryVectorIndex
@@ -365,15 +366,15 @@ async def test_quota_at_start_neither_stops_it_nor_fails_readiness(fake):
 
 async def test_the_worker_keeps_messages_pending_while_the_quota_is_exhausted_then_embeds_them(fake, gemini):
     clock = FixedClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
-    repository = InMemoryMessageRepository(clock)
+    table = InMemoryMessageTable(clock)
     index = InMemoryVectorIndex()
     counters = EmbeddingCounters()
     retry = RetryPolicy(max_attempts=2, base_delay=timedelta(seconds=10), max_delay=timedelta(minutes=1))
     worker = EmbedPendingMessages(
-        repository,
+        InMemoryEmbeddingQueue(table),
         index,
         gemini,
-        InMemoryTransactions(repository, index),
+        InMemoryTransactions(table, index),
         InProcessJobQueue(),
         EmbeddingWorkSettings(batch_size=10, lease=timedelta(minutes=1), retry=retry),
         counters,
@@ -381,8 +382,8 @@ async def test_the_worker_keeps_messages_pending_while_the_quota_is_exhausted_th
     )
     messages = [make("acme", f"note {i}") for i in range(3)]
     for message in messages:
-        repository.rows[message.id] = message
-        repository.work[message.id] = EmbeddingWork(stored_at=clock.now(), ready_at=clock.now())
+        table.rows[message.id] = message
+        table.work[message.id] = EmbeddingWork(stored_at=clock.now(), ready_at=clock.now())
     fake.always(QUOTA)
 
     for _ in range(4):  # twice max_attempts
@@ -391,8 +392,8 @@ async def test_the_worker_keeps_messages_pending_while_the_quota_is_exhausted_th
 
     assert len(fake.received) == 4 * 3  # each run tried the API three times (max_retries=2)
     for message in messages:
-        assert repository.rows[message.id].embedding_status is EmbeddingStatus.PENDING
-        assert repository.work[message.id].attempts == 0  # no try counted
+        assert table.rows[message.id].embedding_status is EmbeddingStatus.PENDING
+        assert table.work[message.id].attempts == 0  # no try counted
     assert counters.postponed == 12 and counters.failed == 0 and counters.retried == 0
 
     fake.always(OK)
@@ -400,5 +401,5 @@ async def test_the_worker_keeps_messages_pending_while_the_quota_is_exhausted_th
 
     assert {m.id for m in messages} == set(index.records)
     for message in messages:
-        assert repository.rows[message.id].embedding_status is EmbeddingStatus.EMBEDDED
+        assert table.rows[message.id].embedding_status is EmbeddingStatus.EMBEDDED
         assert index.records[message.id].vector == pytest.approx(unit(fake_vector(message.content, 768)))

@@ -13,9 +13,11 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from adapters.postgres.database import PgTransactions
+from adapters.postgres.embedding_queue import PgEmbeddingQueue
 from adapters.postgres.locks import PgLocks
-from adapters.postgres.message_repository import PgMessageRepository
-from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
+from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository
+from adapters.postgres.retention import PgRetentionCandidates, PgRetentionPolicyStore, PgRetentionRuns
+from adapters.postgres.text_search import PgTextSearch
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.ports.messages import Position
 from application.retention import RunRetention, TenantRetention
@@ -66,7 +68,15 @@ async def stored(database, index, t: str, times: list[datetime], **fields) -> li
 
 def searcher(database, index) -> SearchMemory:
     settings = SearchSettings(weights=RankingWeights())
-    return SearchMemory(PgMessageRepository(database), index, embedder, FixedClock(NOW), settings, InMemoryMetrics())
+    return SearchMemory(
+        PgMessageRepository(database),
+        PgTextSearch(database),
+        index,
+        embedder,
+        FixedClock(NOW),
+        settings,
+        InMemoryMetrics(),
+    )
 
 
 async def found(search: SearchMemory, t: str, mode: str, **window: datetime) -> set:
@@ -77,6 +87,8 @@ async def found(search: SearchMemory, t: str, mode: str, **window: datetime) -> 
 def retention(database, index, repository=None) -> RunRetention:
     return RunRetention(
         repository or PgMessageRepository(database),
+        PgMessageCatalog(database),
+        PgRetentionCandidates(database),
         index,
         PgTransactions(database),
         TenantRetention(PgRetentionPolicyStore(database), RetentionPolicy(archive_after_days=30)),
@@ -171,12 +183,13 @@ async def test_a_pending_row_holding_infinity_is_embedded_into_the_index(empty_d
         for value, message in zip(("-infinity", "infinity"), pending, strict=True):
             await database.pool.execute(f"UPDATE messages SET created_at = '{value}' WHERE id = $1", message.id)
 
-        claim = await repository.claim_pending(10, timedelta(minutes=1))
+        embedding_queue = PgEmbeddingQueue(database)
+        claim = await embedding_queue.claim_pending(10, timedelta(minutes=1))
         assert claim is not None
         claimed = [c.message for c in claim.messages]
         vectors = await embedder.embed_documents([m.content for m in claimed])
         await index.upsert([vector_record(m, v) for m, v in zip(claimed, vectors, strict=True)])
-        await repository.complete_embedding(claim.id, [m.id for m in claimed])
+        await embedding_queue.complete_embedding(claim.id, [m.id for m in claimed])
 
         assert await found(searcher(database, index), t, "semantic") == {m.id for m in pending}
     finally:

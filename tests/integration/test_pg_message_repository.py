@@ -7,7 +7,7 @@ import pytest
 
 from adapters.inprocess.job_queue import InProcessJobQueue
 from adapters.postgres.database import PgTransactions
-from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.messages import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.ports.storage import StorageUnavailable
 from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from adapters.postgres.database import SEARCH_SETTINGS, Database, PgTransactions, init_connection
-from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.embedding_queue import PgEmbeddingQueue
+from adapters.postgres.messages import PgMessageRepository
+from adapters.postgres.text_search import PgTextSearch
 from adapters.postgres.vector_index import search_statement
 from application.ports.filters import SearchFilters
 from application.ports.vectors import VectorRecord
@@ -71,7 +73,13 @@ def use_cases(database, embedder):
     repository, index, clock = PgMessageRepository(database), pg_vector_index(database), FixedClock(NOW)
     store = inline_store(repository, index, embedder, PgTransactions(database), clock)
     search = SearchMemory(
-        repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=100), InMemoryMetrics()
+        repository,
+        PgTextSearch(database),
+        index,
+        embedder,
+        clock,
+        SearchSettings(weights=RankingWeights(), candidates=100),
+        InMemoryMetrics(),
     )
     return store, search
 
@@ -112,7 +120,7 @@ async def seed(database, embedder, tenant_id: str, contents: list[str]) -> list[
             for m, v in zip(messages, vectors, strict=True)
         ]
     )
-    await repository.mark_embedded(tenant_id, [m.id for m in messages])
+    await PgEmbeddingQueue(database).mark_embedded(tenant_id, [m.id for m in messages])
     return messages
 
 

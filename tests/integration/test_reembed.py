@@ -15,8 +15,9 @@ import pytest
 from adapters.inprocess.job_queue import InProcessJobQueue
 from adapters.postgres.database import DatabaseOptions, PgTransactions, open_database
 from adapters.postgres.embedding_models import PgEmbeddingModels
+from adapters.postgres.embedding_queue import PgEmbeddingQueue
 from adapters.postgres.locks import PgLocks
-from adapters.postgres.message_repository import PgMessageRepository
+from adapters.postgres.messages import PgMessageRepository
 from adapters.postgres.vector_index import PgVectorIndex
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages
 from application.ports.embedder import EmbedderUnavailable
@@ -408,8 +409,9 @@ async def test_a_worker_on_the_old_model_claims_nothing_after_the_switch(empty_d
     pending = make(t)
     await repository.add(pending)  # stored by any process, waiting for a worker
     old_model = CountingEmbedder(384)
+    embedding_queue = PgEmbeddingQueue(database)
     worker = EmbedPendingMessages(
-        repository,
+        embedding_queue,
         pg_vector_index(database),
         old_model,
         PgTransactions(database),
@@ -425,6 +427,6 @@ async def test_a_worker_on_the_old_model_claims_nothing_after_the_switch(empty_d
         await worker()
 
     assert old_model.embedded == 0  # no model call for vectors that would be refused
-    claim = await repository.claim_pending(10, timedelta(minutes=1))  # still there for the new model's workers
+    claim = await embedding_queue.claim_pending(10, timedelta(minutes=1))  # still there for the new model's workers
     assert claim is not None and [c.message.id for c in claim.messages] == [pending.id]
     assert claim.messages[0].attempts == 1  # this is its first try: the old worker took none

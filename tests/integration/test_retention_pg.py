@@ -16,9 +16,10 @@ from qdrant_client import AsyncQdrantClient
 
 from adapters.inprocess.job_queue import InProcessJobQueue
 from adapters.postgres.database import PgTransactions
+from adapters.postgres.embedding_queue import PgEmbeddingQueue
 from adapters.postgres.locks import PgLocks
-from adapters.postgres.message_repository import PgMessageRepository
-from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
+from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository
+from adapters.postgres.retention import PgRetentionCandidates, PgRetentionPolicyStore, PgRetentionRuns
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.delete_messages import DeleteMessage, EraseMessages
@@ -79,9 +80,11 @@ async def imported(database, index, t: str, ages_and_importance: list[tuple[int,
     return messages
 
 
-def run_retention(database, index, batch_size: int = 2, repository=None) -> RunRetention:
+def run_retention(database, index, batch_size: int = 2, repository=None, candidates=None) -> RunRetention:
     return RunRetention(
         repository or PgMessageRepository(database),
+        PgMessageCatalog(database),
+        candidates or PgRetentionCandidates(database),
         index,
         PgTransactions(database),
         TenantRetention(PgRetentionPolicyStore(database), POLICY),
@@ -174,6 +177,7 @@ async def test_two_concurrent_runs_one_runs_one_is_refused(database):
 def eraser(database, index) -> EraseMessages:
     return EraseMessages(
         PgMessageRepository(database),
+        PgMessageCatalog(database),
         index,
         PgTransactions(database),
         PgRetentionPolicyStore(database),
@@ -279,14 +283,14 @@ async def test_a_run_judges_each_message_as_it_is_when_it_acts(database):
     index = pg_vector_index(database)
     t = tenant()
     pinned_late, deleted = await imported(database, index, t, [(120, 0.1), (120, 0.1)])
-    stale = await PgMessageRepository(database).retention_candidates(t, POLICY, NOW, None, 10)
+    stale = await PgRetentionCandidates(database).retention_candidates(t, POLICY, NOW, None, 10)
     await database.pool.execute("UPDATE messages SET pinned = true WHERE id = $1", pinned_late.id)
 
-    class ReadBeforeThePin(PgMessageRepository):
+    class ReadBeforeThePin(PgRetentionCandidates):
         async def retention_candidates(self, tenant_id, policy, now, after, limit):
             return stale if after is None else []
 
-    report = await run_retention(database, index, batch_size=10, repository=ReadBeforeThePin(database))(t)
+    report = await run_retention(database, index, batch_size=10, candidates=ReadBeforeThePin(database))(t)
 
     assert (report.run.examined, report.run.deleted) == (2, 1)
     assert set(await rows(database, [pinned_late, deleted])) == {pinned_late.id}
@@ -296,18 +300,18 @@ async def test_a_delete_racing_an_embedding_worker_leaves_no_vector_in_qdrant(da
     client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
     await prepare_collection(client, "messages", DIMENSIONS)
     index = QdrantVectorIndex(client, "messages")
-    repository = PgMessageRepository(database)
+    repository, embedding_queue = PgMessageRepository(database), PgEmbeddingQueue(database)
     t = tenant()
     message = make(t, "being embedded")
     await repository.add(message)
-    claim = await repository.claim_pending(1, timedelta(minutes=1))
+    claim = await embedding_queue.claim_pending(1, timedelta(minutes=1))
     while claim is not None and message.id not in [c.message.id for c in claim.messages]:
-        claim = await repository.claim_pending(1, timedelta(minutes=1))  # other tests' pending rows
+        claim = await embedding_queue.claim_pending(1, timedelta(minutes=1))  # other tests' pending rows
     assert claim is not None
     deleting: asyncio.Task | None = None
     try:
         async with database.transaction():  # as EmbedPendingMessages completes a claim
-            held = await repository.complete_embedding(claim.id, [message.id])
+            held = await embedding_queue.complete_embedding(claim.id, [message.id])
             deleting = asyncio.create_task(
                 DeleteMessage(PgMessageRepository(database), index, PgTransactions(database))(ADMIN, t, message.id),
                 context=contextvars.Context(),  # outside the worker's transaction, as another request is

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.postgres.database import PgTransactions
 from adapters.postgres.locks import PgLocks
-from adapters.postgres.message_repository import PgMessageRepository
-from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
+from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository
+from adapters.postgres.retention import PgRetentionCandidates, PgRetentionPolicyStore, PgRetentionRuns
 from application.retention import RunRetention, TenantRetention
 from domain.message import Role
 from domain.retention import RetentionPolicy
@@ -76,6 +76,8 @@ async def test_a_run_over_100k_messages_keeps_transactions_and_memory_bounded(em
     transactions = CountingTransactions(database, repository)
     retention = RunRetention(
         repository,
+        PgMessageCatalog(database),
+        PgRetentionCandidates(database),
         pg_vector_index(database),
         transactions,
         TenantRetention(PgRetentionPolicyStore(database), POLICY),

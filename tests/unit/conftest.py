@@ -11,9 +11,16 @@ from entrypoints.http.app import create_app
 from tests.fakes.api_keys import InMemoryApiKeyStore
 from tests.fakes.clock import FixedClock
 from tests.fakes.embedder import DeterministicEmbedder
-from tests.fakes.message_repository import InMemoryMessageRepository
-from tests.fakes.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
+from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
+from tests.fakes.messages import InMemoryMessageCatalog, InMemoryMessages, InMemoryMessageTable
+from tests.fakes.retention import (
+    InMemoryLocks,
+    InMemoryRetentionCandidates,
+    InMemoryRetentionPolicyStore,
+    InMemoryRetentionRuns,
+)
 from tests.fakes.tenant_limits import InMemoryTenantLimitStore
+from tests.fakes.text_search import InMemoryTextSearch
 from tests.fakes.transactions import InMemoryTransactions
 from tests.fakes.vector_index import InMemoryVectorIndex
 
@@ -29,8 +36,34 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def repository(clock: FixedClock) -> InMemoryMessageRepository:
-    return InMemoryMessageRepository(clock)
+def table(clock: FixedClock) -> InMemoryMessageTable:
+    """The one in-memory messages table every fake port of messages below is a view of."""
+    return InMemoryMessageTable(clock)
+
+
+@pytest.fixture
+def repository(table: InMemoryMessageTable) -> InMemoryMessages:
+    return InMemoryMessages(table)
+
+
+@pytest.fixture
+def catalog(table: InMemoryMessageTable) -> InMemoryMessageCatalog:
+    return InMemoryMessageCatalog(table)
+
+
+@pytest.fixture
+def embedding_queue(table: InMemoryMessageTable) -> InMemoryEmbeddingQueue:
+    return InMemoryEmbeddingQueue(table)
+
+
+@pytest.fixture
+def retention_candidates(table: InMemoryMessageTable) -> InMemoryRetentionCandidates:
+    return InMemoryRetentionCandidates(table)
+
+
+@pytest.fixture
+def text_search(table: InMemoryMessageTable) -> InMemoryTextSearch:
+    return InMemoryTextSearch(table)
 
 
 @pytest.fixture
@@ -44,8 +77,8 @@ def embedder() -> DeterministicEmbedder:
 
 
 @pytest.fixture
-def transactions(repository: InMemoryMessageRepository, index: InMemoryVectorIndex) -> InMemoryTransactions:
-    return InMemoryTransactions(repository, index)
+def transactions(table: InMemoryMessageTable, index: InMemoryVectorIndex) -> InMemoryTransactions:
+    return InMemoryTransactions(table, index)
 
 
 @pytest.fixture
@@ -84,7 +117,11 @@ def settings() -> Settings:
 @pytest.fixture
 async def client(
     settings: Settings,
-    repository: InMemoryMessageRepository,
+    repository: InMemoryMessages,
+    catalog: InMemoryMessageCatalog,
+    embedding_queue: InMemoryEmbeddingQueue,
+    retention_candidates: InMemoryRetentionCandidates,
+    text_search: InMemoryTextSearch,
     index: InMemoryVectorIndex,
     embedder: DeterministicEmbedder,
     clock: FixedClock,
@@ -99,6 +136,10 @@ async def client(
     container.embedder.override(providers.Object(embedder))
     container.database.override(providers.Object(None))
     container.messages.override(providers.Object(repository))
+    container.message_catalog.override(providers.Object(catalog))
+    container.embedding_queue.override(providers.Object(embedding_queue))
+    container.retention_candidates.override(providers.Object(retention_candidates))
+    container.text_search.override(providers.Object(text_search))
     container.vector_index.override(providers.Object(index))
     container.transactions.override(providers.Object(transactions))
     container.key_store.override(providers.Singleton(InMemoryApiKeyStore))

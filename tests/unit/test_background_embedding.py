@@ -19,7 +19,8 @@ from domain.message import ContentLimits, EmbeddingStatus
 from domain.retry import RetryPolicy
 from tests.contract.test_message_repository import make
 from tests.fakes.embedder import DeterministicEmbedder
-from tests.fakes.message_repository import EmbeddingWork, InMemoryMessageRepository
+from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
+from tests.fakes.messages import EmbeddingWork, InMemoryMessageTable
 from tests.fakes.metrics import InMemoryMetrics
 from tests.fakes.transactions import InMemoryTransactions
 
@@ -75,49 +76,51 @@ def store(repository, index, embedder, transactions, queue, clock) -> StoreMessa
     return StoreMessages(repository, index, embedder, transactions, queue, clock, settings, InMemoryMetrics())
 
 
-def worker(repository, index, embedder, transactions, queue, counters, batch_size=3, max_attempts=3):
+def worker(embedding_queue, index, embedder, transactions, queue, counters, batch_size=3, max_attempts=3):
     settings = EmbeddingWorkSettings(
         batch_size=batch_size,
         lease=LEASE,
         retry=RetryPolicy(max_attempts, timedelta(seconds=10), timedelta(minutes=1)),
     )
-    return EmbedPendingMessages(repository, index, embedder, transactions, queue, settings, counters, InMemoryMetrics())
+    return EmbedPendingMessages(
+        embedding_queue, index, embedder, transactions, queue, settings, counters, InMemoryMetrics()
+    )
 
 
 def command(content: str = "hello", tenant: str = "acme", **fields) -> StoreMessageCommand:
     return StoreMessageCommand(tenant_id=tenant, conversation_id="c1", role="user", content=content, **fields)
 
 
-async def test_an_async_store_answers_pending_and_wakes_a_worker(store, repository, index, queue):
+async def test_an_async_store_answers_pending_and_wakes_a_worker(store, table, index, queue):
     stored = await store.one(ACME, command("my flight is on 12 May"))
 
     assert stored.message.embedding_status is EmbeddingStatus.PENDING and not stored.replayed
-    assert repository.rows[stored.message.id].embedding_status is EmbeddingStatus.PENDING
+    assert table.rows[stored.message.id].embedding_status is EmbeddingStatus.PENDING
     assert index.records == {}  # nothing searchable yet
     assert await queue.queued() == 1
 
 
 async def test_the_worker_embeds_a_batch_in_one_model_call_and_makes_it_searchable(
-    store, repository, index, transactions, queue, counters
+    store, table, embedding_queue, index, transactions, queue, counters
 ):
     embedder = FlakyEmbedder(failures=0)
     ids = [(await store.one(ACME, command(f"note {i}"))).message.id for i in range(2)]
 
-    embedded = await worker(repository, index, embedder, transactions, queue, counters)()
+    embedded = await worker(embedding_queue, index, embedder, transactions, queue, counters)()
 
     assert embedded == 2 and embedder.calls == [2]
-    assert all(repository.rows[i].embedding_status is EmbeddingStatus.EMBEDDED for i in ids)
+    assert all(table.rows[i].embedding_status is EmbeddingStatus.EMBEDDED for i in ids)
     assert set(index.records) == set(ids)
     assert counters.embedded == 2 and counters.batches == 1
 
 
 async def test_a_full_batch_asks_for_another_run_so_idle_workers_join_in(
-    store, repository, index, embedder, transactions, counters
+    store, index, embedder, transactions, counters, embedding_queue
 ):
     for i in range(4):
         await store.one(ACME, command(f"note {i}"))
     fresh_queue = CountingQueue()
-    run = worker(repository, index, embedder, transactions, fresh_queue, counters, batch_size=3)
+    run = worker(embedding_queue, index, embedder, transactions, fresh_queue, counters, batch_size=3)
 
     assert await run() == 3
     assert fresh_queue.submissions == 1  # three came back: more may wait
@@ -126,53 +129,55 @@ async def test_a_full_batch_asks_for_another_run_so_idle_workers_join_in(
 
 
 async def test_a_failed_batch_backs_off_then_fails_with_the_reason(
-    store, repository, index, transactions, queue, clock
+    store, table, embedding_queue, index, transactions, queue, clock
 ):
     counters = EmbeddingCounters()
     message = (await store.one(ACME, command("hello"))).message
-    run = worker(repository, index, FlakyEmbedder(failures=10), transactions, queue, counters, max_attempts=3)
+    run = worker(embedding_queue, index, FlakyEmbedder(failures=10), transactions, queue, counters, max_attempts=3)
 
     assert await run() == 0
     assert await run() == 0  # backing off: nothing claimable
     clock.current += timedelta(seconds=10)
     assert await run() == 0  # second try, fails again; next delay is 20 s
     clock.current += timedelta(seconds=19)
-    assert await run() == 0 and repository.rows[message.id].embedding_status is EmbeddingStatus.PENDING
+    assert await run() == 0 and table.rows[message.id].embedding_status is EmbeddingStatus.PENDING
     clock.current += timedelta(seconds=1)
     assert await run() == 0  # third and last try
 
-    failed = repository.rows[message.id]
+    failed = table.rows[message.id]
     assert failed.embedding_status is EmbeddingStatus.FAILED
     assert failed.embedding_error == "RuntimeError: model crashed"
     assert (counters.retried, counters.failed) == (2, 1)
     assert index.records == {}
 
 
-async def test_a_retry_that_succeeds_clears_the_error(store, repository, index, transactions, queue, clock, counters):
+async def test_a_retry_that_succeeds_clears_the_error(
+    store, table, embedding_queue, index, transactions, queue, clock, counters
+):
     message = (await store.one(ACME, command("hello"))).message
-    run = worker(repository, index, FlakyEmbedder(failures=1), transactions, queue, counters)
+    run = worker(embedding_queue, index, FlakyEmbedder(failures=1), transactions, queue, counters)
     await run()
     clock.current += timedelta(seconds=10)
 
     assert await run() == 1
-    assert repository.rows[message.id].embedding_status is EmbeddingStatus.EMBEDDED
-    assert repository.rows[message.id].embedding_error is None
+    assert table.rows[message.id].embedding_status is EmbeddingStatus.EMBEDDED
+    assert table.rows[message.id].embedding_error is None
 
 
 async def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_holder(
-    store, repository, index, embedder, transactions, queue, clock, counters
+    store, index, embedder, transactions, queue, clock, counters, embedding_queue
 ):
     message = (await store.one(ACME, command("hello"))).message
-    stale = await repository.claim_pending(10, LEASE)
+    stale = await embedding_queue.claim_pending(10, LEASE)
     clock.current += LEASE + timedelta(seconds=1)
 
-    assert await worker(repository, index, embedder, transactions, queue, counters)() == 1
-    assert await repository.complete_embedding(stale.id, [message.id]) == []
+    assert await worker(embedding_queue, index, embedder, transactions, queue, counters)() == 1
+    assert await embedding_queue.complete_embedding(stale.id, [message.id]) == []
 
 
-async def test_the_sweeper_wakes_a_worker_only_for_work_left_waiting(store, repository, clock):
+async def test_the_sweeper_wakes_a_worker_only_for_work_left_waiting(store, clock, embedding_queue):
     queue = InProcessJobQueue()
-    sweep = SweepEmbeddings(repository, queue, grace=timedelta(seconds=5), max_attempts=3)
+    sweep = SweepEmbeddings(embedding_queue, queue, grace=timedelta(seconds=5), max_attempts=3)
     await store.one(ACME, command("hello"))  # its hand-off went to another queue: as if lost
 
     assert await sweep() == 0 and await queue.queued() == 0
@@ -181,24 +186,24 @@ async def test_the_sweeper_wakes_a_worker_only_for_work_left_waiting(store, repo
 
 
 async def test_a_model_that_cannot_work_now_postpones_without_counting_a_try(
-    store, repository, index, transactions, queue, clock, counters
+    store, table, embedding_queue, index, transactions, queue, clock, counters
 ):
     message = (await store.one(ACME, command("hello"))).message
     overloaded = FlakyEmbedder(failures=10, error=EmbedderUnavailable("the embedder is overloaded"))
-    run = worker(repository, index, overloaded, transactions, queue, counters, max_attempts=2)
+    run = worker(embedding_queue, index, overloaded, transactions, queue, counters, max_attempts=2)
 
     for _ in range(5):  # far more than max_attempts
         assert await run() == 0
         clock.current += timedelta(seconds=10)
 
-    assert repository.rows[message.id].embedding_status is EmbeddingStatus.PENDING  # never failed for good
-    assert repository.rows[message.id].embedding_error is None
-    assert repository.work[message.id].attempts == 0
+    assert table.rows[message.id].embedding_status is EmbeddingStatus.PENDING  # never failed for good
+    assert table.rows[message.id].embedding_error is None
+    assert table.work[message.id].attempts == 0
     assert counters.postponed == 5 and counters.failed == 0
 
 
 async def test_a_worker_whose_model_was_switched_away_hands_its_batch_straight_back(
-    store, repository, index, transactions, queue, counters
+    store, table, embedding_queue, index, transactions, queue, counters
 ):
     """After `memorymesh reembed`, a process on the old model cannot write its vectors: its
     claim goes back at once (not after the lease), for a process on the new model."""
@@ -208,31 +213,34 @@ async def test_a_worker_whose_model_was_switched_away_hands_its_batch_straight_b
         async def upsert(self, records):
             raise EmbeddingModelChanged("the stored vectors are now made by another model")
 
-    run = worker(repository, SwitchedIndex(), FlakyEmbedder(failures=0), transactions, queue, counters)
+    run = worker(embedding_queue, SwitchedIndex(), FlakyEmbedder(failures=0), transactions, queue, counters)
     with pytest.raises(EmbeddingModelChanged):
         await run()
 
-    assert repository.rows[message.id].embedding_status is EmbeddingStatus.PENDING
-    assert repository.work[message.id].attempts == 0  # not the message's fault
-    assert await worker(repository, index, FlakyEmbedder(failures=0), transactions, queue, counters)() == 1
+    assert table.rows[message.id].embedding_status is EmbeddingStatus.PENDING
+    assert table.work[message.id].attempts == 0  # not the message's fault
+    assert await worker(embedding_queue, index, FlakyEmbedder(failures=0), transactions, queue, counters)() == 1
 
 
-async def test_one_bad_message_does_not_sink_its_batch(store, repository, index, transactions, queue, counters):
+async def test_one_bad_message_does_not_sink_its_batch(
+    store, table, embedding_queue, index, transactions, queue, counters
+):
     good = [(await store.one(ACME, command(f"fine {i}"))).message for i in range(2)]
     bad = (await store.one(ACME, command("poison pill"))).message
     embedder = FlakyEmbedder(failures=0)
 
-    assert await worker(repository, index, embedder, transactions, queue, counters)() == 2
+    assert await worker(embedding_queue, index, embedder, transactions, queue, counters)() == 2
 
     assert {m.id for m in good} == set(index.records)
-    assert repository.rows[bad.id].embedding_status is EmbeddingStatus.PENDING  # its own retry, counted
-    assert repository.rows[bad.id].embedding_error == "ValueError: cannot embed this text"
-    assert repository.rows[good[0].id].embedding_error is None
+    assert table.rows[bad.id].embedding_status is EmbeddingStatus.PENDING  # its own retry, counted
+    assert table.rows[bad.id].embedding_error == "ValueError: cannot embed this text"
+    assert table.rows[good[0].id].embedding_error is None
     assert embedder.calls == [3, 1, 1, 1]  # the batch, then each alone
 
 
-async def test_a_slow_batch_keeps_its_claim(repository, index, transactions, queue, counters):
-    live = InMemoryMessageRepository()  # on the real clock: leases run out for real
+async def test_a_slow_batch_keeps_its_claim(index, transactions, queue, counters):
+    live = InMemoryMessageTable()  # on the real clock: leases run out for real
+    live_queue = InMemoryEmbeddingQueue(live)
     stored = make_pending(live, "slow")
     release = asyncio.Event()
 
@@ -244,7 +252,7 @@ async def test_a_slow_batch_keeps_its_claim(repository, index, transactions, que
     settings = EmbeddingWorkSettings(batch_size=10, lease=timedelta(milliseconds=300))
     run = asyncio.create_task(
         EmbedPendingMessages(
-            live,
+            live_queue,
             index,
             SlowEmbedder(64),
             InMemoryTransactions(live, index),
@@ -255,17 +263,17 @@ async def test_a_slow_batch_keeps_its_claim(repository, index, transactions, que
         )()
     )
     await asyncio.sleep(0.9)  # three leases' worth: without renewal the claim would have lapsed
-    assert await live.claim_pending(10, timedelta(minutes=1)) is None
+    assert await live_queue.claim_pending(10, timedelta(minutes=1)) is None
     release.set()
     assert await run == 1
     assert live.rows[stored.id].embedding_status is EmbeddingStatus.EMBEDDED
 
 
-def make_pending(repository, content: str):
+def make_pending(table, content: str):
     message = make("acme", content)
-    repository.rows[message.id] = message
-    now = repository.clock.now()
-    repository.work[message.id] = EmbeddingWork(stored_at=now, ready_at=now)
+    table.rows[message.id] = message
+    now = table.clock.now()
+    table.work[message.id] = EmbeddingWork(stored_at=now, ready_at=now)
     return message
 
 
@@ -275,7 +283,7 @@ async def test_a_job_already_waiting_is_not_queued_twice(queue):
     assert await queue.queued() == 1
 
 
-async def test_a_batch_keeps_its_order_and_is_one_transaction(store, repository, queue):
+async def test_a_batch_keeps_its_order_and_is_one_transaction(store, table, queue):
     stored = await store.batch(ACME, [command(f"note {i}") for i in range(5)])
     assert [s.message.content for s in stored] == [f"note {i}" for i in range(5)]
     assert await queue.queued() == 1  # one hand-off for the batch
@@ -283,7 +291,7 @@ async def test_a_batch_keeps_its_order_and_is_one_transaction(store, repository,
     with pytest.raises(ValidationFailed) as refused:
         await store.batch(ACME, [command("fine"), command(""), command("x" * 101)])
     assert [p.field for p in refused.value.problems] == ["messages[1].content", "messages[2].content"]
-    assert len(repository.rows) == 5
+    assert len(table.rows) == 5
 
 
 @pytest.mark.parametrize(
@@ -300,27 +308,27 @@ async def test_a_batch_is_one_tenant_and_bounded(store, commands, field):
     assert [p.field for p in refused.value.problems] == [field]
 
 
-async def test_a_batch_for_a_tenant_the_key_may_not_touch_stores_nothing(store, repository):
+async def test_a_batch_for_a_tenant_the_key_may_not_touch_stores_nothing(store, table):
     with pytest.raises(AccessDenied):
         await store.batch(ACME, [command(tenant="globex")])
-    assert repository.rows == {}
+    assert table.rows == {}
 
 
-async def test_a_client_message_id_stores_the_message_once(store, repository):
+async def test_a_client_message_id_stores_the_message_once(store, table):
     first = await store.one(ACME, command("hello", client_message_id="m-1"))
     again = await store.one(ACME, command("hello", client_message_id="m-1"))
 
     assert again.replayed and not first.replayed
     assert again.message.id == first.message.id
-    assert len(repository.rows) == 1
+    assert len(table.rows) == 1
 
 
-async def test_a_client_message_id_reused_for_another_message_is_a_conflict(store, repository):
+async def test_a_client_message_id_reused_for_another_message_is_a_conflict(store, table):
     await store.one(ACME, command("hello", client_message_id="m-1"))
 
     with pytest.raises(IdempotencyConflict):
         await store.batch(ACME, [command("new one"), command("something else", client_message_id="m-1")])
-    assert len(repository.rows) == 1  # the whole batch rolled back
+    assert len(table.rows) == 1  # the whole batch rolled back
 
 
 async def test_inline_mode_embeds_before_answering(repository, index, embedder, transactions, queue, clock):
@@ -333,10 +341,10 @@ async def test_inline_mode_embeds_before_answering(repository, index, embedder, 
     assert await queue.queued() == 0
 
 
-async def test_queue_status_is_for_admins_and_counts_what_waits(store, repository, queue, clock, counters):
+async def test_queue_status_is_for_admins_and_counts_what_waits(store, queue, clock, counters, embedding_queue):
     await store.one(ACME, command("hello"))
     clock.current += timedelta(seconds=30)
-    status = QueueStatus(repository, queue, clock, counters)
+    status = QueueStatus(embedding_queue, queue, clock, counters)
 
     with pytest.raises(AccessDenied):
         await status(ACME)
@@ -347,7 +355,7 @@ async def test_queue_status_is_for_admins_and_counts_what_waits(store, repositor
 
 
 async def test_a_worker_stopped_mid_batch_hands_its_claim_back_at_once(
-    store, repository, index, transactions, queue, counters
+    store, index, transactions, queue, counters, embedding_queue
 ):
     started = asyncio.Event()
 
@@ -357,13 +365,13 @@ async def test_a_worker_stopped_mid_batch_hands_its_claim_back_at_once(
             await asyncio.Event().wait()  # never finishes: the worker is stopped first
 
     message = (await store.one(ACME, command("hello"))).message
-    run = asyncio.create_task(worker(repository, index, SlowEmbedder(64), transactions, queue, counters)())
+    run = asyncio.create_task(worker(embedding_queue, index, SlowEmbedder(64), transactions, queue, counters)())
     await started.wait()
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
 
-    claim = await repository.claim_pending(10, LEASE)  # claimable now, not after the lease
+    claim = await embedding_queue.claim_pending(10, LEASE)  # claimable now, not after the lease
     assert [(c.message.id, c.attempts) for c in claim.messages] == [(message.id, 1)]
 
 

@@ -57,7 +57,9 @@ async def test_another_tenant_never_gets_a_tenants_cached_vector(client, model_r
     assert model_runs == ["green tea", "green tea"]
 
 
-async def test_another_model_or_dimension_never_answers_from_old_vectors(embedder, repository, index, clock):
+async def test_another_model_or_dimension_never_answers_from_old_vectors(
+    embedder, repository, text_search, index, clock
+):
     from application.search_memory import SearchMemory, SearchSettings
     from domain.ranking import RankingWeights
 
@@ -70,7 +72,9 @@ async def test_another_model_or_dimension_never_answers_from_old_vectors(embedde
                 return model
 
         other = Other(dimensions=dimensions)
-        return SearchMemory(repository, index, other, clock, SearchSettings(RankingWeights()), metrics, cache)
+        return SearchMemory(
+            repository, text_search, index, other, clock, SearchSettings(RankingWeights()), metrics, cache
+        )
 
     assert len(await search_with("model-a", 8)._query_vector("acme", "hello")) == 8
     assert len(await search_with("model-b", 8)._query_vector("acme", "hello")) == 8
@@ -80,13 +84,15 @@ async def test_another_model_or_dimension_never_answers_from_old_vectors(embedde
     assert metrics.counts["query_cache:hit"] == 1
 
 
-async def test_a_cache_that_cannot_answer_costs_a_miss_not_the_search(embedder, repository, index, clock, caplog):
+async def test_a_cache_that_cannot_answer_costs_a_miss_not_the_search(
+    embedder, repository, text_search, index, clock, caplog
+):
     from application.search_memory import SearchMemory, SearchSettings
     from domain.ranking import RankingWeights
 
     metrics = InMemoryMetrics()
     search_memory = SearchMemory(
-        repository, index, embedder, clock, SearchSettings(RankingWeights()), metrics, BrokenCache()
+        repository, text_search, index, embedder, clock, SearchSettings(RankingWeights()), metrics, BrokenCache()
     )
     for _ in range(3):
         assert len(await search_memory._query_vector("acme", "still works")) == embedder.dimensions

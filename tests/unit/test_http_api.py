@@ -49,7 +49,7 @@ async def test_missing_or_unknown_key_is_401(client, headers):
     await problem_of(await client.get("/v1/memory/search?tenant_id=acme&query=x", headers=headers), 401)
 
 
-async def test_a_key_used_for_another_tenant_is_403_and_nothing_leaks(client, repository):
+async def test_a_key_used_for_another_tenant_is_403_and_nothing_leaks(client, table):
     theirs = await client.post("/v1/messages", json=message(tenant_id="globex"), headers={"x-api-key": GLOBEX_KEY})
     theirs_id = (await theirs.get_json())["id"]
 
@@ -57,7 +57,7 @@ async def test_a_key_used_for_another_tenant_is_403_and_nothing_leaks(client, re
     await problem_of(await client.get(f"/v1/messages/{theirs_id}?tenant_id=globex", headers=ACME), 403)
     await problem_of(await client.get("/v1/memory/search?tenant_id=globex&query=tea", headers=ACME), 403)
     await problem_of(await client.get(f"/v1/messages/{theirs_id}?tenant_id=acme", headers=ACME), 404)
-    assert len(repository.rows) == 1
+    assert len(table.rows) == 1
 
 
 async def test_admin_key_reaches_every_tenant(client):
@@ -209,14 +209,14 @@ async def test_openapi_documents_the_routes_and_the_key(client):
     assert docs.status_code == 200
 
 
-async def test_an_unexpected_error_is_logged_without_what_the_client_sent(client, repository, monkeypatch, caplog):
+async def test_an_unexpected_error_is_logged_without_what_the_client_sent(client, text_search, monkeypatch, caplog):
     """A lower layer's message may quote the request (PostgreSQL quotes a bad tsquery): the log
     line names the error's type and where it was raised, never its message."""
 
     async def broken(*args, **kwargs):
         raise RuntimeError('syntax error in tsquery: "my secret words"')
 
-    monkeypatch.setattr(repository, "keyword_search", broken)
+    monkeypatch.setattr(text_search, "keyword_search", broken)
     with caplog.at_level("ERROR"):
         response = await client.get("/v1/memory/search?tenant_id=acme&query=my+secret+words&mode=keyword", headers=ACME)
     body = await problem_of(response, 500)

@@ -100,11 +100,11 @@ async def test_patch_delete_and_restore_of_an_unknown_message_are_404(client):
     await problem_of(await client.post(f"/v1/messages/{unknown}/restore?tenant_id=acme", headers=ACME), 404)
 
 
-async def test_delete_removes_the_row_and_the_vector(client, repository, index):
+async def test_delete_removes_the_row_and_the_vector(client, table, index):
     stored = await store(client)
     assert (await client.delete(f"/v1/messages/{stored['id']}?tenant_id=acme", headers=ACME)).status_code == 204
     await problem_of(await client.get(f"/v1/messages/{stored['id']}?tenant_id=acme", headers=ACME), 404)
-    assert repository.rows == {} and index.records == {}
+    assert table.rows == {} and index.records == {}
     assert await search_ids(client, "green+tea") == []
 
 
@@ -138,11 +138,11 @@ async def test_retention_archives_then_restore_brings_back(client):
     assert after["totals"]["archived"] == 0  # a restored message counts its age from the restore
 
 
-async def test_a_dry_run_counts_and_changes_nothing(client, repository):
+async def test_a_dry_run_counts_and_changes_nothing(client, table):
     await store(client, content="ok", created_at=OLD)
     report = await (await client.post("/v1/admin/retention/run", json={"dry_run": True}, headers=ADMIN)).get_json()
     assert report["dry_run"] is True and report["totals"]["archived"] == 1
-    assert all(m.archived_at is None for m in repository.rows.values())
+    assert all(m.archived_at is None for m in table.rows.values())
 
 
 async def test_retention_runs_are_admin_only_and_one_at_a_time(client, locks):
@@ -245,7 +245,7 @@ async def test_bad_listing_parameters_are_422_naming_them(client, query, named):
     assert named in [e["field"] for e in problem["errors"]]
 
 
-async def test_erasing_a_conversation_leaves_the_others(client, repository, index):
+async def test_erasing_a_conversation_leaves_the_others(client, table, index):
     for i in range(3):
         await store(client, content=f"gone {i}")
     kept = await store(client, content="kept", conversation_id="c2")
@@ -253,11 +253,11 @@ async def test_erasing_a_conversation_leaves_the_others(client, repository, inde
     receipt = await (await client.delete("/v1/conversations/c1?tenant_id=acme", headers=ACME)).get_json()
 
     assert receipt == {"tenant_id": "acme", "conversation_id": "c1", "deleted": {"messages": 3, "vectors": 3}}
-    assert [m.id for m in repository.rows.values()] == [uuid.UUID(kept["id"])]
-    assert set(index.records) == set(repository.rows)
+    assert [m.id for m in table.rows.values()] == [uuid.UUID(kept["id"])]
+    assert set(index.records) == set(table.rows)
 
 
-async def test_erasing_a_tenant_takes_everything_of_it_and_is_admin_only(client, repository, index):
+async def test_erasing_a_tenant_takes_everything_of_it_and_is_admin_only(client, table, index):
     await store(client)
     await client.post("/v1/messages?wait=true", json=message(tenant_id="globex"), headers=ADMIN)
     await client.put("/v1/admin/tenants/acme/retention", json={"delete_after_days": 40}, headers=ADMIN)
@@ -267,7 +267,7 @@ async def test_erasing_a_tenant_takes_everything_of_it_and_is_admin_only(client,
     receipt = await (await client.delete("/v1/admin/tenants/acme", headers=ADMIN)).get_json()
 
     assert receipt["deleted"] == {"messages": 1, "vectors": 1, "tenant_retention": 1, "tenant_limits": 1}
-    assert {m.tenant_id for m in repository.rows.values()} == {"globex"}
+    assert {m.tenant_id for m in table.rows.values()} == {"globex"}
     assert {r.tenant_id for r in index.records.values()} == {"globex"}
     policy = await (await client.get("/v1/admin/tenants/acme/retention", headers=ADMIN)).get_json()
     assert policy["overrides"] == {}

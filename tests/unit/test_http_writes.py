@@ -22,7 +22,7 @@ async def test_async_store_answers_202_pending_and_wait_answers_201_embedded(cli
     assert (await waited.get_json())["embedding_status"] == "embedded"
 
 
-async def test_an_idempotency_key_stores_once_and_replays_the_same_status(client, repository):
+async def test_an_idempotency_key_stores_once_and_replays_the_same_status(client, table):
     headers = {**ACME, "Idempotency-Key": "order-42"}
     first = await client.post("/v1/messages", json=message(), headers=headers)
     again = await client.post("/v1/messages", json=message(), headers=headers)
@@ -31,14 +31,14 @@ async def test_an_idempotency_key_stores_once_and_replays_the_same_status(client
     assert (await first.get_json())["id"] == (await again.get_json())["id"]
     assert (await again.get_json())["client_message_id"] == "order-42"
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
-    assert len(repository.rows) == 1
+    assert len(table.rows) == 1
 
 
-async def test_a_client_message_id_field_works_like_the_header(client, repository):
+async def test_a_client_message_id_field_works_like_the_header(client, table):
     first = await client.post("/v1/messages", json=message(client_message_id="m-1"), headers=ACME)
     again = await client.post("/v1/messages", json=message(), headers={**ACME, "Idempotency-Key": "m-1"})
     assert (await first.get_json())["id"] == (await again.get_json())["id"]
-    assert len(repository.rows) == 1
+    assert len(table.rows) == 1
 
 
 async def test_a_reused_key_for_another_message_is_409(client):
@@ -82,10 +82,10 @@ async def test_a_batch_answers_in_order_and_waits_when_asked(client):
         ({"message": [message()]}, "messages"),
     ],
 )
-async def test_a_bad_batch_is_422_naming_the_message_and_stores_nothing(client, repository, batch, named):
+async def test_a_bad_batch_is_422_naming_the_message_and_stores_nothing(client, table, batch, named):
     body = await problem_of(await client.post("/v1/messages/batch", json=batch, headers=ACME), 422)
     assert named in [e["field"] for e in body["errors"]], body
-    assert repository.rows == {}
+    assert table.rows == {}
 
 
 async def test_a_batch_may_be_larger_than_one_message_may(client, settings):
@@ -107,27 +107,27 @@ async def test_the_queue_route_is_for_admins(client):
     assert body["pending"] + body["claimed"] + body["this_process"]["embedded"] >= 1
 
 
-async def test_the_api_key_of_a_tenant_cannot_batch_into_another(client, repository):
+async def test_the_api_key_of_a_tenant_cannot_batch_into_another(client, table):
     batch = {"messages": [message(tenant_id="globex")]}
     await problem_of(await client.post("/v1/messages/batch", json=batch, headers={"x-api-key": ACME_KEY}), 403)
-    assert repository.rows == {}
+    assert table.rows == {}
 
 
-async def test_an_idempotency_key_header_on_a_batch_is_refused_not_ignored(client, repository):
+async def test_an_idempotency_key_header_on_a_batch_is_refused_not_ignored(client, table):
     batch = {"messages": [message()]}
     body = await problem_of(
         await client.post("/v1/messages/batch", json=batch, headers={**ACME, "Idempotency-Key": "k"}), 422
     )
     assert "client_message_id" in body["detail"]
-    assert repository.rows == {}
+    assert table.rows == {}
 
 
-async def test_admins_put_failed_messages_back_in_the_queue(client, repository):
+async def test_admins_put_failed_messages_back_in_the_queue(client, table):
     stored = await (await client.post("/v1/messages?wait=true", json=message(), headers=ACME)).get_json()
     message_id = uuid.UUID(stored["id"])
     # As if every try had failed (the worker in this app would otherwise embed it at once).
-    repository.rows[message_id] = replace(
-        repository.rows[message_id], embedding_status=EmbeddingStatus.FAILED, embedding_error="boom"
+    table.rows[message_id] = replace(
+        table.rows[message_id], embedding_status=EmbeddingStatus.FAILED, embedding_error="boom"
     )
 
     await problem_of(await client.post("/v1/admin/queue/retry-failed", json={}, headers=ACME), 403)

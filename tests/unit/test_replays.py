@@ -41,7 +41,7 @@ def store(repository, index, embedder, transactions, clock) -> StoreMessages:
     )
 
 
-async def test_the_same_message_sent_again_is_a_replay_however_its_json_and_offset_are_written(store, repository):
+async def test_the_same_message_sent_again_is_a_replay_however_its_json_and_offset_are_written(store, table):
     first = await store.one(ACME, StoreMessageCommand(**FIRST))
     same = {
         **FIRST,
@@ -54,7 +54,7 @@ async def test_the_same_message_sent_again_is_a_replay_however_its_json_and_offs
 
     assert again.replayed and without_time.replayed
     assert again.message.id == without_time.message.id == first.message.id
-    assert len(repository.rows) == 1
+    assert len(table.rows) == 1
 
 
 @pytest.mark.parametrize(
@@ -72,15 +72,13 @@ async def test_the_same_message_sent_again_is_a_replay_however_its_json_and_offs
         ({"created_at": WHEN + timedelta(microseconds=1)}, "created_at"),
     ],
 )
-async def test_a_retry_that_differs_is_a_conflict_naming_what_differs_and_keeps_the_first(
-    store, repository, changed, named
-):
+async def test_a_retry_that_differs_is_a_conflict_naming_what_differs_and_keeps_the_first(store, table, changed, named):
     first = await store.one(ACME, StoreMessageCommand(**FIRST))
     with pytest.raises(IdempotencyConflict) as conflict:
         await store.one(ACME, StoreMessageCommand(**{**FIRST, **changed}))
 
     assert f"differing in {named})" in conflict.value.detail and "turn-1" in conflict.value.detail
-    (kept,) = repository.rows.values()
+    (kept,) = table.rows.values()
     assert kept == first.message
 
 

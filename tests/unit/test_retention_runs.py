@@ -31,10 +31,20 @@ def metrics() -> InMemoryMetrics:
 
 
 @pytest.fixture
-def retention(repository, index, transactions, runs, clock, metrics) -> RunRetention:
+def retention(repository, catalog, retention_candidates, index, transactions, runs, clock, metrics) -> RunRetention:
     policies = TenantRetention(InMemoryRetentionPolicyStore(), POLICY)
     return RunRetention(
-        repository, index, transactions, policies, runs, InMemoryLocks(), clock, batch_size=3, metrics=metrics
+        repository,
+        catalog,
+        retention_candidates,
+        index,
+        transactions,
+        policies,
+        runs,
+        InMemoryLocks(),
+        clock,
+        batch_size=3,
+        metrics=metrics,
     )
 
 
@@ -54,7 +64,7 @@ async def old_messages(repository, index, count: int, age_days: int, tenant: str
     return messages
 
 
-async def test_a_run_goes_in_bounded_batches_and_counts_per_tenant(retention, repository, index):
+async def test_a_run_goes_in_bounded_batches_and_counts_per_tenant(retention, repository, table, index):
     archived = await old_messages(repository, index, 7, 45)
     deleted = await old_messages(repository, index, 2, 100, tenant="globex")
     await old_messages(repository, index, 4, 5)  # recent: untouched
@@ -65,9 +75,9 @@ async def test_a_run_goes_in_bounded_batches_and_counts_per_tenant(retention, re
     assert batches == [("acme", 3), ("acme", 3), ("acme", 1), ("globex", 2)]
     assert report.tenants == {"acme": RetentionCounts(7, 7, 0), "globex": RetentionCounts(2, 0, 2)}
     assert (report.run.archived, report.run.deleted, report.run.finished_at) == (7, 2, NOW)
-    assert all(repository.rows[m.id].archived_at == NOW for m in archived)
+    assert all(table.rows[m.id].archived_at == NOW for m in archived)
     assert index.archived == {m.id for m in archived}
-    assert not any(m.id in repository.rows or m.id in index.records for m in deleted)
+    assert not any(m.id in table.rows or m.id in index.records for m in deleted)
 
 
 async def test_the_schedule_runs_when_due_and_not_again_until_the_next_time(retention, repository, index, clock):
@@ -89,7 +99,9 @@ async def test_dry_runs_and_single_tenant_runs_do_not_count_as_the_scheduled_run
     assert await retention.run_if_due(timedelta(hours=24)) is not None
 
 
-async def test_a_run_cut_short_is_taken_up_by_the_next_scheduled_run(retention, repository, index, runs, monkeypatch):
+async def test_a_run_cut_short_is_taken_up_by_the_next_scheduled_run(
+    retention, repository, table, index, runs, monkeypatch
+):
     messages = await old_messages(repository, index, 7, 45)
     archive = repository.archive
     calls = 0
@@ -106,13 +118,13 @@ async def test_a_run_cut_short_is_taken_up_by_the_next_scheduled_run(retention, 
         await retention.run_if_due(timedelta(hours=24))
     (cut_short,) = runs.runs.values()
     assert cut_short.finished_at is None
-    assert sum(1 for m in messages if repository.rows[m.id].archived_at) == 3  # the first batch committed
+    assert sum(1 for m in messages if table.rows[m.id].archived_at) == 3  # the first batch committed
     assert sum(1 for m in messages if m.id in index.archived) == 3  # the failed batch's flags were rolled back
 
     taken_up = await retention.run_if_due(timedelta(hours=24))
 
     assert taken_up is not None and taken_up.run.archived == 4  # the rest, and nothing twice
-    assert all(repository.rows[m.id].archived_at is not None for m in messages)
+    assert all(table.rows[m.id].archived_at is not None for m in messages)
 
 
 def broken_for(tenant: str, method):  # type: ignore[no-untyped-def]
@@ -126,13 +138,14 @@ def broken_for(tenant: str, method):  # type: ignore[no-untyped-def]
     return failing
 
 
-@pytest.mark.parametrize("step", ["retention_candidates", "lock"])
+@pytest.mark.parametrize(("port", "step"), [("retention_candidates", "retention_candidates"), ("repository", "lock")])
 async def test_a_tenant_that_fails_is_recorded_and_the_run_finishes_the_others(
-    retention, repository, index, runs, metrics, monkeypatch, caplog, step
+    retention, repository, table, request, port, index, runs, metrics, monkeypatch, caplog, step
 ):
     await old_messages(repository, index, 2, 45, tenant="acme")  # the first tenant in a run's order
     after = await old_messages(repository, index, 4, 45, tenant="globex")
-    monkeypatch.setattr(repository, step, broken_for("acme", getattr(repository, step)))
+    owner = request.getfixturevalue(port)
+    monkeypatch.setattr(owner, step, broken_for("acme", getattr(owner, step)))
 
     with caplog.at_level(logging.ERROR, logger="application.retention"):
         report = await retention.run_if_due(timedelta(hours=24))
@@ -142,7 +155,7 @@ async def test_a_tenant_that_fails_is_recorded_and_the_run_finishes_the_others(
     reason = report.run.failed["acme"]
     assert "TypeError" in reason and "words of the tenant" not in reason  # why, and none of its data
     assert report.tenants == {"globex": RetentionCounts(4, 4, 0)}
-    assert all(repository.rows[m.id].archived_at == NOW for m in after)
+    assert all(table.rows[m.id].archived_at == NOW for m in after)
     assert runs.runs[report.run.id].failed == report.run.failed  # the run's record keeps it
     assert metrics.counts["retention_failed"] == 1
     (logged,) = [r for r in caplog.records if r.getMessage() == "retention failed for a tenant"]
@@ -151,20 +164,24 @@ async def test_a_tenant_that_fails_is_recorded_and_the_run_finishes_the_others(
     assert await retention.run_if_due(timedelta(hours=24)) is None  # a finished run: due again tomorrow
 
 
-async def test_a_dry_run_records_a_failing_tenant_too(retention, repository, index, monkeypatch):
+async def test_a_dry_run_records_a_failing_tenant_too(retention, repository, retention_candidates, index, monkeypatch):
     await old_messages(repository, index, 2, 45, tenant="acme")
     await old_messages(repository, index, 4, 45, tenant="globex")
-    monkeypatch.setattr(repository, "retention_candidates", broken_for("acme", repository.retention_candidates))
+    monkeypatch.setattr(
+        retention_candidates, "retention_candidates", broken_for("acme", retention_candidates.retention_candidates)
+    )
 
     report = await retention(dry_run=True)
 
     assert set(report.run.failed) == {"acme"} and report.tenants == {"globex": RetentionCounts(4, 4, 0)}
 
 
-async def test_one_run_at_a_time(repository, index, transactions, runs, clock):
+async def test_one_run_at_a_time(repository, catalog, retention_candidates, index, transactions, runs, clock):
     locks = InMemoryLocks()
     retention = RunRetention(
         repository,
+        catalog,
+        retention_candidates,
         index,
         transactions,
         TenantRetention(InMemoryRetentionPolicyStore(), POLICY),

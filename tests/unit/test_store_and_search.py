@@ -31,9 +31,15 @@ def store(repository, index, embedder, transactions, clock):
 
 
 @pytest.fixture
-def search(repository, index, embedder, clock) -> SearchMemory:
+def search(repository, text_search, index, embedder, clock) -> SearchMemory:
     return SearchMemory(
-        repository, index, embedder, clock, SearchSettings(weights=RankingWeights(), candidates=50), InMemoryMetrics()
+        repository,
+        text_search,
+        index,
+        embedder,
+        clock,
+        SearchSettings(weights=RankingWeights(), candidates=50),
+        InMemoryMetrics(),
     )
 
 
@@ -47,15 +53,15 @@ def command(content: str, tenant: str = "acme", **fields) -> StoreMessageCommand
     )
 
 
-async def test_a_stored_message_is_embedded_scored_and_readable(store, repository, index, clock):
+async def test_a_stored_message_is_embedded_scored_and_readable(store, repository, table, index, clock):
     stored = await store(ACME, command("Remember: my flight is on 12 May", metadata={"source": "chat"}))
 
     assert stored.embedding_status is EmbeddingStatus.EMBEDDED
     assert stored.created_at == clock.now()
     assert stored.importance == pytest.approx(0.75)  # user 0.5 + memory cue 0.2 + digits 0.05
-    assert repository.rows[stored.id].embedding_status is EmbeddingStatus.EMBEDDED
+    assert table.rows[stored.id].embedding_status is EmbeddingStatus.EMBEDDED
     assert index.records[stored.id].tenant_id == "acme"
-    assert await GetMessage(repository)(ACME, "acme", stored.id) == repository.rows[stored.id]
+    assert await GetMessage(repository)(ACME, "acme", stored.id) == table.rows[stored.id]
 
 
 async def test_explicit_importance_and_created_at_are_kept(store, clock):
@@ -66,10 +72,10 @@ async def test_explicit_importance_and_created_at_are_kept(store, clock):
     assert stored.created_at == when
 
 
-async def test_a_key_cannot_write_or_read_another_tenant(store, repository):
+async def test_a_key_cannot_write_or_read_another_tenant(store, repository, table):
     with pytest.raises(AccessDenied):
         await store(ACME, command("hello", tenant="globex"))
-    assert repository.rows == {}
+    assert table.rows == {}
 
     theirs = await store(ADMIN, command("globex secret", tenant="globex"))
     with pytest.raises(AccessDenied):
@@ -79,11 +85,11 @@ async def test_a_key_cannot_write_or_read_another_tenant(store, repository):
         await GetMessage(repository)(ACME, "acme", theirs.id)
 
 
-async def test_invalid_message_is_refused_before_anything_is_stored(store, repository, index):
+async def test_invalid_message_is_refused_before_anything_is_stored(store, table, index):
     with pytest.raises(ValidationFailed) as refused:
         await store(ACME, command("x" * 101))
     assert [p.field for p in refused.value.problems] == ["content"]
-    assert repository.rows == {} and index.records == {}
+    assert table.rows == {} and index.records == {}
 
 
 async def test_search_finds_the_relevant_message_best_first(store, search):
@@ -167,15 +173,15 @@ class BrokenIndex(InMemoryVectorIndex):
         raise StorageUnavailable("the index went away")
 
 
-async def test_a_store_that_fails_midway_leaves_nothing_behind(repository, embedder, clock):
+async def test_a_store_that_fails_midway_leaves_nothing_behind(repository, table, embedder, clock):
     index = BrokenIndex()
-    store = inline_store(repository, index, embedder, InMemoryTransactions(repository, index), clock)
+    store = inline_store(repository, index, embedder, InMemoryTransactions(table, index), clock)
     with pytest.raises(StorageUnavailable):
         await store(ACME, command("hello"))
-    assert repository.rows == {} and index.records == {}
+    assert table.rows == {} and index.records == {}
 
 
-async def test_an_embedder_failure_stores_nothing(repository, index, transactions, clock):
+async def test_an_embedder_failure_stores_nothing(repository, table, index, transactions, clock):
     class DownEmbedder(DeterministicEmbedder):
         async def embed_documents(self, texts):
             raise EmbedderUnavailable("model crashed")
@@ -183,4 +189,4 @@ async def test_an_embedder_failure_stores_nothing(repository, index, transaction
     store = inline_store(repository, index, DownEmbedder(64), transactions, clock)
     with pytest.raises(EmbedderUnavailable):
         await store(ACME, command("hello"))
-    assert repository.rows == {}
+    assert table.rows == {}

@@ -41,11 +41,11 @@ async def refused(response, field: str) -> None:
         ({"content": 42}, "content"),
     ],
 )
-async def test_a_message_with_a_loose_value_is_422_naming_it_and_stores_nothing(client, repository, fields, field):
+async def test_a_message_with_a_loose_value_is_422_naming_it_and_stores_nothing(client, table, fields, field):
     await refused(await client.post("/v1/messages", json=message(**fields), headers=ACME), field)
     batch = {"messages": [message(), message(**fields)]}
     await refused(await client.post("/v1/messages/batch", json=batch, headers=ACME), f"messages.1.{field}")
-    assert repository.rows == {}
+    assert table.rows == {}
 
 
 async def test_json_values_of_the_right_kind_are_taken(client):
@@ -81,12 +81,12 @@ async def test_every_json_body_is_strict(client, retention_runs, method, path, b
     assert await retention_runs.recent(10) == []  # "dry_run": "yes" ran nothing
 
 
-async def test_a_patch_with_a_loose_value_changes_nothing(client, repository):
+async def test_a_patch_with_a_loose_value_changes_nothing(client, table):
     created = await (await client.post("/v1/messages", json=message(pinned=True), headers=ACME)).get_json()
     path = f"/v1/messages/{created['id']}?tenant_id=acme"
     await refused(await client.patch(path, json={"pinned": "no"}, headers=ACME), "pinned")
     await refused(await client.patch(path, json={"importance": False}, headers=ACME), "importance")
-    (kept,) = repository.rows.values()
+    (kept,) = table.rows.values()
     assert kept.pinned and kept.explicit_importance is None
 
 

@@ -63,7 +63,7 @@ async def victim(client) -> dict:
     return await stored.get_json()
 
 
-async def test_no_route_lets_a_tenant_reach_another(client, victim, repository):
+async def test_no_route_lets_a_tenant_reach_another(client, victim, table):
     app = client.app
     path_samples = {
         "message_id": victim["id"],
@@ -96,6 +96,6 @@ async def test_no_route_lets_a_tenant_reach_another(client, victim, repository):
             probed.append(f"{method} {rule.rule}")
 
     assert len(probed) >= 10, probed  # the matrix really walked the routes
-    theirs = [m for m in repository.rows.values() if m.tenant_id == "globex"]
+    theirs = [m for m in table.rows.values() if m.tenant_id == "globex"]
     assert [m.content for m in theirs] == [victim_message()["content"]]  # nothing written into globex
     assert json.dumps(victim_message()["metadata"]) == json.dumps(theirs[0].metadata)

@@ -1,6 +1,6 @@
 -- memorymesh: outside a transaction
 -- Claims of embedding work go round-robin over the tenants with messages ready
--- (adapters/postgres/message_repository.py, TENANTS_WAITING): this index takes a claim
+-- (adapters/postgres/embedding_queue.py, TENANTS_WAITING): this index takes a claim
 -- from one such tenant to the next in one descent, and to each one's oldest ready
 -- messages, without reading the others' queue. It holds pending rows only, and takes
 -- the place of messages_embedding_pending (embedding_ready_at alone), which a planner
