@@ -136,7 +136,8 @@ def worker(args: argparse.Namespace) -> None:
 
 async def _db_upgrade() -> list[str]:
     from adapters.postgres.database import upgrade_schema
-    from config.container import Container, database_options, resolved
+    from config.container import Container, resolved
+    from config.resources import database_options
 
     settings = load_settings()
     container = Container(settings=settings)
@@ -149,7 +150,7 @@ async def _db_upgrade() -> list[str]:
 
 async def _db_current() -> tuple[list[str], list[str]]:
     from adapters.postgres.database import schema_status
-    from config.container import database_options
+    from config.resources import database_options
 
     return await schema_status(database_options(load_settings()))
 
@@ -161,7 +162,7 @@ async def _keys(args: argparse.Namespace) -> None:
     from adapters.postgres.database import Database, reachable_server
     from adapters.postgres.migrations import SchemaError, applied_versions
     from application.api_keys import ManageApiKeys
-    from config.container import database_options
+    from config.resources import database_options
     from domain.access import Principal
 
     # Whoever can run this command where the database is reachable holds the database itself.

@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 from adapters.postgres.database import reachable_server
-from config.container import database_options
+from config.resources import database_options
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
