@@ -15,7 +15,7 @@ from application.ports.limits import RateLimiter
 from application.ports.messages import MessageRepository
 from application.ports.vectors import VectorIndex
 from application.throttle import FailureMode, Throttle
-from entrypoints.http.schemas import HealthOut, ReadinessOut
+from entrypoints.http.schemas.admin import HealthOut, ReadinessOut
 
 blueprint = Blueprint("admin", __name__, url_prefix="/v1/admin")
 

@@ -10,7 +10,8 @@ from quart_schema import security_scheme_blueprint, tag, validate_request, valid
 
 from application.api_keys import ManageApiKeys
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import ApiKeyIn, ApiKeyOut, ApiKeysOut, CreatedApiKeyOut, Problem
+from entrypoints.http.schemas.admin import ApiKeyIn, ApiKeyOut, ApiKeysOut, CreatedApiKeyOut
+from entrypoints.http.schemas.common import Problem
 
 blueprint = Blueprint("api_keys", __name__, url_prefix="/v1/admin/api-keys")
 blueprint.before_request(authenticate)

@@ -17,7 +17,8 @@ from application.list_conversation import ListConversation
 from application.ports.messages import Position
 from domain.errors import FieldProblem, ValidationFailed
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
-from entrypoints.http.schemas import ConversationArgs, ConversationOut, ErasureOut, MessageOut, Problem, TenantArgs
+from entrypoints.http.schemas.common import Problem, TenantArgs
+from entrypoints.http.schemas.messages import ConversationArgs, ConversationOut, ErasureOut, MessageOut
 from entrypoints.http.tenants import erasure_out
 
 blueprint = Blueprint("conversations", __name__, url_prefix="/v1/conversations")

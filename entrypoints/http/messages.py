@@ -19,16 +19,8 @@ from config.settings import Settings
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import EmbeddingStatus
 from entrypoints.http.auth import authenticate, current_principal, limit_messages, limit_tenant
-from entrypoints.http.schemas import (
-    BatchIn,
-    BatchOut,
-    MessageIn,
-    MessageOut,
-    MessagePatchIn,
-    Problem,
-    StoreArgs,
-    TenantArgs,
-)
+from entrypoints.http.schemas.common import Problem, TenantArgs
+from entrypoints.http.schemas.messages import BatchIn, BatchOut, MessageIn, MessageOut, MessagePatchIn, StoreArgs
 
 blueprint = Blueprint("messages", __name__, url_prefix="/v1/messages")
 blueprint.before_request(authenticate)

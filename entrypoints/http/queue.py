@@ -10,7 +10,8 @@ from quart_schema import security_scheme_blueprint, tag, validate_request, valid
 
 from application.queue_status import QueueStatus, RequeueFailed
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import Problem, QueueOut, RequeueIn, RequeueOut
+from entrypoints.http.schemas.admin import QueueOut, RequeueIn, RequeueOut
+from entrypoints.http.schemas.common import Problem
 
 blueprint = Blueprint("queue", __name__, url_prefix="/v1/admin")
 blueprint.before_request(authenticate)

@@ -9,7 +9,8 @@ from quart_schema import security_scheme_blueprint, tag, validate_request, valid
 from application.ports.retention import RetentionRun, RetentionRuns
 from application.retention import RetentionCounts, RetentionReport, RunRetention
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import Problem, RetentionCountsOut, RetentionRunIn, RetentionRunOut, RetentionRunsOut
+from entrypoints.http.schemas.common import Problem
+from entrypoints.http.schemas.retention import RetentionCountsOut, RetentionRunIn, RetentionRunOut, RetentionRunsOut
 
 blueprint = Blueprint("retention", __name__, url_prefix="/v1/admin/retention")
 blueprint.before_request(authenticate)

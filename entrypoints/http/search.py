@@ -9,7 +9,8 @@ from quart_schema import security_scheme_blueprint, tag, validate_querystring, v
 from application.fair_share import TenantShares
 from application.search_memory import SearchMemory, SearchQuery
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
-from entrypoints.http.schemas import Problem, SearchArgs, SearchIn, SearchOut, SearchResultOut
+from entrypoints.http.schemas.common import Problem
+from entrypoints.http.schemas.search import SearchArgs, SearchIn, SearchOut, SearchResultOut
 
 blueprint = Blueprint("memory", __name__, url_prefix="/v1/memory")
 blueprint.before_request(authenticate)

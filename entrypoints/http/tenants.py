@@ -10,15 +10,10 @@ from application.delete_messages import EraseMessages, ErasureReceipt
 from application.retention import TenantPolicy, TenantRetention
 from application.tenant_limits import TenantLimits
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import (
-    ErasureOut,
-    Problem,
-    RetentionPolicyIn,
-    RetentionPolicyOut,
-    TenantLimitIn,
-    TenantLimitOut,
-    TenantRetentionOut,
-)
+from entrypoints.http.schemas.admin import TenantLimitIn, TenantLimitOut
+from entrypoints.http.schemas.common import Problem
+from entrypoints.http.schemas.messages import ErasureOut
+from entrypoints.http.schemas.retention import RetentionPolicyIn, RetentionPolicyOut, TenantRetentionOut
 
 blueprint = Blueprint("tenants", __name__, url_prefix="/v1/admin/tenants")
 blueprint.before_request(authenticate)
