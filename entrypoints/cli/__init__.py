@@ -425,7 +425,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     args.run(args)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
