@@ -26,6 +26,7 @@ from adapters.postgres.embedding_models import PgEmbeddingModels
 from adapters.postgres.locks import PgLocks
 from adapters.postgres.message_repository import PgMessageRepository
 from adapters.postgres.retention import PgRetentionPolicyStore, PgRetentionRuns
+from adapters.postgres.schema import PgSchema
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.postgres.vector_index import PgVectorIndex
 from adapters.prometheus.metrics import PrometheusMetrics
@@ -53,13 +54,16 @@ from config.resources import (
     embedding_work_settings,
     fair_share_settings,
     keyword_limits,
+    model_dimensions,
     open_arq_queue,
+    open_database_server,
     open_gemini_embedder,
     open_qdrant_index,
     open_redis_query_cache,
     open_redis_rate_limiter,
     open_sentence_transformer,
     query_cache_kind,
+    report_pool_state,
     search_settings,
     settings_api_keys,
     store_settings,
@@ -98,11 +102,12 @@ class Container(containers.DeclarativeContainer):
         google_gemini=providers.Resource(open_gemini_embedder, settings=settings),
     )
 
-    database = providers.Resource(
-        open_database,
-        options=providers.Callable(database_options, settings),
-        dimensions=embedder.provided.dimensions,
-    )
+    database_config = providers.Singleton(database_options, settings)
+    # Asked only when a migration must run: a command that needs no model loads none.
+    vector_dimensions = providers.Callable(model_dimensions, embedder.provider)
+    database = providers.Resource(open_database, options=database_config, dimensions=vector_dimensions)
+    database_server = providers.Resource(open_database_server, options=database_config)
+    schema = providers.Singleton(PgSchema, options=database_config, dimensions=vector_dimensions)
 
     transactions = providers.Singleton(PgTransactions, database=database)
     messages = providers.Singleton(
@@ -110,6 +115,7 @@ class Container(containers.DeclarativeContainer):
     )
     embedding_models = providers.Singleton(PgEmbeddingModels, database=database)
     locks = providers.Singleton(PgLocks, database=database)
+    report_pool = providers.Callable(report_pool_state, database=database, metrics=metrics)
     # Resolved with the vector index: no process reads or writes vectors of another model.
     embedding_model_id = providers.Resource(claim_embedding_model, models=embedding_models, embedder=embedder)
     vector_index = providers.Selector(

@@ -7,19 +7,23 @@ Heavy libraries are imported inside the function of the backend that needs them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+from dependency_injector import providers
 
 from adapters.keys import SettingsApiKeys
-from adapters.postgres.database import DatabaseOptions
+from adapters.postgres.database import Database, DatabaseOptions, reachable_server
 from application.embed_pending import EmbeddingWorkSettings
 from application.fair_share import FairShareSettings
 from application.ports.embedder import Embedder, EmbedderUnavailable
 from application.ports.embedding_models import EmbeddingModel, EmbeddingModels
 from application.ports.job_queue import JobQueue, QueueUnavailable
 from application.ports.limits import RateLimiter
-from application.ports.observability import Metrics
+from application.ports.observability import Metrics, StateMetrics
 from application.ports.query_cache import QueryVectorCache
 from application.ports.storage import StorageUnavailable
 from application.ports.text_search import KeywordLimits
@@ -189,6 +193,32 @@ async def open_qdrant_index(settings: Settings, dimensions: int, model_id: int) 
         yield QdrantVectorIndex(client, collection)
     finally:
         await client.close()
+
+
+def model_dimensions(embedder: providers.Provider[Any]) -> Callable[[], Awaitable[int]]:
+    """The size of the configured model's vectors, found when first asked: asking loads the
+    model, which only a migration needs (it sizes the vector column). `embedder` is the
+    provider itself (`Container.embedder.provider`), not the model."""
+
+    async def dimensions() -> int:
+        model = embedder()
+        if inspect.isawaitable(model):
+            model = await model
+        return int(model.dimensions)
+
+    return dimensions
+
+
+async def open_database_server(options: DatabaseOptions) -> AsyncIterator[str]:
+    """The URL of the configured server; the embedded one runs until the resource stops."""
+    async with reachable_server(options) as url:
+        yield url
+
+
+def report_pool_state(database: Database | None, metrics: StateMetrics) -> None:
+    """The database connections of this process, for /metrics (None: a test runs without one)."""
+    if database is not None:
+        database.report_pool(metrics)
 
 
 def database_options(settings: Settings) -> DatabaseOptions:
