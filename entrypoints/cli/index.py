@@ -9,6 +9,10 @@ from config.container import Container, running
 from config.logging import configure_logging
 from entrypoints.cli.common import STARTUP_ERRORS, Refused, load_settings, refusing
 
+# The model first, then the database: loading the model while the embedded PostgreSQL starts
+# beside it made the server drop the first connection when it had just been stopped (reembed).
+NEEDS = (Container.embedder, Container.reindex)
+
 
 def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reindex_parser = commands.add_parser("reindex", help="rebuild the vector index from PostgreSQL (re-embeds)")
@@ -29,7 +33,7 @@ async def reindex_tenants(tenant: str | None) -> None:
 
     configure_logging("WARNING")
     with refusing(*STARTUP_ERRORS):
-        async with running(load_settings(), Container.reindex) as container:
+        async with running(load_settings(), *NEEDS) as container:
             reindex = container.reindex()
             for tenant_id in await reindex.tenants(tenant):
                 drift = await reindex.drift(tenant_id)
@@ -42,7 +46,7 @@ async def check_index(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     drifted = 0
     with refusing(*STARTUP_ERRORS):
-        async with running(load_settings(), Container.reindex) as container:
+        async with running(load_settings(), *NEEDS) as container:
             reindex = container.reindex()
             for tenant_id in await reindex.tenants(args.tenant):
                 drift = await reindex.drift(tenant_id)
