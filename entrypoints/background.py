@@ -8,7 +8,6 @@ retention as an arq cron job.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from dataclasses import asdict
 from datetime import timedelta
@@ -16,7 +15,6 @@ from datetime import timedelta
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 
-from adapters.inprocess.job_queue import InProcessJobQueue
 from application.jobs import EMBED_PENDING
 from application.ports.storage import UNAVAILABLE
 from config.container import Container, resolved
@@ -43,14 +41,6 @@ async def embed_pending(container: Container, trace_context: dict[str, str] | No
         return count
 
 
-def report_pool(container: Container) -> None:
-    """This process's database connections, for /metrics (each process reports its own)."""
-    database = container.database()
-    metrics = container.metrics()
-    if database is not None and not inspect.isawaitable(database):
-        metrics.pool_state(database.pool.get_size() - database.pool.get_idle_size(), database.pool.get_idle_size())
-
-
 async def sweep_forever(container: Container) -> None:
     """Every MEMORY_EMBEDDING_SWEEP_SECONDS, starting now (to pick up what a restart left)."""
     interval = container.settings().embedding_sweep_seconds
@@ -64,7 +54,7 @@ async def sweep_forever(container: Container) -> None:
             logger.warning("embedding sweep waits for the database", extra={"reason": str(error)})
         except Exception:
             logger.exception("embedding sweep failed")
-        report_pool(container)
+        container.report_pool()  # this process's database connections, for /metrics
         if asdict(counters) != reported:  # a summary line per interval with work, not one per batch
             reported = asdict(counters)
             logger.info("embedding work so far", extra=reported)
@@ -103,11 +93,13 @@ async def retention_forever(container: Container) -> None:
 async def run_background(container: Container) -> None:
     """Until cancelled: the sweeper; with the in-process queue also the embedding workers and
     scheduled retention (with arq, `memorymesh worker` runs those)."""
+    settings = container.settings()
     queue = await resolved(container.job_queue())
     async with asyncio.TaskGroup() as group:
         group.create_task(sweep_forever(container))
-        if isinstance(queue, InProcessJobQueue):
-            workers = container.settings().embedding_workers
-            group.create_task(queue.work({EMBED_PENDING: lambda: embed_pending(container)}, workers))
-            if container.settings().retention_schedule_seconds > 0:
-                group.create_task(retention_forever(container))
+        # Returns at once when other processes run the jobs (`memorymesh worker`, with arq).
+        group.create_task(
+            queue.run_workers({EMBED_PENDING: lambda: embed_pending(container)}, settings.embedding_workers)
+        )
+        if settings.queue == "inprocess" and settings.retention_schedule_seconds > 0:
+            group.create_task(retention_forever(container))

@@ -16,8 +16,7 @@ import signal
 import sys
 import tempfile
 
-from adapters.postgres.database import reachable_server
-from config.container import database_options
+from config.container import Container, running
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,12 +41,8 @@ def child_env(settings: Settings, url: str, processes: int, metrics_dir: str) ->
     return env
 
 
-def serve_processes(settings: Settings) -> int:
-    """Run `settings.processes` API processes until a signal or until one of them exits."""
-    return asyncio.run(supervise(settings))
-
-
 async def supervise(settings: Settings) -> int:
+    """Run `settings.processes` API processes until a signal or until one of them exits."""
     if not settings.redis_url and (settings.global_rate_limit or settings.tenant_rate_limit):
         logger.warning(
             "rate limits are kept per process without MEMORY_REDIS_URL: each of the processes allows the full limit",
@@ -59,7 +54,8 @@ async def supervise(settings: Settings) -> int:
 
 
 async def run_copies(settings: Settings, stop: asyncio.Event, metrics_dir: str) -> int:
-    async with reachable_server(database_options(settings)) as url:
+    async with running(settings, Container.database_server) as container:
+        url = container.database_server()
         env = child_env(settings, url, settings.processes, metrics_dir)
         children = [
             await asyncio.create_subprocess_exec(sys.executable, "-m", "entrypoints.cli", "serve", env=env)
@@ -75,11 +71,11 @@ async def run_copies(settings: Settings, stop: asyncio.Event, metrics_dir: str) 
         for child in children:
             if child.returncode is None:
                 child.send_signal(signal.SIGTERM)
-        _, running = await asyncio.wait(waits, timeout=STOP_TIMEOUT_SECONDS)
+        _, still_running = await asyncio.wait(waits, timeout=STOP_TIMEOUT_SECONDS)
         for child in children:
             if child.returncode is None:
                 child.kill()
-        await asyncio.gather(*running)
+        await asyncio.gather(*still_running)
     codes = [c.returncode if c.returncode is not None else -signal.SIGKILL for c in children]
     if stop.is_set():  # a copy still starting up when the signal came dies of it: that is an orderly stop too
         codes = [0 if code == -signal.SIGTERM else code for code in codes]

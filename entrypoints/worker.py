@@ -15,9 +15,8 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from adapters.arq.job_queue import ArqJobQueue
 from application.jobs import EMBED_PENDING
-from config.container import Container, resolved, settle
+from config.container import Container, start, stop
 from config.settings import Settings
 from entrypoints.background import embed_pending, retention_if_due, sweep_forever
 
@@ -34,12 +33,13 @@ REDIS_RETRY_SECONDS = 2.0  # how often a worker whose Redis went away tries it a
 REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
 
 
+# What a worker runs: the embedding job, the sweeper beside it, scheduled retention (the model
+# first, then the database, in that order, as the API starts).
+WORKS_WITH = (Container.embedder, Container.embed_pending, Container.sweep_embeddings, Container.run_retention)
+
+
 async def start_worker_services(container: Container) -> None:
-    await resolved(container.embedder())
-    await resolved(container.messages())
-    await resolved(container.vector_index())
-    await resolved(container.job_queue())
-    settle(container)
+    await start(container, *WORKS_WITH)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -58,9 +58,7 @@ async def run_worker(settings: Settings) -> None:
             return
         await start_worker_services(container)
         if settings.worker_metrics_port:  # this worker's embedding and retention metrics, for Prometheus
-            from prometheus_client import start_http_server
-
-            start_http_server(settings.worker_metrics_port, registry=container.metrics().registry)
+            container.metrics().serve(settings.worker_metrics_port)
         sweeper = asyncio.get_running_loop().create_task(sweep_forever(container))
         logger.info("memorymesh worker ready", extra={"queue": settings.queue_name})
 
@@ -75,12 +73,10 @@ async def run_worker(settings: Settings) -> None:
                 await sweeper
         counters = container.embedding_counters()
         logger.info("memorymesh worker stopped", extra={"embedded": counters.embedded, "failed": counters.failed})
-        await resolved(container.shutdown_resources())
+        await stop(container)
 
     async def embed_pending_job(ctx: dict[str, Any], trace_context: dict[str, str] | None = None) -> int:
-        queue = container.job_queue()
-        assert isinstance(queue, ArqJobQueue)  # `memorymesh worker` runs with MEMORY_QUEUE=arq
-        await queue.taken(EMBED_PENDING)
+        await container.job_queue().taken(EMBED_PENDING)
         return await embed_pending(container, trace_context)
 
     async def retention_job(ctx: dict[str, Any]) -> None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections.abc import Mapping
 
 from arq.connections import ArqRedis
 from opentelemetry import propagate
 
-from application.ports.job_queue import JobQueue, QueueUnavailable
+from application.ports.job_queue import Handler, JobQueue, QueueUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class ArqJobQueue(JobQueue):
             except Exception as error:  # Redis down: the sweeper makes up for it
                 self.dropped += 1
                 logger.warning("could not hand a job to Redis", extra={"job": job, "error": repr(error)})
+
+    async def run_workers(self, handlers: Mapping[str, Handler], workers: int) -> None:
+        """Nothing to run here: `memorymesh worker` processes run arq's jobs."""
 
     async def taken(self, job: str) -> None:
         """A worker starts a run of `job`: submissions from now on queue the next run.

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-from application.ports.job_queue import JobQueue
+from application.ports.job_queue import Handler, JobQueue
 from application.ports.storage import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[], Awaitable[object]]
 
 
 class InProcessJobQueue(JobQueue):
@@ -32,6 +30,13 @@ class InProcessJobQueue(JobQueue):
 
     async def check(self) -> None:
         return None
+
+    async def run_workers(self, handlers: Mapping[str, Handler], workers: int) -> None:
+        """This process runs the jobs: `work` until cancelled."""
+        await self.work(handlers, workers)
+
+    async def taken(self, job: str) -> None:
+        """Nothing to keep: a job leaves the queue as a worker takes it."""
 
     async def work(self, handlers: Mapping[str, Handler], concurrency: int) -> None:
         """Run jobs with `concurrency` tasks until cancelled; a failing job is logged, not fatal."""

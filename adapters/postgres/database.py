@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -19,7 +19,9 @@ from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import trace
 from pgvector.asyncpg import register_vector
 
-from adapters.postgres.migrations import SchemaError, applied_versions, available_migrations, upgrade, verify
+from adapters.postgres.migrations import applied_versions, available_migrations, pending_versions, upgrade, verify
+from application.ports.observability import StateMetrics
+from application.ports.schema import DatabaseUnreachable
 from application.ports.storage import QueryTimeout, StorageUnavailable, Transactions
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,10 @@ STORAGE_FAILURES: tuple[type[BaseException], ...] = (*LOST_OR_REFUSED, asyncpg.Q
 # asyncpg's own timeout fires this much later, for a server that does not answer at all
 # (StorageUnavailable).
 CLIENT_TIMEOUT_GRACE_SECONDS = 2.0
+
+# The size of the model's vectors, which the migrations size the vector column to: the number,
+# or a function that finds it (loading the model), called only when a migration must run.
+Dimensions = int | Callable[[], Awaitable[int]]
 
 
 def storage_errors(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -175,6 +181,11 @@ class Database:
     def in_transaction(self) -> bool:
         return self._in_transaction.get() is not None
 
+    def report_pool(self, metrics: StateMetrics) -> None:
+        """This process's connections, for /metrics (each process reports its own)."""
+        idle = self.pool.get_idle_size()
+        metrics.pool_state(self.pool.get_size() - idle, idle)
+
     def executor(self) -> asyncpg.Pool | PoolConnectionProxy:
         """The current task's transaction connection, or the pool outside a transaction."""
         return self._in_transaction.get() or self.pool
@@ -204,10 +215,13 @@ class PgTransactions(Transactions):
         return self._database.transaction()
 
 
-async def prepare_schema(dsn: str, dimensions: int, migrate: bool) -> list[str]:
+async def prepare_schema(dsn: str, dimensions: Dimensions, migrate: bool) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
-        applied = await upgrade(conn, dimensions) if migrate else []
+        applied: list[str] = []
+        if migrate and await pending_versions(conn):
+            size = dimensions if isinstance(dimensions, int) else await dimensions()
+            applied = await upgrade(conn, size)
         await verify(conn)
         return applied
     finally:
@@ -228,7 +242,7 @@ async def reachable_server(options: DatabaseOptions) -> AsyncIterator[str]:
         await asyncio.to_thread(embedded.stop)
 
 
-async def upgrade_schema(options: DatabaseOptions, dimensions: int) -> list[str]:
+async def upgrade_schema(options: DatabaseOptions, dimensions: Dimensions) -> list[str]:
     """`memorymesh db upgrade`: the versions applied now."""
     async with reachable_server(options) as dsn:
         return await prepare_schema(dsn, dimensions, migrate=True)
@@ -245,22 +259,22 @@ async def schema_status(options: DatabaseOptions) -> tuple[list[str], list[str]]
     return applied, [m.version for m in available_migrations() if m.version not in applied]
 
 
-async def open_database(options: DatabaseOptions, dimensions: int) -> AsyncIterator[Database]:
+async def open_database(options: DatabaseOptions, dimensions: Dimensions) -> AsyncIterator[Database]:
     """Container resource: start (or reach) the server, migrate, verify, pool; undo on close."""
     async with reachable_server(options) as dsn:
         try:
             await prepare_schema(dsn, dimensions, options.auto_migrate)
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=options.pool_min_size,
+                max_size=options.pool_max_size,
+                command_timeout=options.command_timeout + CLIENT_TIMEOUT_GRACE_SECONDS,
+                init=init_connection,
+                server_settings=session_settings(options.command_timeout),
+                reset=keep_session,
+            )
         except CONNECTION_ERRORS as error:
-            raise SchemaError(f"cannot connect to the database: {error}") from error
-        pool = await asyncpg.create_pool(
-            dsn,
-            min_size=options.pool_min_size,
-            max_size=options.pool_max_size,
-            command_timeout=options.command_timeout + CLIENT_TIMEOUT_GRACE_SECONDS,
-            init=init_connection,
-            server_settings=session_settings(options.command_timeout),
-            reset=keep_session,
-        )
+            raise DatabaseUnreachable(type(error).__name__, str(error)) from error
         try:
             yield Database(dsn=dsn, pool=pool)
         finally:

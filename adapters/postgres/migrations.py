@@ -22,6 +22,8 @@ from importlib import resources
 
 import asyncpg
 
+from application.ports.schema import SchemaMissing, SchemaNotReady
+
 logger = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x6D656D6F  # "memo": the advisory lock every migrating process takes
@@ -31,8 +33,12 @@ LOCK_POLL_SECONDS = 0.1
 STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
 
 
-class SchemaError(Exception):
+class SchemaError(SchemaNotReady):
     """The database cannot serve memorymesh as it is; the message says what to do."""
+
+
+class NoSchemaError(SchemaError, SchemaMissing):
+    """Nothing was ever migrated (the message is the same as for a schema behind)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,11 @@ async def take_migration_lock(conn: asyncpg.Connection) -> None:
         await asyncio.sleep(LOCK_POLL_SECONDS)
 
 
+async def pending_versions(conn: asyncpg.Connection) -> list[str]:
+    applied = set(await applied_versions(conn))
+    return [m.version for m in available_migrations() if m.version not in applied]
+
+
 async def upgrade(conn: asyncpg.Connection, dimensions: int) -> list[str]:
     """Apply every migration not yet applied; return the versions applied now."""
     await require_pgvector(conn)
@@ -125,6 +136,8 @@ async def verify(conn: asyncpg.Connection) -> None:
     """Refuse to serve from a schema that is behind. Whether the stored vectors are this
     process's model's is the model record's to say (adapters/postgres/embedding_models.py)."""
     await require_pgvector(conn)
-    pending = [m.version for m in available_migrations() if m.version not in set(await applied_versions(conn))]
+    applied = set(await applied_versions(conn))
+    pending = [m.version for m in available_migrations() if m.version not in applied]
     if pending:
-        raise SchemaError(f"the database schema is behind (missing {', '.join(pending)}): run `memorymesh db upgrade`")
+        refusal = SchemaError if applied else NoSchemaError
+        raise refusal(f"the database schema is behind (missing {', '.join(pending)}): run `memorymesh db upgrade`")

@@ -21,11 +21,12 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from application.ports.embedding_queue import QueueStats
-from application.ports.observability import Metrics
+from application.ports.observability import OperatorMetrics
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
@@ -37,7 +38,7 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-class PrometheusMetrics(Metrics):
+class PrometheusMetrics(OperatorMetrics):
     def __init__(self) -> None:
         # No `_created` series beside each counter and histogram: they double the series and
         # no dashboard reads them (a process-wide switch of prometheus-client's).
@@ -212,3 +213,6 @@ class PrometheusMetrics(Metrics):
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
         return generate_latest(merged), CONTENT_TYPE_LATEST
+
+    def serve(self, port: int) -> None:
+        start_http_server(port, registry=self.registry)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from domain.errors import DomainError
+
+# What a worker runs for a job: it finds its own work, so it takes nothing.
+Handler = Callable[[], Awaitable[object]]
 
 
 class JobQueue(Protocol):
@@ -23,6 +27,17 @@ class JobQueue(Protocol):
 
     async def check(self) -> None:
         """Raise QueueUnavailable when jobs cannot be handed over."""
+        ...
+
+    async def run_workers(self, handlers: Mapping[str, Handler], workers: int) -> None:
+        """Run the submitted jobs with `workers` tasks until cancelled, when this process is
+        where they run (the in-process queue); return at once when other processes run them
+        (arq: `memorymesh worker`). A failing job is logged, not fatal."""
+        ...
+
+    async def taken(self, job: str) -> None:
+        """A worker starts a run of `job`: submissions from now on queue the next run. The
+        queue's own bookkeeping, if it keeps any; never fails the run."""
         ...
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from application.ports.embedding_queue import QueueStats
+
 
 class Metrics(Protocol):
     """What the use cases count and time for operators (exported at /metrics). Never a tenant,
@@ -40,3 +42,47 @@ class Metrics(Protocol):
     def query_cache(self, result: str) -> None:
         """A query-vector cache lookup; result: hit | miss | error (the cache could not answer)."""
         ...
+
+
+class HttpMetrics(Protocol):
+    """What the HTTP edge counts: requests by route template, the load it admits and sheds."""
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None: ...
+
+    def http_in_flight(self, count: int) -> None: ...
+
+    def http_shed(self) -> None:
+        """A request refused at the door (MEMORY_HTTP_MAX_IN_FLIGHT)."""
+        ...
+
+    def http_deadline_exceeded(self) -> None: ...
+
+
+class StateMetrics(Protocol):
+    """Gauges read from the state of the process and its store, each time they are exported."""
+
+    def queue_state(self, stats: QueueStats, oldest_age_seconds: float | None) -> None: ...
+
+    def queue_read_failed(self) -> None:
+        """The queue could not be read for a scrape (the gauges keep their last reading)."""
+        ...
+
+    def pool_state(self, in_use: int, idle: int) -> None:
+        """This process's database connections."""
+        ...
+
+
+class MetricsExport(Protocol):
+    """How operators read the metrics: a scrape's text, or a port of their own (a worker)."""
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text a scrape gets, and its content type."""
+        ...
+
+    def serve(self, port: int) -> None:
+        """Answer scrapes on `port`, from a thread of its own."""
+        ...
+
+
+class OperatorMetrics(Metrics, HttpMetrics, StateMetrics, MetricsExport, Protocol):
+    """Everything a process counts and exports: what the container hands the entrypoints."""

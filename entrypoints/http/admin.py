@@ -15,7 +15,8 @@ from application.ports.limits import RateLimiter
 from application.ports.messages import MessageRepository
 from application.ports.vectors import VectorIndex
 from application.throttle import FailureMode, Throttle
-from entrypoints.http.schemas import HealthOut, ReadinessOut
+from config.container import Container
+from entrypoints.http.schemas.admin import HealthOut, ReadinessOut
 
 blueprint = Blueprint("admin", __name__, url_prefix="/v1/admin")
 
@@ -46,12 +47,12 @@ async def run_check(check: Awaitable[None]) -> str:
 @validate_response(ReadinessOut, 503)
 @inject
 async def readiness(
-    messages: MessageRepository = Provide["messages"],
-    embedder: Embedder = Provide["embedder"],
-    queue: JobQueue = Provide["job_queue"],
-    limiter: RateLimiter = Provide["rate_limiter"],
-    index: VectorIndex = Provide["vector_index"],
-    throttle: Throttle = Provide["throttle"],
+    messages: MessageRepository = Provide[Container.messages],
+    embedder: Embedder = Provide[Container.embedder],
+    queue: JobQueue = Provide[Container.job_queue],
+    limiter: RateLimiter = Provide[Container.rate_limiter],
+    index: VectorIndex = Provide[Container.vector_index],
+    throttle: Throttle = Provide[Container.throttle],
 ) -> tuple[ReadinessOut, int]:
     """Readiness: the database, the vector index and the embedder answer; 503 names what failed.
 

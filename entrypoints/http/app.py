@@ -15,7 +15,7 @@ from quart import Quart
 from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 
 from application.ports.keys import CreatedApiKey
-from config.container import Container, resolved, settle
+from config.container import Container, start, stop
 from entrypoints.background import run_background
 from entrypoints.http import (
     admin,
@@ -55,23 +55,30 @@ def announce_admin_key(created: CreatedApiKey) -> None:
     )
 
 
-async def start_services(container: Container, on_admin_key: Callable[[CreatedApiKey], None]) -> None:
-    """Load the model, then start the database sized to it, then make sure a key exists.
+# What the routes and the background work use: starting these starts every resource they
+# need (the query cache's Redis client with search, before any search comes). The model
+# first, then the database: the two starting side by side can trip the embedded server.
+SERVES_WITH = (
+    Container.embedder,
+    Container.api_keys,
+    Container.throttle,
+    Container.tenant_shares,
+    Container.store_messages,
+    Container.search_memory,
+    Container.queue_status,
+    Container.run_retention,
+    Container.embed_pending,
+    Container.ensure_admin_key,
+)
 
-    Idempotent: resources already started are reused. Resolving these providers, rather
-    than init_resources(), starts only the backends the settings chose.
-    """
-    await resolved(container.embedder())
-    await resolved(container.api_keys())
-    await resolved(container.vector_index())
-    await resolved(container.job_queue())
-    await resolved(container.throttle())
-    await resolved(container.query_cache())  # a Redis client is a resource: started before any search
-    ensure_admin_key = await resolved(container.ensure_admin_key())
-    created = await ensure_admin_key()
+
+async def start_services(container: Container, on_admin_key: Callable[[CreatedApiKey], None]) -> None:
+    """Start what the API serves with, then make sure a key exists. Idempotent: resources
+    already started are reused."""
+    await start(container, *SERVES_WITH)
+    created = await container.ensure_admin_key()()
     if created is not None:
         on_admin_key(created)
-    settle(container)
 
 
 def tracing_installed() -> bool:
@@ -142,7 +149,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
-            await resolved(container.shutdown_resources())
+            await stop(container)
             container.unwire()
 
     return app

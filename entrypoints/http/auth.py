@@ -8,6 +8,7 @@ from quart import Response, g, request
 
 from application.ports.keys import ApiKeys
 from application.throttle import Throttle
+from config.container import Container
 from domain.access import Principal
 from domain.rate_limit import RateDecision
 from entrypoints.http.errors import Unauthorized, rate_limit_headers
@@ -17,7 +18,9 @@ MAX_KEY_LENGTH = 256
 
 
 @inject
-async def authenticate(api_keys: ApiKeys = Provide["api_keys"], throttle: Throttle = Provide["throttle"]) -> None:
+async def authenticate(
+    api_keys: ApiKeys = Provide[Container.api_keys], throttle: Throttle = Provide[Container.throttle]
+) -> None:
     presented = request.headers.get(API_KEY_HEADER)
     if not presented:
         raise Unauthorized(f"send your API key in the {API_KEY_HEADER} header")
@@ -29,14 +32,14 @@ async def authenticate(api_keys: ApiKeys = Provide["api_keys"], throttle: Thrott
 
 
 @inject
-async def limit_tenant(tenant_id: str, throttle: Throttle = Provide["throttle"]) -> None:
+async def limit_tenant(tenant_id: str, throttle: Throttle = Provide[Container.throttle]) -> None:
     """Count this request against the tenant it acts on (call it in every route that names one)."""
     g.tenant_id = tenant_id[:128]  # for the request's log line (checked later; bounded here)
     remember(await throttle.tenant(current_principal(), tenant_id))
 
 
 @inject
-async def limit_messages(tenant_id: str, count: int, throttle: Throttle = Provide["throttle"]) -> None:
+async def limit_messages(tenant_id: str, count: int, throttle: Throttle = Provide[Container.throttle]) -> None:
     """Count the messages a write stores against the tenant's message limit."""
     remember(await throttle.messages(current_principal(), tenant_id, count))
 

@@ -15,9 +15,11 @@ from quart_schema import security_scheme_blueprint, tag, validate_querystring, v
 from application.delete_messages import EraseMessages
 from application.list_conversation import ListConversation
 from application.ports.messages import Position
+from config.container import Container
 from domain.errors import FieldProblem, ValidationFailed
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
-from entrypoints.http.schemas import ConversationArgs, ConversationOut, ErasureOut, MessageOut, Problem, TenantArgs
+from entrypoints.http.schemas.common import Problem, TenantArgs
+from entrypoints.http.schemas.messages import ConversationArgs, ConversationOut, ErasureOut, MessageOut
 from entrypoints.http.tenants import erasure_out
 
 blueprint = Blueprint("conversations", __name__, url_prefix="/v1/conversations")
@@ -65,7 +67,7 @@ def decode_cursor(cursor: str) -> Position:
 @validate_response(Problem, 422)
 @inject
 async def list_messages(
-    conversation_id: str, query_args: ConversationArgs, listing: ListConversation = Provide["list_conversation"]
+    conversation_id: str, query_args: ConversationArgs, listing: ListConversation = Provide[Container.list_conversation]
 ) -> ConversationOut:
     """The conversation's messages oldest first, a page at a time (archived ones with include_archived)."""
     await limit_tenant(query_args.tenant_id)
@@ -90,7 +92,7 @@ async def list_messages(
 @validate_response(Problem, 422)
 @inject
 async def erase_conversation(
-    conversation_id: str, query_args: TenantArgs, erase: EraseMessages = Provide["erase_messages"]
+    conversation_id: str, query_args: TenantArgs, erase: EraseMessages = Provide[Container.erase_messages]
 ) -> ErasureOut:
     """Erase every message of the conversation, vectors included; the receipt counts what went."""
     await limit_tenant(query_args.tenant_id)

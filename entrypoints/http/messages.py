@@ -15,20 +15,13 @@ from application.restore_message import RestoreMessage
 from application.store_messages import StoredMessage, StoreMessageCommand, StoreMessages
 from application.update_message import MessagePatch, UpdateMessage
 from application.wait_for_embedding import WaitForEmbedding
+from config.container import Container
 from config.settings import Settings
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import EmbeddingStatus
 from entrypoints.http.auth import authenticate, current_principal, limit_messages, limit_tenant
-from entrypoints.http.schemas import (
-    BatchIn,
-    BatchOut,
-    MessageIn,
-    MessageOut,
-    MessagePatchIn,
-    Problem,
-    StoreArgs,
-    TenantArgs,
-)
+from entrypoints.http.schemas.common import Problem, TenantArgs
+from entrypoints.http.schemas.messages import BatchIn, BatchOut, MessageIn, MessageOut, MessagePatchIn, StoreArgs
 
 blueprint = Blueprint("messages", __name__, url_prefix="/v1/messages")
 blueprint.before_request(authenticate)
@@ -84,9 +77,9 @@ async def answered(
 async def store_message(
     data: MessageIn,
     query_args: StoreArgs,
-    store: StoreMessages = Provide["store_messages"],
-    waiter: WaitForEmbedding = Provide["wait_for_embedding"],
-    settings: Settings = Provide["settings"],
+    store: StoreMessages = Provide[Container.store_messages],
+    waiter: WaitForEmbedding = Provide[Container.wait_for_embedding],
+    settings: Settings = Provide[Container.settings],
 ) -> tuple[MessageOut, int, Headers]:
     """Store a message. Async mode answers 202 with embedding_status "pending" (searchable within
     moments; `?wait=true` answers once it is); inline mode answers 201 once it is searchable.
@@ -115,10 +108,10 @@ async def store_message(
 async def store_batch(
     data: BatchIn,
     query_args: StoreArgs,
-    store: StoreMessages = Provide["store_messages"],
-    waiter: WaitForEmbedding = Provide["wait_for_embedding"],
-    settings: Settings = Provide["settings"],
-    shares: TenantShares = Provide["tenant_shares"],
+    store: StoreMessages = Provide[Container.store_messages],
+    waiter: WaitForEmbedding = Provide[Container.wait_for_embedding],
+    settings: Settings = Provide[Container.settings],
+    shares: TenantShares = Provide[Container.tenant_shares],
 ) -> tuple[BatchOut, int, Headers]:
     """Store up to 500 messages of one tenant in one transaction; the answer keeps their order.
     Each may carry a client_message_id; the batch is stored whole or not at all."""
@@ -147,7 +140,7 @@ async def store_batch(
 @validate_response(Problem, 404)
 @inject
 async def get_message(
-    message_id: uuid.UUID, query_args: TenantArgs, get: GetMessage = Provide["get_message"]
+    message_id: uuid.UUID, query_args: TenantArgs, get: GetMessage = Provide[Container.get_message]
 ) -> MessageOut:
     """One message by id, inside the tenant named by tenant_id."""
     await limit_tenant(query_args.tenant_id)
@@ -166,7 +159,7 @@ async def update_message(
     message_id: uuid.UUID,
     data: MessagePatchIn,
     query_args: TenantArgs,
-    update: UpdateMessage = Provide["update_message"],
+    update: UpdateMessage = Provide[Container.update_message],
 ) -> MessageOut:
     """Change metadata (replaced whole), importance, pinned, or content. New content is embedded
     again: the message answers searches once that is done (embedding_status says when)."""
@@ -192,7 +185,7 @@ async def update_message(
 @validate_response(Problem, 404)
 @inject
 async def delete_message(
-    message_id: uuid.UUID, query_args: TenantArgs, delete: DeleteMessage = Provide["delete_message"]
+    message_id: uuid.UUID, query_args: TenantArgs, delete: DeleteMessage = Provide[Container.delete_message]
 ) -> tuple[str, int]:
     """Delete a message: its row and its vector are gone."""
     await limit_tenant(query_args.tenant_id)
@@ -207,7 +200,7 @@ async def delete_message(
 @validate_response(Problem, 404)
 @inject
 async def restore_message(
-    message_id: uuid.UUID, query_args: TenantArgs, restore: RestoreMessage = Provide["restore_message"]
+    message_id: uuid.UUID, query_args: TenantArgs, restore: RestoreMessage = Provide[Container.restore_message]
 ) -> MessageOut:
     """Bring an archived message back into search; retention counts its age from now."""
     await limit_tenant(query_args.tenant_id)

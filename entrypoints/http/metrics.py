@@ -9,8 +9,9 @@ import logging
 from dependency_injector.wiring import Provide, inject
 from quart import Blueprint, Response
 
-from adapters.prometheus.metrics import PrometheusMetrics
+from application.ports.observability import OperatorMetrics
 from application.queue_status import QueueStatus
+from config.container import Container
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ QUEUE_READ_SECONDS = 1.0
 @blueprint.get("/metrics")
 @inject
 async def metrics(
-    exported: PrometheusMetrics = Provide["metrics"],
-    status: QueueStatus = Provide["queue_status"],
+    exported: OperatorMetrics = Provide[Container.metrics],
+    status: QueueStatus = Provide[Container.queue_status],
 ) -> Response:
     """Prometheus metrics of this service (of every process sharing the port)."""
     try:

@@ -12,7 +12,8 @@ from dependency_injector.wiring import Provide, inject
 from opentelemetry import trace
 from quart import Quart, Response, g, request
 
-from adapters.prometheus.metrics import PrometheusMetrics
+from application.ports.observability import HttpMetrics
+from config.container import Container
 from config.logging import request_id_var
 
 logger = logging.getLogger("memorymesh.requests")
@@ -45,7 +46,7 @@ async def begin() -> None:
 
 
 @inject
-async def finish(response: Response, metrics: PrometheusMetrics = Provide["metrics"]) -> Response:
+async def finish(response: Response, metrics: HttpMetrics = Provide[Container.metrics]) -> Response:
     started: float | None = g.get("started")
     seconds = time.perf_counter() - started if started is not None else 0.0
     route = route_of()

@@ -13,7 +13,7 @@ from typing import Any
 
 from quart_schema.openapi import OpenAPIProvider
 
-from entrypoints.http.schemas import Problem
+from entrypoints.http.schemas.common import Problem
 
 PROBLEM_JSON = "application/problem+json"
 PUBLIC = ("/v1/admin/health", "/v1/admin/readiness")  # no key

@@ -8,8 +8,10 @@ from quart_schema import security_scheme_blueprint, tag, validate_request, valid
 
 from application.ports.retention import RetentionRun, RetentionRuns
 from application.retention import RetentionCounts, RetentionReport, RunRetention
+from config.container import Container
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import Problem, RetentionCountsOut, RetentionRunIn, RetentionRunOut, RetentionRunsOut
+from entrypoints.http.schemas.common import Problem
+from entrypoints.http.schemas.retention import RetentionCountsOut, RetentionRunIn, RetentionRunOut, RetentionRunsOut
 
 blueprint = Blueprint("retention", __name__, url_prefix="/v1/admin/retention")
 blueprint.before_request(authenticate)
@@ -44,7 +46,7 @@ def run_out(run: RetentionRun, tenants: dict[str, RetentionCounts] | None = None
 @validate_response(Problem, 409)
 @validate_response(Problem, 422)
 @inject
-async def run(data: RetentionRunIn, retention: RunRetention = Provide["run_retention"]) -> RetentionRunOut:
+async def run(data: RetentionRunIn, retention: RunRetention = Provide[Container.run_retention]) -> RetentionRunOut:
     """Apply the retention policies now (one tenant, or all) and answer with the counts; a dry run
     changes nothing. A tenant the run could not finish is in `failed`, and the run goes on with
     the others. 409 while another run is in progress. For very large stores prefer
@@ -59,7 +61,7 @@ async def run(data: RetentionRunIn, retention: RunRetention = Provide["run_reten
 @validate_response(RetentionRunsOut, 200)
 @validate_response(Problem, 403)
 @inject
-async def runs(history: RetentionRuns = Provide["retention_runs"]) -> RetentionRunsOut:
+async def runs(history: RetentionRuns = Provide[Container.retention_runs]) -> RetentionRunsOut:
     """The latest runs, newest first; a run without finished_at is in progress, or was cut short
     (the schedule takes it up again)."""
     current_principal().require_admin()

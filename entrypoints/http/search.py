@@ -8,8 +8,10 @@ from quart_schema import security_scheme_blueprint, tag, validate_querystring, v
 
 from application.fair_share import TenantShares
 from application.search_memory import SearchMemory, SearchQuery
+from config.container import Container
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
-from entrypoints.http.schemas import Problem, SearchArgs, SearchIn, SearchOut, SearchResultOut
+from entrypoints.http.schemas.common import Problem
+from entrypoints.http.schemas.search import SearchArgs, SearchIn, SearchOut, SearchResultOut
 
 blueprint = Blueprint("memory", __name__, url_prefix="/v1/memory")
 blueprint.before_request(authenticate)
@@ -39,8 +41,8 @@ def search_query(args: SearchArgs, metadata: dict[str, Any] | None = None) -> Se
 @inject
 async def search(
     query_args: SearchArgs,
-    search_memory: SearchMemory = Provide["search_memory"],
-    shares: TenantShares = Provide["tenant_shares"],
+    search_memory: SearchMemory = Provide[Container.search_memory],
+    shares: TenantShares = Provide[Container.tenant_shares],
 ) -> SearchOut:
     """The stored messages most relevant to `query`, best first, with each score's parts."""
     await limit_tenant(query_args.tenant_id)
@@ -57,8 +59,8 @@ async def search(
 @inject
 async def search_by_body(
     data: SearchIn,
-    search_memory: SearchMemory = Provide["search_memory"],
-    shares: TenantShares = Provide["tenant_shares"],
+    search_memory: SearchMemory = Provide[Container.search_memory],
+    shares: TenantShares = Provide[Container.tenant_shares],
 ) -> SearchOut:
     """The same search with a JSON body, which can also filter on metadata (JSON containment)."""
     await limit_tenant(data.tenant_id)

@@ -9,16 +9,12 @@ from quart_schema import security_scheme_blueprint, tag, validate_request, valid
 from application.delete_messages import EraseMessages, ErasureReceipt
 from application.retention import TenantPolicy, TenantRetention
 from application.tenant_limits import TenantLimits
+from config.container import Container
 from entrypoints.http.auth import authenticate, current_principal
-from entrypoints.http.schemas import (
-    ErasureOut,
-    Problem,
-    RetentionPolicyIn,
-    RetentionPolicyOut,
-    TenantLimitIn,
-    TenantLimitOut,
-    TenantRetentionOut,
-)
+from entrypoints.http.schemas.admin import TenantLimitIn, TenantLimitOut
+from entrypoints.http.schemas.common import Problem
+from entrypoints.http.schemas.messages import ErasureOut
+from entrypoints.http.schemas.retention import RetentionPolicyIn, RetentionPolicyOut, TenantRetentionOut
 
 blueprint = Blueprint("tenants", __name__, url_prefix="/v1/admin/tenants")
 blueprint.before_request(authenticate)
@@ -53,7 +49,7 @@ def retention_out(tenant_id: str, found: TenantPolicy) -> TenantRetentionOut:
 @validate_response(Problem, 422)
 @inject
 async def put_limits(
-    tenant_id: str, data: TenantLimitIn, limits: TenantLimits = Provide["tenant_limits"]
+    tenant_id: str, data: TenantLimitIn, limits: TenantLimits = Provide[Container.tenant_limits]
 ) -> TenantLimitOut:
     """Set this tenant's rate limit (every process applies it within MEMORY_TENANT_LIMITS_CACHE_SECONDS)."""
     principal = current_principal()
@@ -67,7 +63,7 @@ async def put_limits(
 @validate_response(TenantLimitOut, 200)
 @validate_response(Problem, 403)
 @inject
-async def get_limits(tenant_id: str, limits: TenantLimits = Provide["tenant_limits"]) -> TenantLimitOut:
+async def get_limits(tenant_id: str, limits: TenantLimits = Provide[Container.tenant_limits]) -> TenantLimitOut:
     """This tenant's own rate limit, if any, and the default."""
     rate, default = await limits.get(current_principal(), tenant_id)
     return TenantLimitOut(tenant_id=tenant_id, rate_limit=text(rate), default=text(default))
@@ -78,7 +74,9 @@ async def get_limits(tenant_id: str, limits: TenantLimits = Provide["tenant_limi
 @validate_response(TenantRetentionOut, 200)
 @validate_response(Problem, 403)
 @inject
-async def get_retention(tenant_id: str, retention: TenantRetention = Provide["tenant_retention"]) -> TenantRetentionOut:
+async def get_retention(
+    tenant_id: str, retention: TenantRetention = Provide[Container.tenant_retention]
+) -> TenantRetentionOut:
     """The tenant's retention overrides and the policy that applies to it."""
     return retention_out(tenant_id, await retention.get(current_principal(), tenant_id))
 
@@ -91,7 +89,7 @@ async def get_retention(tenant_id: str, retention: TenantRetention = Provide["te
 @validate_response(Problem, 422)
 @inject
 async def put_retention(
-    tenant_id: str, data: RetentionPolicyIn, retention: TenantRetention = Provide["tenant_retention"]
+    tenant_id: str, data: RetentionPolicyIn, retention: TenantRetention = Provide[Container.tenant_retention]
 ) -> TenantRetentionOut:
     """Replace the tenant's overrides: the fields sent (null days mean never); the others follow
     the service default. An empty object clears them."""
@@ -105,6 +103,6 @@ async def put_retention(
 @validate_response(Problem, 403)
 @validate_response(Problem, 422)
 @inject
-async def erase_tenant(tenant_id: str, erase: EraseMessages = Provide["erase_messages"]) -> ErasureOut:
+async def erase_tenant(tenant_id: str, erase: EraseMessages = Provide[Container.erase_messages]) -> ErasureOut:
     """Erase everything the tenant has: messages, vectors, retention and rate-limit settings."""
     return erasure_out(await erase.tenant(current_principal(), tenant_id))

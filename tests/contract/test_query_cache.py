@@ -71,7 +71,7 @@ async def test_an_unreachable_redis_raises_cache_unavailable():
 
 
 async def test_the_container_builds_a_redis_cache_from_the_settings():
-    from config.container import open_redis_query_cache
+    from config.resources import open_redis_query_cache
     from config.settings import Settings
 
     resource = open_redis_query_cache(Settings(_env_file=None, redis_url=REDIS_URL, query_cache_ttl_seconds=30))

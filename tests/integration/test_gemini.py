@@ -14,7 +14,7 @@ from adapters.embeddings.gemini import GeminiEmbedder, gemini_client
 from adapters.inprocess.job_queue import InProcessJobQueue
 from application.embed_pending import EmbeddingCounters, EmbeddingWorkSettings, EmbedPendingMessages
 from application.ports.embedder import EmbedderUnavailable
-from config.container import open_gemini_embedder
+from config.resources import open_gemini_embedder
 from config.settings import Settings
 from domain.message import EmbeddingStatus
 from domain.retry import RetryPolicy

@@ -101,7 +101,7 @@ async def test_a_cache_that_cannot_answer_costs_a_miss_not_the_search(
 
 
 def test_the_cache_is_redis_when_redis_is_configured_and_none_at_size_0():
-    from config.container import query_cache_kind
+    from config.resources import query_cache_kind
     from config.settings import Settings
 
     assert query_cache_kind(Settings(_env_file=None)) == "memory"

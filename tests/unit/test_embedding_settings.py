@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 import adapters.embeddings.sentence_transformers as sentence_transformers
 from application.ports.embedder import EmbedderUnavailable
-from config.container import open_sentence_transformer
+from config.resources import open_sentence_transformer
 from config.settings import Settings
 from tests.fakes.metrics import InMemoryMetrics
 

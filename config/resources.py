@@ -1,0 +1,283 @@
+"""What the container builds things from: the functions that open pools and clients (its
+Resources), and the value objects each part takes, read from the settings.
+
+Heavy libraries are imported inside the function of the backend that needs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dependency_injector import providers
+
+from adapters.keys import SettingsApiKeys
+from adapters.postgres.database import Database, DatabaseOptions, reachable_server
+from application.embed_pending import EmbeddingWorkSettings
+from application.fair_share import FairShareSettings
+from application.ports.embedder import Embedder, EmbedderUnavailable
+from application.ports.embedding_models import EmbeddingModel, EmbeddingModels
+from application.ports.job_queue import JobQueue, QueueUnavailable
+from application.ports.limits import RateLimiter
+from application.ports.observability import Metrics, StateMetrics
+from application.ports.query_cache import QueryVectorCache
+from application.ports.storage import StorageUnavailable
+from application.ports.text_search import KeywordLimits
+from application.ports.vectors import VectorIndex
+from application.search_memory import SearchMode, SearchSettings
+from application.store_messages import EmbeddingMode, StoreSettings
+from application.throttle import FailureMode, ThrottleSettings
+from config.settings import Settings
+from domain.message import ContentLimits
+from domain.ranking import RankingWeights
+from domain.rate_limit import RateLimit
+from domain.retry import RetryPolicy
+
+
+async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> AsyncIterator[Embedder]:
+    from adapters.embeddings.sentence_transformers import (
+        SentenceTransformerEmbedder,
+        bundled_model_path,
+        load_model,
+        model_identity,
+    )
+
+    path = settings.embedding_model or bundled_model_path()
+    label = Path(settings.embedding_model).name if settings.embedding_model else "all-MiniLM-L6-v2"
+    if settings.embedding_threads:
+        import torch
+
+        torch.set_num_threads(settings.embedding_threads)
+    model = await asyncio.to_thread(load_model, path, settings.embedding_device)
+    embedder = SentenceTransformerEmbedder(
+        model,
+        model_name=await asyncio.to_thread(model_identity, path, label),
+        batch_size=settings.embedding_encode_batch_size,
+        max_concurrency=settings.embedding_max_concurrency,
+        max_pending=settings.embedding_max_pending,
+        metrics=metrics,
+    )
+    try:
+        if settings.embedding_dimensions not in (None, embedder.dimensions):
+            raise EmbedderUnavailable(
+                f"MEMORY_EMBEDDING_DIMENSIONS={settings.embedding_dimensions}, but {embedder.model_name} makes "
+                f"vectors of {embedder.dimensions} dimensions: unset it, or pick a model of that dimension"
+            )
+        yield embedder
+    finally:
+        embedder.close()
+
+
+async def open_gemini_embedder(settings: Settings) -> AsyncIterator[Embedder]:
+    """Probes the API once: a refused key fails readiness (with the reason) rather than the start."""
+    from adapters.embeddings.gemini import DEFAULT_DIMENSIONS, GeminiEmbedder, gemini_client
+
+    client = gemini_client(
+        api_key=settings.gemini_api_key or "",  # settings refuse google_gemini without it
+        base_url=settings.gemini_base_url,
+        timeout_seconds=settings.gemini_timeout_seconds,
+        max_retries=settings.gemini_max_retries,
+    )
+    embedder = GeminiEmbedder(
+        client,
+        settings.gemini_model,
+        settings.embedding_dimensions or DEFAULT_DIMENSIONS,
+        deadline_seconds=settings.embedding_lease_seconds * 0.8,  # done, or given up, inside the batch's lease
+    )
+    try:
+        await embedder.start()
+        yield embedder
+    finally:
+        await embedder.aclose()
+
+
+async def open_arq_queue(settings: Settings) -> AsyncIterator[JobQueue]:
+    from arq.connections import RedisSettings, create_pool
+
+    from adapters.arq.job_queue import ArqJobQueue
+
+    try:
+        url = settings.redis_url or ""  # settings refuse MEMORY_QUEUE=arq without it
+        redis = await create_pool(RedisSettings.from_dsn(url), default_queue_name=settings.queue_name)
+    except Exception as error:  # whatever keeps Redis away, startup names it
+        raise QueueUnavailable(f"cannot reach Redis at MEMORY_REDIS_URL: {type(error).__name__}: {error}") from error
+    queue = ArqJobQueue(redis, settings.queue_name)
+    try:
+        yield queue
+    finally:
+        await queue.close()
+        await redis.aclose()
+
+
+async def open_redis_query_cache(settings: Settings) -> AsyncIterator[QueryVectorCache]:
+    from redis.asyncio import Redis
+
+    from adapters.redis.query_cache import RedisQueryCache
+
+    # Short timeouts: a cache that does not answer at once is a miss, not a slow search.
+    client = Redis.from_url(settings.redis_url or "", socket_connect_timeout=0.2, socket_timeout=0.2)
+    try:
+        yield RedisQueryCache(client, settings.query_cache_ttl_seconds)
+    finally:
+        await client.aclose()
+
+
+def query_cache_kind(settings: Settings) -> str:
+    if settings.query_cache_size == 0:
+        return "off"
+    return "redis" if settings.redis_url else "memory"
+
+
+async def open_redis_rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
+    from redis.asyncio import Redis
+
+    from adapters.redis.rate_limiter import RedisRateLimiter
+
+    # Short timeouts: a request must not hang on an unreachable Redis (failure mode decides).
+    client = Redis.from_url(settings.redis_url or "", socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        yield RedisRateLimiter(client)
+    finally:
+        await client.aclose()
+
+
+def fair_share_settings(settings: Settings) -> FairShareSettings:
+    return FairShareSettings(max_in_flight=settings.tenant_max_in_flight, wait_seconds=settings.http_queue_wait_seconds)
+
+
+def throttle_settings(settings: Settings) -> ThrottleSettings:
+    return ThrottleSettings(
+        key_limit=RateLimit.parse(settings.global_rate_limit) if settings.global_rate_limit else None,
+        tenant_limit=RateLimit.parse(settings.tenant_rate_limit) if settings.tenant_rate_limit else None,
+        message_limit=(
+            RateLimit.parse(settings.tenant_message_rate_limit) if settings.tenant_message_rate_limit else None
+        ),
+        failure_mode=FailureMode(settings.rate_limit_failure_mode),
+    )
+
+
+async def claim_embedding_model(models: EmbeddingModels, embedder: Embedder) -> int:
+    """The record of the model that made the stored vectors, which must be this process's:
+    refuses to start, naming the fix, when another model made them."""
+    return await models.claim(EmbeddingModel(embedder.model_name, embedder.dimensions))
+
+
+def qdrant_collection(settings: Settings, model_id: int) -> str:
+    """The first recorded model's vectors live in MEMORY_QDRANT_COLLECTION, each later model's
+    in a collection of its own: after a model change no process reads the old model's."""
+    return settings.qdrant_collection if model_id == 1 else f"{settings.qdrant_collection}_m{model_id}"
+
+
+async def open_qdrant_index(settings: Settings, dimensions: int, model_id: int) -> AsyncIterator[VectorIndex]:
+    """`model_id`: the record of the model that made the stored vectors (checked at start)."""
+    from qdrant_client import AsyncQdrantClient
+
+    from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
+
+    if settings.qdrant_url:
+        client = AsyncQdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=10)
+    else:
+        path = settings.qdrant_path or settings.data_dir / "qdrant"
+        path.mkdir(parents=True, exist_ok=True)
+        client = AsyncQdrantClient(path=str(path))
+    collection = qdrant_collection(settings, model_id)
+    try:
+        try:
+            await prepare_collection(client, collection, dimensions)
+        except Exception as error:  # unreachable server, bad key, wrong collection: startup says which
+            raise StorageUnavailable(f"cannot use Qdrant: {type(error).__name__}: {error}") from error
+        yield QdrantVectorIndex(client, collection)
+    finally:
+        await client.close()
+
+
+def model_dimensions(embedder: providers.Provider[Any]) -> Callable[[], Awaitable[int]]:
+    """The size of the configured model's vectors, found when first asked: asking loads the
+    model, which only a migration needs (it sizes the vector column). `embedder` is the
+    provider itself (`Container.embedder.provider`), not the model."""
+
+    async def dimensions() -> int:
+        model = embedder()
+        if inspect.isawaitable(model):
+            model = await model
+        return int(model.dimensions)
+
+    return dimensions
+
+
+async def open_database_server(options: DatabaseOptions) -> AsyncIterator[str]:
+    """The URL of the configured server; the embedded one runs until the resource stops."""
+    async with reachable_server(options) as url:
+        yield url
+
+
+def report_pool_state(database: Database | None, metrics: StateMetrics) -> None:
+    """The database connections of this process, for /metrics (None: a test runs without one)."""
+    if database is not None:
+        database.report_pool(metrics)
+
+
+def database_options(settings: Settings) -> DatabaseOptions:
+    return DatabaseOptions(
+        url=settings.database_url,
+        data_dir=settings.data_dir,
+        pool_min_size=settings.db_pool_min_size,
+        pool_max_size=settings.db_pool_max_size,
+        command_timeout=settings.db_command_timeout_seconds,
+        auto_migrate=settings.auto_migrate,
+    )
+
+
+def ranking_weights(settings: Settings) -> RankingWeights:
+    return RankingWeights(
+        similarity=settings.ranking_similarity_weight,
+        importance=settings.ranking_importance_weight,
+        recency=settings.ranking_recency_weight,
+        half_life=timedelta(days=settings.ranking_half_life_days),
+    )
+
+
+def keyword_limits(settings: Settings) -> KeywordLimits:
+    return KeywordLimits(max_terms=settings.search_keyword_max_terms, max_ranked=settings.search_keyword_max_ranked)
+
+
+def search_settings(settings: Settings) -> SearchSettings:
+    return SearchSettings(
+        weights=ranking_weights(settings),
+        candidates=settings.search_candidates,
+        default_mode=SearchMode(settings.search_default_mode),
+        max_query_chars=settings.max_query_chars,
+        keyword_weight=settings.search_keyword_weight,
+        neighbour_weight=settings.search_neighbour_weight,
+        max_response_bytes=settings.max_response_bytes,
+    )
+
+
+def store_settings(settings: Settings) -> StoreSettings:
+    return StoreSettings(
+        mode=EmbeddingMode(settings.embedding_mode),
+        limits=ContentLimits(
+            max_content_chars=settings.max_content_chars, max_metadata_bytes=settings.max_metadata_bytes
+        ),
+        max_batch=settings.max_batch_messages,
+    )
+
+
+def embedding_work_settings(settings: Settings) -> EmbeddingWorkSettings:
+    return EmbeddingWorkSettings(
+        batch_size=settings.embedding_batch_size,
+        lease=timedelta(seconds=settings.embedding_lease_seconds),
+        retry=RetryPolicy(
+            max_attempts=settings.embedding_max_attempts,
+            base_delay=timedelta(seconds=settings.embedding_retry_base_seconds),
+            max_delay=timedelta(seconds=settings.embedding_retry_max_seconds),
+        ),
+    )
+
+
+def settings_api_keys(settings: Settings) -> SettingsApiKeys:
+    return SettingsApiKeys(settings.configured_keys())

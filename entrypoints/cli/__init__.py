@@ -1,0 +1,19 @@
+"""The `memorymesh` command: serve the API, manage the database schema."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from entrypoints.cli import db, index, keys, reembed, retention, serve, worker
+from entrypoints.cli.common import quiet_libraries, run
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    quiet_libraries()
+    parser = argparse.ArgumentParser(prog="memorymesh", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in (serve, worker, keys, index, reembed, retention, db):
+        group.add_to(commands)
+    args = parser.parse_args(argv)
+    run(args.run, args)
