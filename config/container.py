@@ -1,8 +1,8 @@
 """The one composition root: every pool, client, adapter and use case is built here.
 
-Pools and models are Resources (started in `init_resources`, closed in
-`shutdown_resources`), adapters Singletons, use cases Factories. Nothing is built at
-import time, and heavy libraries are imported only by the backend that needs them.
+Pools and models are Resources, adapters Singletons, use cases Factories. An entrypoint
+starts what it uses with `start` (or `running`) and stops it with `stop`. Nothing is built
+at import time, and heavy libraries are imported only by the backend that needs them.
 """
 
 from __future__ import annotations
@@ -89,6 +89,13 @@ def settle(container: containers.Container) -> None:
     provider: providers.Provider[Any]
     for provider in container.traverse():
         provider.disable_async_mode()
+
+
+def unsettle(container: containers.Container) -> None:
+    """Undo `settle` before starting more: providers find out again whether they are async."""
+    provider: providers.Provider[Any]
+    for provider in container.traverse():
+        provider.reset_async_mode()
 
 
 class Container(containers.DeclarativeContainer):
@@ -304,12 +311,36 @@ def provider_in(container: Container, need: providers.Provider[Any]) -> provider
     raise LookupError(f"{need!r} is not a provider of Container")
 
 
+def loads_model(container: Container, need: providers.Provider[Any]) -> bool:
+    """Whether resolving `need` loads the model: it depends on the embedder otherwise than to
+    size a migration's vector column (which asks for the model only when one must run)."""
+    seen: set[int] = set()
+    stack = [need]
+    while stack:
+        provider = stack.pop()
+        if provider is container.embedder:
+            return True
+        if provider is container.vector_dimensions or id(provider) in seen:
+            continue
+        seen.add(id(provider))
+        stack.extend(provider.related)
+    return False
+
+
 async def start(container: Container, *needs: providers.Provider[Any]) -> None:
     """Start exactly what `needs` (providers named on the class, as `Container.search_memory`)
     depend on: the first resolution of each starts its resources, and only the backends the
-    settings chose. Then settle: from here on providers hand out plain objects. Idempotent."""
-    for need in needs:
-        await resolved(provider_in(container, need)())
+    settings chose. Then settle: from here on providers hand out plain objects. Idempotent.
+
+    The model loads first, before the database starts, whenever a need uses it: resolved side
+    by side (dependency-injector gathers a factory's async arguments), the model's load and
+    the embedded PostgreSQL's start made the server drop its first connections."""
+    wanted = [provider_in(container, need) for need in needs]
+    unsettle(container)  # a need not started yet must start its resources, not be handed coroutines
+    if any(loads_model(container, provider) for provider in wanted):
+        await resolved(container.embedder())
+    for provider in wanted:
+        await resolved(provider())
     settle(container)
 
 

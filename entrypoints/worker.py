@@ -33,9 +33,8 @@ REDIS_RETRY_SECONDS = 2.0  # how often a worker whose Redis went away tries it a
 REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
 
 
-# What a worker runs: the embedding job, the sweeper beside it, scheduled retention (the model
-# first, then the database, in that order, as the API starts).
-WORKS_WITH = (Container.embedder, Container.embed_pending, Container.sweep_embeddings, Container.run_retention)
+# What a worker runs: the embedding job, the sweeper beside it, scheduled retention.
+WORKS_WITH = (Container.embed_pending, Container.sweep_embeddings, Container.run_retention)
 
 
 async def start_worker_services(container: Container) -> None:

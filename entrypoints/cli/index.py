@@ -10,8 +10,7 @@ from config.logging import configure_logging
 from config.settings import Settings
 from entrypoints.cli.common import STARTUP_ERRORS, Refused, load_settings, refusing
 
-# The model first, then the database, as the API starts.
-NEEDS = (Container.embedder, Container.reindex)
+NEEDS = (Container.reindex,)
 
 
 def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -51,7 +51,7 @@ async def switch_model(settings: Settings) -> bool:
     """True when the model was switched."""
     from tqdm import tqdm  # type: ignore[import-untyped]
 
-    async with running(settings, Container.embedder, Container.reembed) as container:
+    async with running(settings, Container.reembed) as container:
         reembed = container.reembed()
         print(f"re-embedding every message with {reembed.model}", file=sys.stderr)
         with tqdm(total=0, desc="reembed", unit="msg", file=sys.stderr) as bar:

@@ -56,10 +56,8 @@ def announce_admin_key(created: CreatedApiKey) -> None:
 
 
 # What the routes and the background work use: starting these starts every resource they
-# need (the query cache's Redis client with search, before any search comes). The model
-# first, then the database: the two starting side by side can trip the embedded server.
+# need (the query cache's Redis client with search, before any search comes).
 SERVES_WITH = (
-    Container.embedder,
     Container.api_keys,
     Container.throttle,
     Container.tenant_shares,
