@@ -9,7 +9,7 @@ import pytest
 
 from application.ports.embedding_queue import EmbeddingRetry
 from domain.message import EmbeddingStatus
-from tests.contract.test_message_repository import make, tenant
+from tests.support import make, tenant
 
 LEASE = timedelta(minutes=5)
 

@@ -1,7 +1,7 @@
 """What every MessageCatalog promises: the walks over stored messages that maintenance takes."""
 
 from domain.message import EmbeddingStatus
-from tests.contract.test_message_repository import make, tenant
+from tests.support import make, tenant
 
 
 async def test_message_ids_are_bounded_and_scoped(backend):

@@ -7,34 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from application.ports.messages import Position
-from domain.message import EmbeddingStatus, Message, Role
+from domain.message import EmbeddingStatus, Role
+from tests.support import make, tenant
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 LEASE = timedelta(minutes=1)
-
-
-def make(tenant: str, content: str = "hello", **fields) -> Message:
-    message = Message(
-        id=fields.pop("id", uuid.uuid4()),
-        tenant_id=tenant,
-        conversation_id=fields.pop("conversation_id", "c1"),
-        role=fields.pop("role", Role.USER),
-        content=content,
-        metadata=fields.pop("metadata", {}),
-        created_at=fields.pop("created_at", datetime(2026, 3, 1, 9, 30, tzinfo=UTC)),
-        importance=fields.pop("importance", 0.5),
-        explicit_importance=fields.pop("explicit_importance", None),
-        embedding_status=fields.pop("embedding_status", EmbeddingStatus.PENDING),
-        client_message_id=fields.pop("client_message_id", None),
-        pinned=fields.pop("pinned", False),
-        archived_at=fields.pop("archived_at", None),
-    )
-    assert not fields, f"make() does not know {sorted(fields)}"
-    return message
-
-
-def tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
 
 
 async def test_a_message_round_trips_with_every_field(backend):

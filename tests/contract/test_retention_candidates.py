@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from application.ports.messages import Position
 from domain.message import Role
 from domain.retention import RetentionAction, RetentionFacts, RetentionPolicy, decide
-from tests.contract.test_message_repository import make, tenant
+from tests.support import make, tenant
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ import pytest
 
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from domain.rate_limit import RateLimit
-from tests.contract.test_message_repository import tenant
 from tests.fakes.tenant_limits import InMemoryTenantLimitStore
+from tests.support import tenant
 
 
 @pytest.fixture(params=["memory", "postgres"])

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 from application.ports.filters import SearchFilters
-from tests.contract.test_message_repository import make, tenant
+from tests.support import make, tenant
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

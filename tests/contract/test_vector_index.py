@@ -13,7 +13,7 @@ from application.ports.filters import SearchFilters
 from application.ports.vectors import VectorRecord
 from domain.message import Role
 from tests.conftest import DIMENSIONS
-from tests.contract.test_message_repository import make, tenant
+from tests.support import make, tenant
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

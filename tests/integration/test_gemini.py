@@ -18,7 +18,6 @@ from config.resources import open_gemini_embedder
 from config.settings import Settings
 from domain.message import EmbeddingStatus
 from domain.retry import RetryPolicy
-from tests.contract.test_message_repository import make
 from tests.fakes.clock import FixedClock
 from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
 from tests.fakes.messages import EmbeddingWork, InMemoryMessageTable
@@ -41,6 +40,7 @@ from tests.gemini_fake import (
     fake_vector,
     unit,
 )
+from tests.support import make
 
 MODEL = "gemini-embedding-001"
 KEY = "test-gemini-key-0001"

@@ -29,10 +29,10 @@ from domain.message import EmbeddingStatus
 from domain.ranking import RankingWeights
 from domain.retention import RetentionPolicy
 from tests.conftest import DIMENSIONS, pg_vector_index
-from tests.contract.test_message_repository import make, tenant
 from tests.fakes.clock import FixedClock
 from tests.fakes.embedder import DeterministicEmbedder
 from tests.fakes.metrics import InMemoryMetrics
+from tests.support import make, tenant
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 ADMIN = Principal("admin", frozenset(), admin=True)

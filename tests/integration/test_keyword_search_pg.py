@@ -13,7 +13,7 @@ from adapters.postgres.messages import PgMessageRepository
 from adapters.postgres.text_search import PgTextSearch
 from application.ports.filters import SearchFilters
 from application.ports.text_search import KeywordLimits
-from tests.contract.test_message_repository import make
+from tests.support import make
 
 
 def new_tenant() -> str:

@@ -13,11 +13,10 @@ from application.ports.storage import StorageUnavailable
 from application.store_messages import EmbeddingMode, StoreMessageCommand, StoreMessages, StoreSettings
 from domain.access import Principal
 from tests.conftest import TEST_MODEL_ID, pg_vector_index
-from tests.contract.test_message_repository import make, tenant
 from tests.fakes.clock import FixedClock
 from tests.fakes.embedder import DeterministicEmbedder
 from tests.fakes.metrics import InMemoryMetrics
-from tests.support import inline_store
+from tests.support import inline_store, make, tenant
 
 
 async def test_timestamps_keep_their_instant(database):

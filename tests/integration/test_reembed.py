@@ -30,12 +30,11 @@ from application.store_messages import StoreMessageCommand
 from domain.access import Principal
 from domain.retry import RetryPolicy
 from tests.conftest import TEST_MODEL, TEST_MODEL_ID, new_database, pg_vector_index
-from tests.contract.test_message_repository import make
 from tests.fakes.clock import FixedClock
 from tests.fakes.embedder import DeterministicEmbedder
 from tests.fakes.metrics import InMemoryMetrics
 from tests.fakes.vector_index import cosine
-from tests.support import inline_store
+from tests.support import inline_store, make
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN = Principal("test", frozenset(), admin=True)

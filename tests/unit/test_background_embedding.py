@@ -17,12 +17,12 @@ from domain.access import AccessDenied, Principal
 from domain.errors import ValidationFailed
 from domain.message import ContentLimits, EmbeddingStatus
 from domain.retry import RetryPolicy
-from tests.contract.test_message_repository import make
 from tests.fakes.embedder import DeterministicEmbedder
 from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
 from tests.fakes.messages import EmbeddingWork, InMemoryMessageTable
 from tests.fakes.metrics import InMemoryMetrics
 from tests.fakes.transactions import InMemoryTransactions
+from tests.support import make
 
 ACME = Principal(key_id="k1", tenants=frozenset({"acme", "acme-labs"}))
 ADMIN = Principal(key_id="k0", tenants=frozenset(), admin=True)

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from adapters.postgres.coalesce import InsertCoalescer
-from tests.contract.test_message_repository import make
+from tests.support import make
 
 
 class RecordingInsert:

@@ -2,9 +2,9 @@
 
 from application.reindex import Reindex
 from domain.message import EmbeddingStatus
-from tests.contract.test_message_repository import make
 from tests.fakes.embedder import DeterministicEmbedder
 from tests.fakes.vector_index import InMemoryVectorIndex
+from tests.support import make
 
 
 async def test_a_lost_index_is_rebuilt_and_drift_is_reported(repository, catalog):

@@ -11,9 +11,9 @@ from application.retention import RETENTION_LOCK, RetentionCounts, RetentionRunn
 from application.store_messages import vector_record
 from domain.message import EmbeddingStatus
 from domain.retention import RetentionPolicy
-from tests.contract.test_message_repository import make
 from tests.fakes.metrics import InMemoryMetrics
 from tests.fakes.retention import InMemoryLocks, InMemoryRetentionPolicyStore, InMemoryRetentionRuns
+from tests.support import make
 from tests.unit.conftest import NOW
 
 DAY = timedelta(days=1)
