@@ -1,1 +1,1 @@
-"""Adapters: one folder per technology, each implementing a port of application/ports.py."""
+"""Adapters: one folder per technology, each implementing a port of application/ports/."""

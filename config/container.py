@@ -223,7 +223,7 @@ class Container(containers.DeclarativeContainer):
     query_cache = providers.Selector(
         providers.Callable(query_cache_kind, settings),
         off=providers.Object(None),
-        memory=providers.Singleton(InProcessQueryCache, max_entries=settings.provided.query_cache_size),
+        inprocess=providers.Singleton(InProcessQueryCache, max_entries=settings.provided.query_cache_size),
         redis=providers.Resource(open_redis_query_cache, settings=settings),
     )
     search_memory = providers.Factory(

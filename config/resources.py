@@ -129,7 +129,7 @@ async def open_redis_query_cache(settings: Settings) -> AsyncIterator[QueryVecto
 def query_cache_kind(settings: Settings) -> str:
     if settings.query_cache_size == 0:
         return "off"
-    return "redis" if settings.redis_url else "memory"
+    return "redis" if settings.redis_url else "inprocess"
 
 
 async def open_redis_rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:

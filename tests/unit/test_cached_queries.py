@@ -104,6 +104,6 @@ def test_the_cache_is_redis_when_redis_is_configured_and_none_at_size_0():
     from config.resources import query_cache_kind
     from config.settings import Settings
 
-    assert query_cache_kind(Settings(_env_file=None)) == "memory"
+    assert query_cache_kind(Settings(_env_file=None)) == "inprocess"
     assert query_cache_kind(Settings(_env_file=None, redis_url="redis://127.0.0.1:6379/0")) == "redis"
     assert query_cache_kind(Settings(_env_file=None, redis_url="redis://x", query_cache_size=0)) == "off"
