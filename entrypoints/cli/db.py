@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from application.ports.schema import SchemaNotReady
-from config.container import Container, running
 from config.logging import configure_logging
 from entrypoints.cli.common import load_settings, refusing
+
+if TYPE_CHECKING:
+    from config.container import Container
 
 
 def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,6 +20,8 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 async def db(args: argparse.Namespace) -> None:
+    from config.container import Container, running
+
     configure_logging("WARNING")
     with refusing(SchemaNotReady):
         async with running(load_settings(), Container.schema) as container:

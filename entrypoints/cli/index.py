@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from config.container import Container, running
 from config.logging import configure_logging
 from config.settings import Settings
 from entrypoints.cli.common import STARTUP_ERRORS, Refused, load_settings, refusing
-
-NEEDS = (Container.reindex,)
 
 
 def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,9 +27,11 @@ async def reindex_tenants(tenant: str | None, settings: Settings) -> None:
     """Rebuild the index of `tenant` (of every tenant when None), with a progress bar each."""
     from tqdm import tqdm  # type: ignore[import-untyped]
 
+    from config.container import Container, running
+
     configure_logging("WARNING")
     with refusing(*STARTUP_ERRORS):
-        async with running(settings, *NEEDS) as container:
+        async with running(settings, Container.reindex) as container:
             reindex = container.reindex()
             for tenant_id in await reindex.tenants(tenant):
                 drift = await reindex.drift(tenant_id)
@@ -42,10 +41,12 @@ async def reindex_tenants(tenant: str | None, settings: Settings) -> None:
 
 
 async def check_index(args: argparse.Namespace) -> None:
+    from config.container import Container, running
+
     configure_logging("WARNING")
     drifted = 0
     with refusing(*STARTUP_ERRORS):
-        async with running(load_settings(), *NEEDS) as container:
+        async with running(load_settings(), Container.reindex) as container:
             reindex = container.reindex()
             for tenant_id in await reindex.tenants(args.tenant):
                 drift = await reindex.drift(tenant_id)

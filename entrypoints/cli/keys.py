@@ -10,7 +10,6 @@ from application.api_keys import ManageApiKeys
 from application.errors import NotFound
 from application.ports.schema import DatabaseUnreachable, SchemaMissing, SchemaNotReady
 from application.ports.storage import StorageUnavailable
-from config.container import Container, running
 from config.logging import configure_logging
 from domain.access import Principal
 from domain.errors import ValidationFailed
@@ -58,6 +57,8 @@ async def revoke_key(args: argparse.Namespace) -> None:
 async def key_manager() -> AsyncIterator[ManageApiKeys]:
     """ManageApiKeys over the service's database, never migrating it: migrating sizes the
     vector column to the model, and this command loads no model."""
+    from config.container import Container, running
+
     configure_logging("WARNING")
     settings = load_settings().model_copy(update={"auto_migrate": False})
     try:

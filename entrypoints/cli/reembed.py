@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from application.reembed import ReembedRefused
-from config.container import Container, running
 from config.logging import configure_logging
 from config.settings import Settings
 from entrypoints.cli.common import STARTUP_ERRORS, load_settings, refusing
@@ -23,6 +22,8 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 async def reembed(args: argparse.Namespace) -> None:
+    from config.container import Container, running
+
     configure_logging("WARNING")
     settings = load_settings()
     qdrant = settings.vector_store == "qdrant"
@@ -50,6 +51,8 @@ async def reembed(args: argparse.Namespace) -> None:
 async def switch_model(settings: Settings) -> bool:
     """True when the model was switched."""
     from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from config.container import Container, running
 
     async with running(settings, Container.reembed) as container:
         reembed = container.reembed()

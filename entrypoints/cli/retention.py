@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from application.retention import RetentionCounts, RetentionRunning
-from config.container import Container, running
 from config.logging import configure_logging
 from domain.errors import ValidationFailed
 from entrypoints.cli.common import STARTUP_ERRORS, Refused, load_settings, refusing
@@ -24,6 +23,8 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 async def run_retention(args: argparse.Namespace) -> None:
     """Run retention with a progress bar; a nonzero exit when some tenant could not finish."""
     from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from config.container import Container, running
 
     configure_logging("WARNING")
     verb = "would archive / delete" if args.dry_run else "archived / deleted"
