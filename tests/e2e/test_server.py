@@ -276,3 +276,16 @@ def test_several_processes_stopped_while_starting_exit_cleanly(tmp_path: Path) -
     server.wait_for_output("api processes started", timeout=120)  # the copies are still loading the model
     assert server.stop() == 0, server.output
     assert not postgres_running_on(tmp_path / "data" / "pg"), "the embedded PostgreSQL outlived the service"
+
+
+def test_metrics_report_the_database_pool_of_the_process(server: ServerProcess) -> None:
+    """The sweeper reports the pool at its first round, at start (Database.report_pool)."""
+
+    def pool(state: str) -> float | None:
+        found = re.search(rf'^memorymesh_db_pool_connections{{state="{state}"}} (\S+)$', metrics, re.M)
+        return float(found.group(1)) if found else None
+
+    metrics = httpx.get(f"{server.url}/metrics").text
+    in_use, idle = pool("in_use"), pool("idle")
+    assert in_use is not None and idle is not None, metrics
+    assert in_use + idle >= 1  # the pool holds at least its minimum of one connection
