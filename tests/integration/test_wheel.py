@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,10 +13,22 @@ ROOT = Path(__file__).resolve().parents[2]
 FAKE = re.compile(r"fake|in_?memory", re.IGNORECASE)
 
 
+def tracked_tree(destination: Path) -> Path:
+    """A copy of the files git tracks: what a release is built from, without a working tree's
+    leftovers (a stale build/lib would put files deleted since into the wheel)."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True)
+    for name in listed.stdout.splitlines():
+        if (ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    return destination
+
+
 def test_the_wheel_holds_the_service_and_no_test_code(tmp_path: Path) -> None:
+    source = tracked_tree(tmp_path / "source")
     # No build isolation: no index is needed (setuptools>=70.1 builds wheels by itself).
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
