@@ -18,8 +18,8 @@ async def stored(client, **fields) -> dict:
 
 
 async def test_user_id_is_stored_and_returned_and_null_without_one(client):
-    alice = await stored(client, user_id="alice@example.com")
-    plain = await stored(client)
+    alice = await stored(client, user_id="alice@example.com", created_at="2026-05-01T09:00:00Z")
+    plain = await stored(client, created_at="2026-05-02T09:00:00Z")
     assert alice["user_id"] == "alice@example.com"
     assert plain["user_id"] is None
     fetched = await client.get(f"/v1/messages/{alice['id']}?tenant_id=acme", headers=ACME)
