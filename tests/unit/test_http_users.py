@@ -137,3 +137,13 @@ async def test_another_tenants_key_is_403_and_erases_nothing(client, table, meth
 async def test_bad_listing_arguments_are_4xx(client, query):
     response = await client.get(f"/v1/users/alice/messages?{query}", headers=ACME)
     assert 400 <= response.status_code < 500
+
+
+async def test_openapi_documents_the_user_routes_and_the_ndjson_export(client):
+    document = await (await client.get("/openapi.json")).get_json()
+    assert {"/v1/users/{user_id}/messages", "/v1/users/{user_id}", "/v1/users/{user_id}/export"} <= set(
+        document["paths"]
+    )
+    export = document["paths"]["/v1/users/{user_id}/export"]["get"]["responses"]
+    assert list(export["200"]["content"]) == ["application/x-ndjson"]
+    assert "204" not in export
