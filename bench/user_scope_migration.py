@@ -34,7 +34,8 @@ TENANTS = 20
 LOAD = """
 INSERT INTO messages (id, tenant_id, conversation_id, role, content, created_at, importance, embedding_status,
                       embedding)
-SELECT gen_random_uuid(), 'tenant-' || (i % $2), 'c' || (i % 500), 'user', ($1::text[])[1 + i % cardinality($1::text[])],
+SELECT gen_random_uuid(), 'tenant-' || (i % $2), 'c' || (i % 500), 'user',
+       ($1::text[])[1 + i % cardinality($1::text[])],
        now() - make_interval(mins => i), random(), 'embedded',
        (SELECT array_agg(random()::real) FROM generate_series(1, $3) WHERE i > 0)::vector
 FROM generate_series($4::int, $5::int) AS i
