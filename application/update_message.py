@@ -105,7 +105,7 @@ class UpdateMessage:
             content=current.content if patch.content is None else patch.content,
             metadata=current.metadata if patch.metadata is None else patch.metadata,
             explicit_importance=explicit,
-            user_id=None if patch.clear_user_id else (patch.user_id or current.user_id),
+            user_id=None if patch.clear_user_id else current.user_id if patch.user_id is None else patch.user_id,
             limits=self._settings.limits,
         )
         return replace(

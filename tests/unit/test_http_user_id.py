@@ -71,8 +71,10 @@ async def test_patch_sets_changes_and_clears_user_id_and_search_follows(client):
     assert await found("bob") == [message_id]
     assert (await patch({"user_id": None}))["user_id"] is None
     assert await found("bob") == []
-    bad = await client.patch(f"/v1/messages/{message_id}?tenant_id=acme", json={"user_id": "a b"}, headers=ACME)
-    assert bad.status_code == 422
+    for bad_id in ("a b", "", 7):
+        bad = await client.patch(f"/v1/messages/{message_id}?tenant_id=acme", json={"user_id": bad_id}, headers=ACME)
+        assert bad.status_code == 422, bad_id
+        assert [e["field"] for e in (await bad.get_json())["errors"]] == ["user_id"]
 
 
 async def test_a_bad_user_filter_is_422_naming_it(client):
