@@ -28,7 +28,16 @@ from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.fusion import lenders, lent, min_max, weighted_sum, with_neighbours
 from domain.instant import time_window
-from domain.message import EmbeddingStatus, Message, Role, check_id, fitting, metadata_problem, text_problem
+from domain.message import (
+    EmbeddingStatus,
+    Message,
+    Role,
+    check_id,
+    fitting,
+    id_problem,
+    metadata_problem,
+    text_problem,
+)
 from domain.ranking import RankedMessage, RankingWeights, rank
 
 MAX_TOP_K = 100
@@ -51,6 +60,7 @@ class SearchQuery:
     min_importance: float | None = None
     mode: str | None = None  # semantic | keyword | hybrid; None: the service's default
     metadata: dict[str, Any] | None = None
+    user_id: str | None = None
 
 
 class SearchMode(enum.StrEnum):
@@ -254,11 +264,9 @@ class SearchMemory:
             problems.append(problem)
         if not 1 <= query.top_k <= MAX_TOP_K:
             problems.append(FieldProblem("top_k", f"must be between 1 and {MAX_TOP_K}"))
-        if query.conversation_id is not None:
-            try:
-                check_id("conversation_id", query.conversation_id)
-            except ValidationFailed as error:
-                problems.extend(error.problems)
+        for name, value in (("conversation_id", query.conversation_id), ("user_id", query.user_id)):
+            if value is not None and (problem := id_problem(name, value)) is not None:
+                problems.append(problem)
         role = None
         if query.role is not None:
             try:
@@ -281,6 +289,7 @@ class SearchMemory:
             since=since,
             until=until,
             min_importance=query.min_importance,
+            user_id=query.user_id,
         )
 
 

@@ -46,6 +46,7 @@ class StoreMessageCommand:
     created_at: datetime | None = None
     client_message_id: str | None = None
     pinned: bool = False
+    user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ def vector_record(message: Message, vector: list[float]) -> VectorRecord:
         importance=message.importance,
         vector=vector,
         archived=message.archived_at is not None,
+        user_id=message.user_id,
     )
 
 
@@ -146,6 +148,7 @@ class StoreMessages:
             created_at=command.created_at,
             client_message_id=command.client_message_id,
             pinned=command.pinned,
+            user_id=command.user_id,
             limits=self._settings.limits,
         )
 
@@ -163,6 +166,7 @@ class StoreMessages:
             embedding_status=status,
             client_message_id=new.client_message_id,
             pinned=new.pinned,
+            user_id=new.user_id,
         )
 
     async def _add(self, parsed: Sequence[NewMessage], candidates: list[Message]) -> tuple[list[Message], list[bool]]:

@@ -23,13 +23,15 @@ from domain.message import EmbeddingStatus, Message, NewMessage, check_id
 @dataclass(frozen=True, slots=True)
 class MessagePatch:
     """None leaves a field as it is; clear_importance drops an explicit importance (the
-    computed score applies again)."""
+    computed score applies again), clear_user_id the user."""
 
     content: str | None = None
     metadata: dict[str, Any] | None = None
     importance: float | None = None
     clear_importance: bool = False
     pinned: bool | None = None
+    user_id: str | None = None
+    clear_user_id: bool = False
 
     def is_empty(self) -> bool:
         return self == MessagePatch()
@@ -61,6 +63,8 @@ class UpdateMessage:
             raise ValidationFailed([FieldProblem("body", "names nothing to change")])
         if patch.clear_importance and patch.importance is not None:
             raise ValidationFailed([FieldProblem("importance", "cannot be both set and cleared")])
+        if patch.clear_user_id and patch.user_id is not None:
+            raise ValidationFailed([FieldProblem("user_id", "cannot be both set and cleared")])
         inline = self._settings.mode == EmbeddingMode.INLINE
         # Read and write under the row's lock: a concurrent PATCH, restore, retention run or
         # embedding worker waits, so none of their changes is written over with a stale copy.
@@ -71,6 +75,9 @@ class UpdateMessage:
             current = found[0]
             changed = self._changed(current, patch)
             reembed = changed.content != current.content
+            if changed.user_id != current.user_id and current.embedding_status == EmbeddingStatus.EMBEDDED:
+                # An index that keeps filter fields beside the vector (Qdrant) learns the new user.
+                await self._index.set_fields(tenant_id, [message_id], user_id=changed.user_id)
             if not reembed:
                 if changed.importance != current.importance and current.embedding_status == EmbeddingStatus.EMBEDDED:
                     # An index that keeps filter fields beside the vector (Qdrant) learns the new importance.
@@ -98,6 +105,7 @@ class UpdateMessage:
             content=current.content if patch.content is None else patch.content,
             metadata=current.metadata if patch.metadata is None else patch.metadata,
             explicit_importance=explicit,
+            user_id=None if patch.clear_user_id else current.user_id if patch.user_id is None else patch.user_id,
             limits=self._settings.limits,
         )
         return replace(
@@ -107,6 +115,7 @@ class UpdateMessage:
             explicit_importance=explicit,
             importance=score_importance(checked.role, checked.content, explicit).value,
             pinned=current.pinned if patch.pinned is None else patch.pinned,
+            user_id=checked.user_id,
         )
 
     async def _write(self, message: Message, *, reembed: bool) -> Message:

@@ -30,6 +30,7 @@ from adapters.postgres.retention import PgRetentionCandidates, PgRetentionPolicy
 from adapters.postgres.schema import PgSchema
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.postgres.text_search import PgTextSearch
+from adapters.postgres.users import PgUserMessages
 from adapters.postgres.vector_index import PgVectorIndex
 from adapters.prometheus.metrics import PrometheusMetrics
 from application.api_keys import ManageApiKeys
@@ -49,6 +50,7 @@ from application.store_messages import StoreMessages
 from application.tenant_limits import CachedTenantLimits, TenantLimits
 from application.throttle import Throttle, ThrottleCounters
 from application.update_message import UpdateMessage
+from application.users import EraseUser, ExportUser, ListUserMessages
 from application.wait_for_embedding import WaitForEmbedding
 from config.resources import (
     claim_embedding_model,
@@ -121,6 +123,7 @@ class Container(containers.DeclarativeContainer):
     transactions = providers.Singleton(PgTransactions, database=database)
     messages = providers.Singleton(PgMessageRepository, database=database)
     message_catalog = providers.Singleton(PgMessageCatalog, database=database)
+    user_messages = providers.Singleton(PgUserMessages, database=database)
     embedding_queue = providers.Singleton(PgEmbeddingQueue, database=database)
     retention_candidates = providers.Singleton(PgRetentionCandidates, database=database)
     text_search = providers.Singleton(
@@ -179,6 +182,18 @@ class Container(containers.DeclarativeContainer):
     )
     list_conversation = providers.Factory(
         ListConversation, messages=messages, max_response_bytes=settings.provided.max_response_bytes
+    )
+    list_user_messages = providers.Factory(
+        ListUserMessages, users=user_messages, max_response_bytes=settings.provided.max_response_bytes
+    )
+    export_user = providers.Factory(ExportUser, users=user_messages)
+    erase_user = providers.Factory(
+        EraseUser,
+        messages=messages,
+        users=user_messages,
+        index=vector_index,
+        transactions=transactions,
+        batch_size=settings.provided.retention_batch_size,
     )
     wait_for_embedding = providers.Factory(
         WaitForEmbedding, messages=messages, timeout_seconds=settings.provided.embedding_wait_seconds

@@ -105,6 +105,7 @@ class NewMessage:
     created_at: datetime | None = None
     client_message_id: str | None = None
     pinned: bool = False
+    user_id: str | None = None  # the person the message is about, inside the tenant
 
     @classmethod
     def parse(
@@ -119,6 +120,7 @@ class NewMessage:
         created_at: datetime | None = None,
         client_message_id: object = None,
         pinned: bool = False,
+        user_id: object = None,
         limits: ContentLimits = ContentLimits(),
     ) -> NewMessage:
         """Check every rule and report every broken one at once."""
@@ -151,6 +153,8 @@ class NewMessage:
             problems.append(problem)
         if client_message_id is not None and (problem := id_problem("client_message_id", client_message_id)):
             problems.append(problem)
+        if user_id is not None and (problem := id_problem("user_id", user_id)):
+            problems.append(problem)
         if problems:
             raise ValidationFailed(problems)
         return cls(
@@ -163,6 +167,7 @@ class NewMessage:
             created_at=None if created_at is None else in_utc(created_at),
             client_message_id=None if client_message_id is None else str(client_message_id),
             pinned=pinned,
+            user_id=None if user_id is None else str(user_id),
         )
 
     def differences(self, stored: Message) -> list[str]:
@@ -178,6 +183,7 @@ class NewMessage:
             ("metadata", same_json(stored.metadata, self.metadata)),
             ("importance", stored.explicit_importance == self.explicit_importance),
             ("pinned", stored.pinned == self.pinned),
+            ("user_id", stored.user_id == self.user_id),
             ("created_at", self.created_at is None or stored.created_at == self.created_at),
         ]
         return [name for name, same in checks if not same]
@@ -202,6 +208,7 @@ class Message:
     embedding_error: str | None = None  # why embedding failed, once it has
     pinned: bool = False  # retention keeps it, whatever its age
     restored_at: datetime | None = None  # last brought back from the archive
+    user_id: str | None = None  # the person the message is about, inside the tenant
 
     @property
     def is_pinned(self) -> bool:

@@ -43,6 +43,7 @@ def make(tenant: str, content: str = "hello", **fields) -> Message:
         client_message_id=fields.pop("client_message_id", None),
         pinned=fields.pop("pinned", False),
         archived_at=fields.pop("archived_at", None),
+        user_id=fields.pop("user_id", None),
     )
     assert not fields, f"make() does not know {sorted(fields)}"
     return message

@@ -18,11 +18,11 @@ from domain.message import Message
 INSERT_MESSAGES = f"""
 INSERT INTO messages ({MESSAGE_COLUMNS})
 SELECT id, tenant_id, conversation_id, role, content, metadata::jsonb, created_at, importance,
-       explicit_importance, embedding_status, archived_at, client_message_id, NULL, pinned, NULL
+       explicit_importance, embedding_status, archived_at, client_message_id, NULL, pinned, NULL, user_id
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-            $8::float8[], $9::float8[], $10::text[], $11::timestamptz[], $12::text[], $13::bool[])
+            $8::float8[], $9::float8[], $10::text[], $11::timestamptz[], $12::text[], $13::bool[], $14::text[])
      AS t(id, tenant_id, conversation_id, role, content, metadata, created_at, importance,
-          explicit_importance, embedding_status, archived_at, client_message_id, pinned)
+          explicit_importance, embedding_status, archived_at, client_message_id, pinned, user_id)
 ON CONFLICT (tenant_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
 RETURNING id
 """
@@ -30,7 +30,7 @@ RETURNING id
 UPDATE_MESSAGE = f"""
 UPDATE messages SET
     content = $3, metadata = $4, importance = $5, explicit_importance = $6, pinned = $7,
-    embedding_status = $8, updated_at = now(),
+    embedding_status = $8, user_id = $10, updated_at = now(),
     embedding_claim = CASE WHEN $9 THEN NULL ELSE embedding_claim END,
     embedding_attempts = CASE WHEN $9 THEN 0 ELSE embedding_attempts END,
     embedding_ready_at = CASE WHEN $9 THEN now() ELSE embedding_ready_at END,
@@ -91,6 +91,7 @@ class PgMessageRepository(MessageRepository):
                 [m.archived_at for m in messages],
                 [m.client_message_id for m in messages],
                 [m.pinned for m in messages],
+                [m.user_id for m in messages],
             )
         }
         outcome = {m.id: m for m in messages if m.id in inserted}
@@ -150,6 +151,7 @@ class PgMessageRepository(MessageRepository):
             message.pinned,
             message.embedding_status.value,
             reembed,
+            message.user_id,
         )
         return None if row is None else to_message(row)
 

@@ -9,7 +9,8 @@ from domain.message import EmbeddingStatus, Message, Role
 
 MESSAGE_COLUMNS = (
     "id, tenant_id, conversation_id, role, content, metadata, created_at, importance, "
-    "explicit_importance, embedding_status, archived_at, client_message_id, embedding_error, pinned, restored_at"
+    "explicit_importance, embedding_status, archived_at, client_message_id, embedding_error, pinned, restored_at, "
+    "user_id"
 )
 
 # MESSAGE_COLUMNS of the row aliased m (in an UPDATE ... FROM, a bare name may be ambiguous).
@@ -33,4 +34,5 @@ def to_message(row: asyncpg.Record) -> Message:
         embedding_error=row["embedding_error"],
         pinned=row["pinned"],
         restored_at=aware_or_none(row["restored_at"]),
+        user_id=row["user_id"],
     )

@@ -27,7 +27,7 @@ from asyncpg.pool import PoolConnectionProxy
 from adapters.postgres.database import Database, storage_errors
 from application.ports.embedding_models import EmbeddingModelChanged
 from application.ports.filters import SearchFilters
-from application.ports.vectors import VectorHit, VectorIndex, VectorRecord
+from application.ports.vectors import KEEP, Keep, VectorHit, VectorIndex, VectorRecord
 
 # The active model, and what this process's model is now (active, building or retired).
 ACTIVE = (
@@ -52,6 +52,7 @@ def filter_clause(tenant_id: str, filters: SearchFilters, params: list[Any], *, 
         ("created_at", ">=", filters.since),
         ("created_at", "<=", filters.until),
         ("importance", ">=", filters.min_importance),
+        ("user_id", "=", filters.user_id),
     ):
         if value is not None:
             params.append(value)
@@ -143,8 +144,9 @@ class PgVectorIndex(VectorIndex):
         *,
         archived: bool | None = None,
         importance: float | None = None,
+        user_id: str | Keep | None = KEEP,
     ) -> None:
-        return None  # archived_at and importance are columns of the row the search reads
+        return None  # archived_at, importance and user_id are columns of the row the search reads
 
     @storage_errors
     async def check(self) -> None:

@@ -16,9 +16,9 @@ from qdrant_client import AsyncQdrantClient, models
 
 from application.ports.filters import SearchFilters
 from application.ports.storage import StorageUnavailable
-from application.ports.vectors import VectorHit, VectorIndex, VectorRecord
+from application.ports.vectors import KEEP, Keep, VectorHit, VectorIndex, VectorRecord
 
-KEYWORD_FIELDS = ("conversation_id", "role")
+KEYWORD_FIELDS = ("conversation_id", "role", "user_id")
 NUMBER_FIELDS = ("created_at", "importance")
 BOOL_FIELDS = ("archived",)
 
@@ -39,9 +39,12 @@ async def prepare_collection(client: AsyncQdrantClient, collection: str, dimensi
                 f"{dimensions}-dimensional ones: set MEMORY_QDRANT_COLLECTION to a new collection and run "
                 "`memorymesh reindex`, or go back to the model that made them"
             )
-        for field in BOOL_FIELDS:  # collections made before a field existed get its index now
+        # Collections made before a field existed get its index now.
+        for field, schema in [(f, models.PayloadSchemaType.BOOL) for f in BOOL_FIELDS] + [
+            (f, models.PayloadSchemaType.KEYWORD) for f in KEYWORD_FIELDS
+        ]:
             if field not in (info.payload_schema or {}):
-                await client.create_payload_index(collection, field, field_schema=models.PayloadSchemaType.BOOL)
+                await client.create_payload_index(collection, field, field_schema=schema)
         return
     await client.create_collection(
         collection, vectors_config=models.VectorParams(size=dimensions, distance=models.Distance.COSINE)
@@ -79,6 +82,8 @@ def tenant_filter(tenant_id: str, filters: SearchFilters) -> models.Filter:
         )
     if filters.min_importance is not None:
         must.append(models.FieldCondition(key="importance", range=models.Range(gte=filters.min_importance)))
+    if filters.user_id is not None:
+        must.append(models.FieldCondition(key="user_id", match=models.MatchValue(value=filters.user_id)))
     # must_not rather than must archived=false: points written before the flag existed lack it.
     return models.Filter(
         must=must, must_not=[models.FieldCondition(key="archived", match=models.MatchValue(value=True))]
@@ -114,6 +119,7 @@ class QdrantVectorIndex(VectorIndex):
                     "created_at": r.created_at.timestamp(),
                     "importance": r.importance,
                     "archived": r.archived,
+                    "user_id": r.user_id,
                 },
             )
             for r in records
@@ -155,12 +161,15 @@ class QdrantVectorIndex(VectorIndex):
         *,
         archived: bool | None = None,
         importance: float | None = None,
+        user_id: str | Keep | None = KEEP,
     ) -> None:
         payload: dict[str, object] = {}
         if archived is not None:
             payload["archived"] = archived
         if importance is not None:
             payload["importance"] = importance
+        if not isinstance(user_id, Keep):
+            payload["user_id"] = user_id  # null matches no user filter
         if not message_ids or not payload:
             return
         try:

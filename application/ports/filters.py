@@ -20,6 +20,7 @@ class SearchFilters:
     until: datetime | None = None
     min_importance: float | None = None
     metadata: dict[str, Any] | None = None  # messages whose metadata contains this object (JSON containment)
+    user_id: str | None = None  # messages of this user (inside the tenant searched)
 
     def admits(self, message: Message) -> bool:
         """What every search applies: the filters, checked on one message."""
@@ -33,4 +34,5 @@ class SearchFilters:
             and (self.since is None or record.created_at >= self.since)
             and (self.until is None or record.created_at <= self.until)
             and (self.min_importance is None or record.importance >= self.min_importance)
+            and (self.user_id is None or record.user_id == self.user_id)
         )

@@ -45,7 +45,7 @@ class MessageRepository(Protocol):
         ...
 
     async def update(self, message: Message, *, reembed: bool) -> Message | None:
-        """Write the message's content, metadata, importance and pinned flag (and its embedding
+        """Write the message's content, metadata, importance, pinned flag and user (and its embedding
         status); with `reembed`, its embedding starts afresh (any claim on it is void, so a
         worker still embedding the old text cannot complete). None when it is gone."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,16 @@ class VectorRecord:
     importance: float
     vector: Sequence[float]
     archived: bool = False  # archived messages keep their vector but are never searched
+    user_id: str | None = None
+
+
+class Keep(enum.Enum):
+    """A field set_fields leaves as it is (None would clear a user_id)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +69,10 @@ class VectorIndex(Protocol):
         *,
         archived: bool | None = None,
         importance: float | None = None,
+        user_id: str | Keep | None = KEEP,
     ) -> None:
-        """Change the filter fields kept beside these vectors (archived ones are never searched)."""
+        """Change the filter fields kept beside these vectors (archived ones are never searched);
+        user_id=None clears the user."""
         ...
 
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:

@@ -29,6 +29,7 @@ from entrypoints.http import (
     retention,
     search,
     tenants,
+    users,
 )
 from entrypoints.http.admission import Admission, LoadShedding
 from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
@@ -129,7 +130,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         on_expired=container.metrics().http_deadline_exceeded,
     )
     app.after_request(add_rate_limit_headers)
-    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search)
+    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search, users)
     for module in blueprints:
         app.register_blueprint(module.blueprint)
     container.wire(modules=[auth, observe, *blueprints])

@@ -42,6 +42,7 @@ def command(data: MessageIn, client_message_id: str | None = None) -> StoreMessa
         created_at=data.created_at,
         client_message_id=client_message_id or data.client_message_id,
         pinned=data.pinned,
+        user_id=data.user_id,
     )
 
 
@@ -161,8 +162,8 @@ async def update_message(
     query_args: TenantArgs,
     update: UpdateMessage = Provide[Container.update_message],
 ) -> MessageOut:
-    """Change metadata (replaced whole), importance, pinned, or content. New content is embedded
-    again: the message answers searches once that is done (embedding_status says when)."""
+    """Change metadata (replaced whole), importance, pinned, user_id (null clears it), or content.
+    New content is embedded again: the message answers searches once that is done (embedding_status says when)."""
     await limit_tenant(query_args.tenant_id)
     sent = data.model_fields_set
     patch = MessagePatch(
@@ -171,6 +172,8 @@ async def update_message(
         importance=data.importance,
         clear_importance="importance" in sent and data.importance is None,
         pinned=data.pinned,
+        user_id=data.user_id,
+        clear_user_id="user_id" in sent and data.user_id is None,
     )
     if "content" in sent and data.content is None:
         raise ValidationFailed([FieldProblem("content", "must not be null")])

@@ -31,6 +31,10 @@ EVERY_KEYED_ROUTE = {
         "longer than the database's statement timeout; narrow it rather than repeat it"
     ),
 }
+# Routes that stream NDJSON (one JSON document a line) rather than answer one JSON body.
+NDJSON_ROUTES = {
+    "/v1/users/{user_id}/export": "The user's messages, one a line, each as GET /v1/messages/{message_id} answers it",
+}
 EVERY_BODY = {
     400: "The body is not JSON, not UTF-8, or not an object",
     413: "The body is larger than the limit",
@@ -49,6 +53,9 @@ class ProblemsDocumented(OpenAPIProvider):
                     content = response.get("content", {})
                     if int(status) >= 400 and "application/json" in content:
                         content[PROBLEM_JSON] = content.pop("application/json")
+                if path in NDJSON_ROUTES:
+                    ndjson = {"application/x-ndjson": {"schema": {"type": "string"}}}
+                    responses.setdefault(200, {"description": NDJSON_ROUTES[path], "content": ndjson})
                 if not any(200 <= int(status) < 300 for status in responses):  # routes that answer "" 204
                     responses[204] = {"description": "Done; no body"}
                 if path == "/metrics":

@@ -30,6 +30,7 @@ def search_query(args: SearchArgs, metadata: dict[str, Any] | None = None) -> Se
         until=args.until,
         min_importance=args.min_importance,
         metadata=metadata,
+        user_id=args.user_id,
     )
 
 

@@ -11,17 +11,20 @@ from adapters.postgres.embedding_queue import PgEmbeddingQueue
 from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository
 from adapters.postgres.retention import PgRetentionCandidates
 from adapters.postgres.text_search import PgTextSearch
+from adapters.postgres.users import PgUserMessages
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
 from application.ports.embedding_queue import EmbeddingQueue
 from application.ports.messages import MessageCatalog, MessageRepository
 from application.ports.retention import RetentionCandidates
 from application.ports.text_search import TextSearch
+from application.ports.users import UserMessages
 from application.ports.vectors import VectorIndex
 from tests.conftest import DIMENSIONS, pg_vector_index
 from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
 from tests.fakes.messages import InMemoryMessageCatalog, InMemoryMessages, InMemoryMessageTable
 from tests.fakes.retention import InMemoryRetentionCandidates
 from tests.fakes.text_search import InMemoryTextSearch
+from tests.fakes.users import InMemoryUserMessages
 from tests.fakes.vector_index import InMemoryVectorIndex
 
 
@@ -36,6 +39,7 @@ class Backend:
     retention: RetentionCandidates
     text_search: TextSearch
     index: VectorIndex
+    users: UserMessages
 
 
 def in_memory(name: str = "memory", index: VectorIndex | None = None) -> Backend:
@@ -48,6 +52,7 @@ def in_memory(name: str = "memory", index: VectorIndex | None = None) -> Backend
         InMemoryRetentionCandidates(table),
         InMemoryTextSearch(table),
         index if index is not None else InMemoryVectorIndex(),
+        InMemoryUserMessages(table),
     )
 
 
@@ -60,6 +65,7 @@ def on_postgres(database: Database) -> Backend:
         PgRetentionCandidates(database),
         PgTextSearch(database),
         pg_vector_index(database),
+        PgUserMessages(database),
     )
 
 

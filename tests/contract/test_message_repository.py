@@ -24,6 +24,7 @@ async def test_a_message_round_trips_with_every_field(backend):
         created_at=datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         role=Role.TOOL,
         pinned=True,
+        user_id="alice@example.com",
     )
     await backend.messages.add(message)
     assert await backend.messages.get(message.tenant_id, message.id) == message
@@ -146,3 +147,15 @@ async def test_a_conversation_pages_in_time_order_with_ties_by_id(backend):
 
 async def test_check_answers_when_the_store_is_up(backend):
     assert await backend.messages.check() is None
+
+
+async def test_update_sets_changes_and_clears_the_user(backend):
+    t = tenant()
+    message = make(t)
+    await backend.messages.add(message)
+    assert (await backend.messages.get(t, message.id)).user_id is None
+
+    for user_id in ("alice", "bob", None):
+        updated = await backend.messages.update(replace(message, user_id=user_id), reembed=False)
+        assert updated.user_id == user_id
+        assert (await backend.messages.get(t, message.id)).user_id == user_id

@@ -70,3 +70,15 @@ async def test_adjacent_gives_the_live_messages_just_before_and_after_in_the_con
         elsewhere.id: [],
     }  # another tenant's id finds nothing
     assert await backend.text_search.adjacent(t, []) == {}
+
+
+async def test_keyword_search_filters_by_user_inside_the_tenant(backend):
+    t, other = tenant(), tenant()
+    alice = make(t, "kettle for alice", user_id="alice")
+    for message in (alice, make(t, "kettle for bob", user_id="bob"), make(t, "kettle for nobody")):
+        await backend.messages.add(message)
+    await backend.messages.add(make(other, "kettle of the other alice", user_id="alice"))
+
+    hits = await backend.text_search.keyword_search(t, "kettle", 10, SearchFilters(user_id="alice"))
+    assert [h.message_id for h in hits] == [alice.id]
+    assert await backend.text_search.keyword_search(t, "kettle", 10, SearchFilters(user_id="carol")) == []

@@ -5,6 +5,7 @@ the store use case does.
 """
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -38,6 +39,7 @@ async def put(backend, tenant_id: str, vec: list[float], **fields):
                 message.created_at,
                 message.importance,
                 vec,
+                user_id=message.user_id,
             )
         ]
     )
@@ -221,3 +223,41 @@ async def test_archiving_another_tenants_id_changes_nothing(index_backend):
     assert [h.message_id for h in await index_backend.index.search(theirs, vector(1, 0), 5, SearchFilters())] == [
         other.id
     ]
+
+
+async def test_the_user_filter_keeps_that_users_vectors_of_the_tenant(index_backend):
+    t, other = tenant(), tenant()
+    alice = await put(index_backend, t, vector(1, 0), user_id="alice")
+    await put(index_backend, t, vector(1, 0), user_id="bob")
+    await put(index_backend, t, vector(1, 0))
+    await put(index_backend, other, vector(1, 0), user_id="alice")  # the same user id in another tenant
+
+    found = await index_backend.index.search(t, vector(1, 0), 10, SearchFilters(user_id="alice"))
+    assert [h.message_id for h in found] == [alice.id]
+    assert await index_backend.index.search(t, vector(1, 0), 10, SearchFilters(user_id="carol")) == []
+
+
+async def test_set_fields_changes_and_clears_the_user(index_backend):
+    t = tenant()
+    message = await put(index_backend, t, vector(1, 0), user_id="alice")
+
+    async def of(user_id: str) -> list:
+        return [
+            h.message_id for h in await index_backend.index.search(t, vector(1, 0), 5, SearchFilters(user_id=user_id))
+        ]
+
+    async def set_user(user_id: str | None) -> None:  # as a PATCH does: the index, then the row
+        await index_backend.index.set_fields(t, [message.id], user_id=user_id)
+        stored = await index_backend.messages.get(t, message.id)
+        await index_backend.messages.update(replace(stored, user_id=user_id), reembed=False)
+
+    await set_user("bob")
+    assert await of("alice") == []
+    assert await of("bob") == [message.id]
+
+    await index_backend.index.set_fields(t, [message.id], importance=0.9)  # other fields leave the user alone
+    assert await of("bob") == [message.id]
+
+    await set_user(None)
+    assert await of("bob") == []
+    assert [h.message_id for h in await index_backend.index.search(t, vector(1, 0), 5, SearchFilters())] == [message.id]

@@ -21,20 +21,22 @@ def test_db_current_and_upgrade_report_the_schema(tmp_path: Path) -> None:
     assert before.stdout.splitlines() == [
         "current: empty database",
         "pending: 0001_messages, 0002_embedding_queue, 0003_tenant_limits, 0004_lifecycle_retention, 0005_search_text, "
-        "0006_embedding_models, 0007_retention_run_failures, 0008_date_words_of_infinity, 0009_fair_embedding_claims",
+        "0006_embedding_models, 0007_retention_run_failures, 0008_date_words_of_infinity, 0009_fair_embedding_claims, "
+        "0010_user_scope",
     ]
 
     upgrade = memorymesh(data_dir, "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     assert upgrade.stdout.strip() == (
         "applied: 0001_messages, 0002_embedding_queue, 0003_tenant_limits, 0004_lifecycle_retention, 0005_search_text, "
-        "0006_embedding_models, 0007_retention_run_failures, 0008_date_words_of_infinity, 0009_fair_embedding_claims"
+        "0006_embedding_models, 0007_retention_run_failures, 0008_date_words_of_infinity, 0009_fair_embedding_claims, "
+        "0010_user_scope"
     )
 
     again = memorymesh(data_dir, "db", "upgrade")
     assert again.stdout.strip() == "applied: nothing, the schema is current"
     after = memorymesh(data_dir, "db", "current")
-    assert after.stdout.splitlines() == ["current: 0009_fair_embedding_claims", "pending: none"]
+    assert after.stdout.splitlines() == ["current: 0010_user_scope", "pending: none"]
 
 
 def test_db_upgrade_refuses_a_server_without_pgvector(tmp_path: Path) -> None:

@@ -95,6 +95,7 @@ class InMemoryMessages(MessageRepository):
             importance=message.importance,
             explicit_importance=message.explicit_importance,
             pinned=message.pinned,
+            user_id=message.user_id,
             embedding_status=message.embedding_status,
         )
         if reembed:

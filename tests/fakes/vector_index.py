@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from application.ports.filters import SearchFilters
-from application.ports.vectors import VectorHit, VectorIndex, VectorRecord
+from application.ports.vectors import KEEP, Keep, VectorHit, VectorIndex, VectorRecord
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -60,6 +60,7 @@ class InMemoryVectorIndex(VectorIndex):
         *,
         archived: bool | None = None,
         importance: float | None = None,
+        user_id: str | Keep | None = KEEP,
     ) -> None:
         for message_id in message_ids:
             record = self.records.get(message_id)
@@ -68,7 +69,9 @@ class InMemoryVectorIndex(VectorIndex):
             if archived is not None:
                 (self.archived.add if archived else self.archived.discard)(message_id)
             if importance is not None:
-                self.records[message_id] = replace(record, importance=importance)
+                record = self.records[message_id] = replace(record, importance=importance)
+            if not isinstance(user_id, Keep):
+                self.records[message_id] = replace(record, user_id=user_id)
 
     async def ids(self, tenant_id: str) -> set[uuid.UUID]:
         return {i for i, r in self.records.items() if r.tenant_id == tenant_id}

@@ -131,3 +131,30 @@ def test_a_migration_outside_a_transaction_runs_statement_by_statement():
         "DROP INDEX CONCURRENTLY IF EXISTS messages_embedding_pending",
     ]
     assert all(m.in_transaction for m in available_migrations() if m.version < "0009")
+
+
+async def test_the_user_scope_adds_a_column_without_rewriting_messages(fresh_dsn):
+    conn = await asyncpg.connect(fresh_dsn)
+    try:
+        await upgrade(conn, 384)
+        # Back to before 0010, with messages stored.
+        await conn.execute("DELETE FROM schema_migrations WHERE version = '0010_user_scope'")
+        await conn.execute("DROP INDEX messages_tenant_user_created")
+        await conn.execute("ALTER TABLE messages DROP COLUMN user_id")
+        await conn.execute(
+            "INSERT INTO messages (id, tenant_id, conversation_id, role, content, created_at, importance) "
+            "SELECT gen_random_uuid(), 'acme', 'c', 'user', 'hi', now(), 0.5 FROM generate_series(1, 3)"
+        )
+        file_before = await conn.fetchval("SELECT pg_relation_filenode('messages')")
+
+        assert await upgrade(conn, 384) == ["0010_user_scope"]
+
+        assert await conn.fetchval("SELECT pg_relation_filenode('messages')") == file_before  # not rewritten
+        assert await conn.fetchval("SELECT count(*) FROM messages WHERE user_id IS NULL") == 3
+        valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('messages_tenant_user_created')"
+        assert await conn.fetchval(valid) is True
+        definition = await conn.fetchval("SELECT pg_get_indexdef('messages_tenant_user_created'::regclass)")
+        assert "(tenant_id, user_id, created_at, id) WHERE (user_id IS NOT NULL)" in definition
+        await verify(conn)
+    finally:
+        await conn.close()

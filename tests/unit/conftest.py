@@ -22,6 +22,7 @@ from tests.fakes.retention import (
 from tests.fakes.tenant_limits import InMemoryTenantLimitStore
 from tests.fakes.text_search import InMemoryTextSearch
 from tests.fakes.transactions import InMemoryTransactions
+from tests.fakes.users import InMemoryUserMessages
 from tests.fakes.vector_index import InMemoryVectorIndex
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -137,6 +138,7 @@ async def client(
     container.database.override(providers.Object(None))
     container.messages.override(providers.Object(repository))
     container.message_catalog.override(providers.Object(catalog))
+    container.user_messages.override(providers.Singleton(InMemoryUserMessages, repository.table))
     container.embedding_queue.override(providers.Object(embedding_queue))
     container.retention_candidates.override(providers.Object(retention_candidates))
     container.text_search.override(providers.Object(text_search))

@@ -18,6 +18,7 @@ ACME = {"x-api-key": ACME_KEY}
 GLOBEX = {"x-api-key": GLOBEX_KEY}
 SECRET = "globex-vault-code-7421"
 SECRET_CONVERSATION = "globex-board-meeting"
+SECRET_USER = "globex-ceo"
 PUBLIC = {"/v1/admin/health", "/v1/admin/readiness"}  # liveness and readiness: no key, no tenant data
 
 
@@ -28,6 +29,7 @@ def victim_message() -> dict:
         "role": "user",
         "content": f"The {SECRET} opens the vault.",
         "metadata": {"marker": SECRET},
+        "user_id": SECRET_USER,
     }
 
 
@@ -35,6 +37,7 @@ def victim_message() -> dict:
 SAMPLES: dict[str, object] = {
     "tenant_id": "globex",
     "conversation_id": SECRET_CONVERSATION,
+    "user_id": SECRET_USER,
     "role": "user",
     "content": "probe from acme",
     "query": SECRET,
@@ -69,6 +72,7 @@ async def test_no_route_lets_a_tenant_reach_another(client, victim, table):
         "message_id": victim["id"],
         "tenant_id": "globex",
         "conversation_id": SECRET_CONVERSATION,
+        "user_id": SECRET_USER,
         "key_id": str(uuid.uuid4()),
     }
     probed = []
@@ -91,7 +95,7 @@ async def test_no_route_lets_a_tenant_reach_another(client, victim, table):
             response = await client.open(path, method=method, query_string=query, json=body, headers=ACME)
             text = (await response.get_data()).decode()
             assert response.status_code in (403, 404), (method, rule.rule, response.status_code, text[:300])
-            for secret in (SECRET, SECRET_CONVERSATION):
+            for secret in (SECRET, SECRET_CONVERSATION, SECRET_USER):
                 assert secret not in text, (method, rule.rule, "leaked", text[:300])
             probed.append(f"{method} {rule.rule}")
 

@@ -37,6 +37,11 @@ class MessageIn(BaseModel):
         description="Your id for this message: sent again, the message is stored once (same as Idempotency-Key)",
     )
     pinned: bool = Field(False, description="Retention always keeps a pinned message")
+    user_id: str | None = Field(
+        None,
+        description="The person the message is about, inside the tenant: same charset as ids",
+        json_schema_extra=AN_ID,
+    )
 
 
 class BatchIn(BaseModel):
@@ -69,6 +74,7 @@ class MessageOut(BaseModel):
     created_at: datetime
     archived_at: datetime | None = Field(description="Set while archived: readable, not searched")
     restored_at: datetime | None = Field(description="When it last came back from the archive")
+    user_id: str | None = Field(description="The person the message is about; null when none was given")
 
     @classmethod
     def of(cls, message: Message) -> MessageOut:
@@ -88,6 +94,7 @@ class MessageOut(BaseModel):
             created_at=message.created_at,
             archived_at=message.archived_at,
             restored_at=message.restored_at,
+            user_id=message.user_id,
         )
 
 
@@ -104,6 +111,9 @@ class MessagePatchIn(BaseModel):
         None, ge=0, le=1, description="Explicit importance; null goes back to the computed score"
     )
     pinned: bool | None = Field(None, description="Retention always keeps a pinned message")
+    user_id: str | None = Field(
+        None, description="Sets or changes the message's user; null clears it", json_schema_extra=AN_ID
+    )
 
 
 class ConversationArgs(BaseModel):

@@ -37,6 +37,9 @@ class SearchArgs(BaseModel):
         None, description="Messages said at or before it; one after the latest accepted time means to the end"
     )
     min_importance: float | None = None
+    user_id: str | None = Field(
+        None, description="Only this user's messages (inside the tenant)", json_schema_extra=AN_ID
+    )
 
 
 class SearchIn(SearchArgs):
