@@ -15,70 +15,14 @@ scenarios("context.feature")
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TOKENIZER = BpeOpenAiTokenizer("o200k_base")
-VOCABULARY = [
-    "tram",
-    "castle",
-    "river",
-    "bread",
-    "coffee",
-    "museum",
-    "tile",
-    "azulejo",
-    "harbour",
-    "bridge",
-    "market",
-    "fish",
-    "sardine",
-    "wine",
-    "port",
-    "hill",
-    "view",
-    "sunset",
-    "ferry",
-    "train",
-    "station",
-    "ticket",
-    "hotel",
-    "room",
-    "breakfast",
-    "street",
-    "music",
-    "fado",
-    "guitar",
-    "night",
-    "walk",
-    "garden",
-    "church",
-    "tower",
-    "square",
-    "lunch",
-    "dinner",
-    "friend",
-    "sister",
-    "brother",
-    "cousin",
-    "uncle",
-    "school",
-    "work",
-    "office",
-    "meeting",
-    "laptop",
-    "phone",
-    "camera",
-    "photo",
-    "album",
-    "beach",
-    "sand",
-    "wave",
-    "surf",
-    "board",
-    "rain",
-    "sun",
-    "cloud",
-    "wind",
-    "cold",
-    "warm",
-]
+WORDS = (
+    "tram castle river bread coffee museum tile azulejo harbour bridge market fish sardine wine "
+    "port hill view sunset ferry train station ticket hotel room breakfast street music fado guitar "
+    "night walk garden church tower square lunch dinner friend sister brother cousin uncle school "
+    "work office meeting laptop phone camera photo album beach sand wave surf board rain sun cloud "
+    "wind cold warm"
+)
+VOCABULARY = WORDS.split()
 
 
 def message(content: str, at: datetime, conversation: str = "trip", role: Role = Role.USER) -> Message:
