@@ -21,6 +21,7 @@ from entrypoints.http import (
     admin,
     api_keys,
     auth,
+    context,
     conversations,
     messages,
     metrics,
@@ -63,6 +64,7 @@ SERVES_WITH = (
     Container.tenant_shares,
     Container.store_messages,
     Container.search_memory,
+    Container.build_context,
     Container.queue_status,
     Container.run_retention,
     Container.embed_pending,
@@ -129,7 +131,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         on_expired=container.metrics().http_deadline_exceeded,
     )
     app.after_request(add_rate_limit_headers)
-    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search)
+    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search, context)
     for module in blueprints:
         app.register_blueprint(module.blueprint)
     container.wire(modules=[auth, observe, *blueprints])
