@@ -3,8 +3,12 @@ MiniLM model and the real o200k_base tokenizer."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -128,3 +132,17 @@ def test_a_key_for_another_tenant_gets_no_byte_of_it(server: ServerProcess) -> N
         assert refused.status_code == 403 and "7421" not in refused.text
         mine = context(acme, max_tokens=2000, scope="tenant", query="vault code")
         assert mine.status_code == 200 and "7421" not in mine.text
+
+
+def test_the_readme_example_works_as_printed(server: ServerProcess, tmp_path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    block = readme.split("<!-- context-example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.py").write_text(block)
+    env = {**os.environ, "MEMORY_URL": server.url, "MEMORY_KEY": ACME_KEY}
+    run = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert "conversation support-41, user] My son is allergic to peanuts" in run.stdout
+    assert "conversation support-41, assistant] Noted: no peanuts" in run.stdout
+    assert "'budget': 1000" in run.stdout
