@@ -19,10 +19,11 @@ def ask(**fields) -> dict:
 
 
 async def test_the_context_holds_recent_turns_memories_a_dated_prompt_and_its_tokens(client):
-    await say(client, "My sister Ana lives in Porto", conversation_id="old")
-    await say(client, "my sister ana lives in porto!", conversation_id="older")
-    await say(client, "Hello again", role="assistant")
-    newest = await say(client, "Where does my sister Ana live?")
+    at = "2026-05-{:02d}T09:30:00Z".format  # apart: turns said at one instant are ordered by id
+    await say(client, "My sister Ana lives in Porto", conversation_id="old", created_at=at(1))
+    await say(client, "my sister ana lives in porto!", conversation_id="older", created_at=at(2))
+    await say(client, "Hello again", role="assistant", created_at=at(3))
+    newest = await say(client, "Where does my sister Ana live?", created_at=at(4))
     response = await client.post("/v1/context", json=ask(scope="tenant"), headers=ACME)
     assert response.status_code == 200, await response.get_data()
     body = await response.get_json()
@@ -31,7 +32,7 @@ async def test_the_context_holds_recent_turns_memories_a_dated_prompt_and_its_to
     assert memory["message"]["content"].lower().startswith("my sister ana lives in porto")
     assert {"reason", "scores", "explain", "tokens", "cut"} <= set(memory) and body["repeats_dropped"] == 1
     assert body["tokens"]["total"] == real_tokenizer().count(body["prompt"]) <= body["tokens"]["budget"] == 500
-    assert "2026-06-01 12:00 UTC" in body["prompt"] and "conversation old" in body["prompt"]
+    assert "[2026-05-04 09:30 UTC, user] Where does" in body["prompt"] and "conversation old" in body["prompt"]
 
 
 async def test_an_unknown_conversation_is_an_empty_context(client):
@@ -55,11 +56,10 @@ async def test_an_unknown_conversation_is_an_empty_context(client):
         ({"mode": "telepathy"}, "mode"),
     ],
 )
-async def test_bad_input_is_a_4xx_naming_the_field(client, fields, field):
+async def test_bad_input_is_a_422_naming_the_field(client, fields, field):
     await say(client, "hello")
-    response = await client.post("/v1/context", json=ask(**fields), headers=ACME)
-    assert 400 <= response.status_code < 500
-    assert field in (await response.get_data(as_text=True))
+    body = await problem_of(await client.post("/v1/context", json=ask(**fields), headers=ACME), 422)
+    assert field in {e["field"] for e in body["errors"]}
 
 
 async def test_without_max_tokens_is_a_4xx_naming_it(client):
