@@ -33,8 +33,10 @@ from adapters.postgres.text_search import PgTextSearch
 from adapters.postgres.users import PgUserMessages
 from adapters.postgres.vector_index import PgVectorIndex
 from adapters.prometheus.metrics import PrometheusMetrics
+from adapters.tokenizers.bpe_openai import BpeOpenAiTokenizer
 from application.api_keys import ManageApiKeys
 from application.bootstrap import EnsureAdminKey
+from application.build_context import BuildContext
 from application.delete_messages import DeleteMessage, EraseMessages
 from application.embed_pending import EmbeddingCounters, EmbedPendingMessages, SweepEmbeddings
 from application.fair_share import TenantShares
@@ -54,6 +56,7 @@ from application.users import EraseUser, ExportUser, ListUserMessages
 from application.wait_for_embedding import WaitForEmbedding
 from config.resources import (
     claim_embedding_model,
+    context_settings,
     database_options,
     embedding_work_settings,
     fair_share_settings,
@@ -251,6 +254,15 @@ class Container(containers.DeclarativeContainer):
         settings=providers.Singleton(search_settings, settings),
         metrics=metrics,
         query_vectors=query_cache,
+    )
+    # Loads its encoding's ranks once (about a second), when the API starts.
+    tokenizer = providers.Singleton(BpeOpenAiTokenizer, encoding=settings.provided.context_tokenizer)
+    build_context = providers.Factory(
+        BuildContext,
+        messages=messages,
+        search=search_memory,
+        tokenizer=tokenizer,
+        settings=providers.Singleton(context_settings, settings),
     )
     manage_api_keys = providers.Factory(ManageApiKeys, store=key_store)
 

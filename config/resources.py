@@ -17,6 +17,7 @@ from dependency_injector import providers
 
 from adapters.keys import SettingsApiKeys
 from adapters.postgres.database import Database, DatabaseOptions, reachable_server
+from application.build_context import ContextSettings
 from application.embed_pending import EmbeddingWorkSettings
 from application.fair_share import FairShareSettings
 from application.ports.embedder import Embedder, EmbedderUnavailable
@@ -254,6 +255,16 @@ def search_settings(settings: Settings) -> SearchSettings:
         keyword_weight=settings.search_keyword_weight,
         neighbour_weight=settings.search_neighbour_weight,
         max_response_bytes=settings.max_response_bytes,
+    )
+
+
+def context_settings(settings: Settings) -> ContextSettings:
+    return ContextSettings(
+        max_tokens=settings.context_max_tokens,
+        recent_share=settings.context_recent_share,
+        default_recent=settings.context_recent_turns,
+        max_recent=settings.context_max_recent_turns,
+        memories=settings.context_memories,
     )
 
 

@@ -157,6 +157,17 @@ class Settings(BaseSettings):
     ranking_recency_weight: float = Field(0.1, ge=0)
     ranking_half_life_days: float = Field(30.0, gt=0)
 
+    # POST /v1/context: the largest token budget a call may ask; the recent turns' share of a
+    # budget (what they leave unused goes to memories, and the other way round); the turns
+    # considered when a call names none, and their bound; memories asked of the search; and
+    # the tokenizer the budget is counted in (bundled with bpe-openai: nothing is downloaded).
+    context_max_tokens: int = Field(32_000, ge=1, le=2_000_000)
+    context_recent_share: float = Field(0.5, ge=0, le=1)
+    context_recent_turns: int = Field(20, ge=1, le=10_000)
+    context_max_recent_turns: int = Field(200, ge=1, le=10_000)
+    context_memories: int = Field(20, ge=1, le=100)
+    context_tokenizer: Literal["o200k_base", "cl100k_base", "p50k_base", "r50k_base"] = "o200k_base"
+
     # Retention: archive (kept, not searched) then maybe delete old unimportant messages.
     # PUT /v1/admin/tenants/{tenant}/retention overrides any of the policy's fields per tenant.
     retention_max_age_days: float | None = Field(30.0, gt=0)  # archive after; empty = never
@@ -297,6 +308,12 @@ class Settings(BaseSettings):
     def _retry_cap_above_base(self) -> Settings:
         if self.embedding_retry_max_seconds < self.embedding_retry_base_seconds:
             raise ValueError("MEMORY_EMBEDDING_RETRY_MAX_SECONDS must be at least MEMORY_EMBEDDING_RETRY_BASE_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _default_recent_within_its_bound(self) -> Settings:
+        if self.context_recent_turns > self.context_max_recent_turns:
+            raise ValueError("MEMORY_CONTEXT_RECENT_TURNS is at most MEMORY_CONTEXT_MAX_RECENT_TURNS")
         return self
 
     def configured_keys(self) -> list[ConfiguredKey]:

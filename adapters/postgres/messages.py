@@ -215,6 +215,16 @@ class PgMessageRepository(MessageRepository):
             )
         return [to_message(r) for r in rows]
 
+    async def latest_turns(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:
+        rows = await self._database.executor().fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 "
+            "AND archived_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $3",
+            tenant_id,
+            conversation_id,
+            limit,
+        )
+        return [to_message(r) for r in reversed(rows)]
+
     async def check(self) -> None:
         try:
             await self._database.pool.fetchval("SELECT 1", timeout=2.0)

@@ -68,6 +68,10 @@ class MessageRepository(Protocol):
         """Up to `limit` messages of the conversation after `after`, oldest first (ties by id)."""
         ...
 
+    async def latest_turns(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:
+        """The conversation's `limit` latest messages not archived, oldest first (ties by id)."""
+        ...
+
     async def check(self) -> None:
         """Raise StorageUnavailable when the store cannot serve."""
         ...

@@ -21,6 +21,7 @@ from entrypoints.http import (
     admin,
     api_keys,
     auth,
+    context,
     conversations,
     messages,
     metrics,
@@ -64,6 +65,7 @@ SERVES_WITH = (
     Container.tenant_shares,
     Container.store_messages,
     Container.search_memory,
+    Container.build_context,
     Container.queue_status,
     Container.run_retention,
     Container.embed_pending,
@@ -130,7 +132,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         on_expired=container.metrics().http_deadline_exceeded,
     )
     app.after_request(add_rate_limit_headers)
-    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search, users)
+    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search, users, context)
     for module in blueprints:
         app.register_blueprint(module.blueprint)
     container.wire(modules=[auth, observe, *blueprints])

@@ -142,6 +142,10 @@ class InMemoryMessages(MessageRepository):
             chosen = [m for m in chosen if (m.created_at, m.id) > (after.created_at, after.message_id)]
         return chosen[:limit]
 
+    async def latest_turns(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:
+        everything = await self.conversation_page(tenant_id, conversation_id, None, len(self.table.rows), False)
+        return everything[-limit:] if limit > 0 else []
+
     async def check(self) -> None:
         return None
 

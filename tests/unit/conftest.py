@@ -1,3 +1,4 @@
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -5,6 +6,7 @@ import pytest
 from dependency_injector import providers
 from quart.typing import TestClientProtocol
 
+from adapters.tokenizers.bpe_openai import BpeOpenAiTokenizer
 from config.container import Container
 from config.settings import Settings
 from entrypoints.http.app import create_app
@@ -29,6 +31,12 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ADMIN_KEY = "admin-key-for-tests-0001"
 ACME_KEY = "acme-key-for-tests-0001"
 GLOBEX_KEY = "globex-key-for-tests-001"
+
+
+@functools.cache
+def real_tokenizer() -> BpeOpenAiTokenizer:
+    """o200k_base, loaded once for the session (about a second), not once per app."""
+    return BpeOpenAiTokenizer("o200k_base")
 
 
 @pytest.fixture
@@ -150,6 +158,7 @@ async def client(
     container.retention_policies.override(providers.Object(retention_policies))
     container.retention_runs.override(providers.Object(retention_runs))
     container.locks.override(providers.Object(locks))
+    container.tokenizer.override(providers.Object(real_tokenizer()))
     app = create_app(container)
     async with app.test_app() as test_app:
         yield test_app.test_client()

@@ -1,0 +1,1 @@
+"""Tokenizers: application/ports/tokenizer.py's Tokenizer, one module per library."""
