@@ -42,6 +42,7 @@ SAMPLES: dict[str, object] = {
     "content": "probe from acme",
     "query": SECRET,
     "top_k": 10,
+    "max_tokens": 1000,
     "messages": [victim_message()],
     "name": "probe",
     "tenants": ["globex"],
