@@ -147,13 +147,16 @@ def report(
         f"| {percentile(t['search'], 50):.0f} / {percentile(t['search'], 95):.0f} |"
         for clients, t in timings.items()
     )
-    command = ".venv/bin/python bench/context.py" + (
-        f" --conversations {args.conversations}" if args.conversations else ""
+    command = (
+        ".venv/bin/python bench/context.py"
+        + (f" --conversations {args.conversations}" if args.conversations else "")
+        + (f" --recent-share {args.recent_share:g}" if args.recent_share is not None else "")
     )
+    share = 0.5 if args.recent_share is None else args.recent_share
     return f"""# POST /v1/context on LoCoMo
 
 {datetime.now(UTC):%Y-%m-%d}, {machine()}, CPython {platform.python_version()}; one API process, default
-settings (hybrid search, MEMORY_CONTEXT_RECENT_SHARE=0.5, recent window 20 turns).
+settings (hybrid search, MEMORY_CONTEXT_RECENT_SHARE={share:g}, recent window 20 turns).
 Command: `{command}`
 ({took / 60:.1f} minutes). {turns:,} turns stored; {questions:,} questions (categories 1-4).
 
@@ -180,6 +183,9 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=None, help="the first N LoCoMo conversations")
     parser.add_argument("--latency-questions", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients of the quality pass")
+    parser.add_argument(
+        "--recent-share", type=float, default=None, help="MEMORY_CONTEXT_RECENT_SHARE of the server (default: its own)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "context.md")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -191,6 +197,7 @@ def main() -> None:
             MEMORY_ADMIN_API_KEYS=KEY,
             MEMORY_RETENTION_SCHEDULE_SECONDS="0",
             MEMORY_QUERY_CACHE_SIZE="0",
+            **({} if args.recent_share is None else {"MEMORY_CONTEXT_RECENT_SHARE": str(args.recent_share)}),
         ).start()
         try:
             server.wait_ready()
