@@ -99,8 +99,9 @@ def repeats(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 def distinct_memories(
     window: Sequence[Message], found: Sequence[RankedMessage]
 ) -> tuple[list[tuple[RankedMessage, int]], int]:
-    """The found messages, best first, that are neither in nor repeats of the window, nor of a
-    better one; each with how many repeats collapsed into it. And how many were dropped."""
+    """The found messages, best first, that are neither in nor repeats of `window` (the recent
+    turns shown), nor of a better one; each with how many repeats collapsed into it. And how
+    many were dropped."""
     in_window = {m.id for m in window}
     window_words = [words(m.content) for m in window]
     kept: list[tuple[RankedMessage, tuple[str, ...], int]] = []
@@ -227,7 +228,10 @@ def build_context(
         recent_room = 0
     chosen, used = take_memories(memories, size - recent_room, tokens)
     recent, used_recent = take_recent(window, size - used, tokens)
-    if used_recent < size - used:  # what the recent turns leave flows back to the memories
+    shown = [entry.message for entry in recent]
+    if len(shown) < len(window):  # turns considered but not shown are memories like any other
+        memories, dropped = distinct_memories(shown, found)
+    if used_recent < size - used or len(shown) < len(window):  # what the recent turns leave flows back
         chosen, used = take_memories(memories, size - used_recent, tokens)
     return _within(recent, chosen, budget, tokens, dropped)
 

@@ -14,6 +14,15 @@ Feature: The context for a model's next turn
     Then the memories are "I booked the hotel near Alfama"
     And no message appears twice in the prompt
 
+  Scenario: A turn of the window the budget leaves out of the recent turns may be a memory
+    Given each turn is about 60 words long
+    And the recent turns get 0.0 of the budget
+    And search found the conversation's turn 2 and an older memory "I booked the hotel near Alfama"
+    When the context is built with a budget of 300 tokens
+    Then turn 2 is among the memories and not among the recent turns
+    And no message appears twice in the prompt
+    And the prompt counts at most 300 tokens with the real tokenizer
+
   Scenario: Exact and near repeats among memories collapse into the best ranked
     Given search found the older memories:
       | text                                                             |

@@ -136,6 +136,14 @@ def memories_are(case: dict[str, Any], texts: str) -> None:
     assert [e.message.content for e in case["context"].memories] == texts.split("|")
 
 
+@then(parsers.parse("turn {turn:d} is among the memories and not among the recent turns"))
+def turn_is_a_memory(case: dict[str, Any], turn: int) -> None:
+    wanted = case["window"][turn - 1].id
+    context = case["context"]
+    assert wanted in {e.message.id for e in context.memories}
+    assert wanted not in {e.message.id for e in context.recent}
+
+
 @then("there are no memories")
 def no_memories(case: dict[str, Any]) -> None:
     assert case["context"].memories == ()
