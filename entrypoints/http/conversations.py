@@ -13,7 +13,7 @@ from quart import Blueprint
 from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_response
 
 from application.delete_messages import EraseMessages
-from application.list_conversation import ListConversation
+from application.list_conversation import ConversationPage, ListConversation
 from application.ports.messages import Position
 from config.container import Container
 from domain.errors import FieldProblem, ValidationFailed
@@ -30,6 +30,14 @@ security_scheme_blueprint(blueprint, [{"apiKey": []}])
 def encode_cursor(position: Position) -> str:
     raw = json.dumps({"at": position.created_at.isoformat(), "id": str(position.message_id)}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page_out(page: ConversationPage) -> ConversationOut:
+    """A page of messages as a listing answers it (a conversation's or a user's)."""
+    return ConversationOut(
+        messages=[MessageOut.of(m) for m in page.messages],
+        next_cursor=None if page.next is None else encode_cursor(page.next),
+    )
 
 
 MAX_CURSOR_CHARS = 256  # what encode_cursor makes is about 110
@@ -79,10 +87,7 @@ async def list_messages(
         limit=query_args.limit,
         include_archived=query_args.include_archived,
     )
-    return ConversationOut(
-        messages=[MessageOut.of(m) for m in page.messages],
-        next_cursor=None if page.next is None else encode_cursor(page.next),
-    )
+    return page_out(page)
 
 
 @blueprint.delete("/<conversation_id>")

@@ -12,7 +12,7 @@ from application.users import EraseUser, ExportUser, ListUserMessages
 from config.container import Container
 from domain.message import Message
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
-from entrypoints.http.conversations import decode_cursor, encode_cursor
+from entrypoints.http.conversations import decode_cursor, page_out
 from entrypoints.http.schemas.common import Problem, TenantArgs
 from entrypoints.http.schemas.messages import ConversationArgs, ConversationOut, MessageOut
 from entrypoints.http.schemas.users import UserErasureOut
@@ -44,10 +44,7 @@ async def list_user_messages(
         limit=query_args.limit,
         include_archived=query_args.include_archived,
     )
-    return ConversationOut(
-        messages=[MessageOut.of(m) for m in page.messages],
-        next_cursor=None if page.next is None else encode_cursor(page.next),
-    )
+    return page_out(page)
 
 
 @blueprint.delete("/<user_id>")
