@@ -84,7 +84,7 @@ class BuildContext:
             query = latest_user_message(window)
             found = await self._find(principal, request, scope, query) if query else []
         budget = ContextBudget(request.max_tokens, self._settings.recent_share)
-        return build_context(window, found, budget, self._tokenizer)
+        return build_context(window, found, budget, self._tokenizer, here=request.conversation_id)
 
     async def _find(
         self, principal: Principal, request: ContextRequest, scope: ContextScope, query: str

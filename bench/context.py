@@ -8,11 +8,12 @@ search's.
    date), then waits until all are embedded.
 2. For each question with evidence (categories 1-4), in its conversation: a context call
    (`query` = the question, scope conversation, default `recent`: the conversation's last 20
-   turns) at each budget; and one plain search (POST /v1/memory/search, top_k=20, the
-   server's default mode, filtered to the conversation) whose results are rendered as the
-   context renders memories ("- [date, conversation, role] text" under the same header) and
-   kept, best first, while the whole still counts within the budget (o200k_base). The share
-   of the question's evidence turns inside each (a cut message counts), averaged.
+   turns) at each budget; and one plain search (POST /v1/memory/search, top_k=40, the
+   server's default mode, filtered to the conversation) whose results, all 40 and the first
+   20, are rendered as the context renders memories of its conversation ("- [date, role]
+   text" under the same header) and kept, best first, while the whole still counts within
+   the budget (o200k_base). The share of the question's evidence turns inside each (a cut
+   message counts), averaged.
 3. Latency: the first --latency-questions questions, each once as a context call at 1,000
    tokens and once as that search, with 1 and with 8 concurrent clients: p50 / p95.
 
@@ -43,6 +44,7 @@ from domain.context import MEMORIES_HEADER
 KEY = "bench-admin-key-0000000000"
 TENANT = "locomo"
 TOP_K = 20
+DEEP_K = 40  # what the context asks of search: its 20 memories and the 20 turns of the window
 BUDGETS = (500, 1_000, 2_000)
 TOKENIZER = BpeOpenAiTokenizer("o200k_base")
 
@@ -60,16 +62,17 @@ async def context(client: httpx.AsyncClient, question: Question, budget: int) ->
     return result
 
 
-async def search(client: httpx.AsyncClient, question: Question) -> list[dict[str, Any]]:
+async def search(client: httpx.AsyncClient, question: Question, top_k: int = TOP_K) -> list[dict[str, Any]]:
     body = {"tenant_id": TENANT, "conversation_id": question.conversation_id, "query": question.text}
-    response = await client.post("/v1/memory/search", json={**body, "top_k": TOP_K})
+    response = await client.post("/v1/memory/search", json={**body, "top_k": top_k})
     response.raise_for_status()
     return [r["message"] for r in response.json()["results"]]
 
 
 def line(m: dict[str, Any]) -> str:
-    at = datetime.fromisoformat(m["created_at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"- [{at}, conversation {m['conversation_id']}, {m['role']}] {m['content']}"
+    """As the context renders a memory of its own conversation (the search is filtered to it)."""
+    at = datetime.fromisoformat(m["created_at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return f"- [{at}, {m['role']}] {m['content']}"
 
 
 def truncated(found: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
@@ -90,13 +93,15 @@ def share(evidence: frozenset[str], messages: list[dict[str, Any]]) -> float:
 
 
 async def quality(server: ServerProcess, questions: list[Question], clients: int) -> dict[str, list[float]]:
-    shares: dict[str, list[float]] = {f"{kind} {b}": [] for b in BUDGETS for kind in ("context", "search")}
+    kinds = ("context", "search", "deep search")
+    shares: dict[str, list[float]] = {f"{kind} {b}": [] for b in BUDGETS for kind in kinds}
     shares.update({f"context {b} recent": [] for b in BUDGETS})
     gate = asyncio.Semaphore(clients)
 
     async def ask(client: httpx.AsyncClient, question: Question) -> None:
         async with gate:
-            found = await search(client, question)
+            deep = await search(client, question, DEEP_K)
+            found = deep[:TOP_K]  # the same ranking: search ranks its first 100 candidates whatever top_k is
             for budget in BUDGETS:
                 built = await context(client, question, budget)
                 recent = [e["message"] for e in built["recent"]]
@@ -105,6 +110,7 @@ async def quality(server: ServerProcess, questions: list[Question], clients: int
                 )
                 shares[f"context {budget} recent"].append(share(question.evidence, recent))
                 shares[f"search {budget}"].append(share(question.evidence, truncated(found, budget)))
+                shares[f"deep search {budget}"].append(share(question.evidence, truncated(deep, budget)))
 
     async with client_for(server, clients) as client:
         await asyncio.gather(*(ask(client, q) for q in questions))
@@ -139,7 +145,7 @@ def report(
     mean = {k: sum(v) / len(v) for k, v in shares.items() if v}
     rows = "\n".join(
         f"| {b:,} | **{mean[f'context {b}']:.3f}** (recent window {mean[f'context {b} recent']:.3f}) "
-        f"| {mean[f'search {b}']:.3f} |"
+        f"| {mean[f'search {b}']:.3f} | {mean[f'deep search {b}']:.3f} |"
         for b in BUDGETS
     )
     lat = "\n".join(
@@ -163,11 +169,12 @@ Command: `{command}`
 ## Evidence inside the budget
 
 The share of each question's evidence turns that end up inside the context (recent turns or
-memories; a cut message counts), averaged over questions, against plain top-{TOP_K} search
-(the server's default mode) rendered the same way and truncated to the same budget.
+memories; a cut message counts), averaged over questions, against plain top-k search (the
+server's default mode, k = {TOP_K}, and k = {DEEP_K} as many as the context asks for) rendered
+as the context renders a memory of its conversation and truncated to the same budget.
 
-| budget (o200k_base tokens) | context | top-{TOP_K} search, truncated |
-|---|---|---|
+| budget (o200k_base tokens) | context | top-{TOP_K} search, truncated | top-{DEEP_K} search, truncated |
+|---|---|---|---|
 {rows}
 
 ## Latency, ms, p50 / p95 ({args.latency_questions} questions, each alone at its concurrency)

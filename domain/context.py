@@ -13,6 +13,10 @@ The rules (features/context.feature):
   leaves unused flows to the other.
 - The newest turn is always kept, cut if it must be.
 - A message longer than its room is cut at a token boundary and marked as cut (CUT_MARK).
+- Memories go in best first, each whole where it fits; one too long for what is left is passed
+  over for the next that fits, and the best passed over goes in last, cut to what is left.
+- Each line says when (UTC, said once in the header) and who; a memory names its conversation
+  when it is not the one the context is for.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from domain.ranking import RankedMessage
 NEAR_DUPLICATE = 0.9
 CUT_MARK = " […]"
 MIN_CUT_TOKENS = 8  # a memory cut shorter than this says nothing: it is left out instead
-MEMORIES_HEADER = "Memories from earlier, most relevant first (times in UTC):"
+MEMORIES_HEADER = "Memories from earlier, most relevant first (times in UTC; from this conversation unless named):"
 RECENT_HEADER = "The latest turns of this conversation, oldest first (times in UTC):"
 
 _WORD = re.compile(r"[^\W_]+")
@@ -140,10 +144,13 @@ def reason(ranked: RankedMessage, position: int, collapsed: int) -> str:
 
 
 def stamp(message: Message) -> str:
-    return message.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    return message.created_at.strftime("%Y-%m-%d %H:%M")  # in UTC, as the headers say
 
 
-def memory_prefix(message: Message) -> str:
+def memory_prefix(message: Message, here: str | None) -> str:
+    """A memory's line up to its content; `here` is the conversation the context is for."""
+    if message.conversation_id == here:
+        return recent_prefix(message)
     return f"- [{stamp(message)}, conversation {message.conversation_id}, {message.role.value}] "
 
 
@@ -175,20 +182,31 @@ def section(header: str, entries: Sequence[Entry]) -> str:
 
 
 def take_memories(
-    memories: Sequence[tuple[RankedMessage, int]], room: int, tokens: CountsTokens
+    memories: Sequence[tuple[RankedMessage, int]], room: int, tokens: CountsTokens, here: str | None
 ) -> tuple[list[Entry], int]:
-    """Memories best first while they fit whole; the first that does not is cut to what is left
-    (if that holds MIN_CUT_TOKENS of it), and the filling stops. With the tokens spent."""
+    """Memories best first, each whole where it fits, passing over those that do not; then the
+    best passed over, cut to what is left if that holds MIN_CUT_TOKENS of it. Listed best first,
+    with the tokens spent."""
     used = tokens.count(MEMORIES_HEADER) + 2  # its newline, and the blank line before the next section
-    entries: list[Entry] = []
-    for position, (ranked, collapsed) in enumerate(memories, start=1):
-        entry = fitted(memory_prefix(ranked.message), ranked.message, room - used, tokens, MIN_CUT_TOKENS)
+    taken: list[tuple[int, Entry]] = []
+    passed_over: int | None = None
+    for position, (ranked, _) in enumerate(memories, start=1):
+        entry = fitted(memory_prefix(ranked.message, here), ranked.message, room - used, tokens, least=1 << 30)
         if entry is None:
-            break
-        entries.append(_as_memory(entry, ranked, reason(ranked, position, collapsed)))
+            passed_over = passed_over or position
+            continue
+        taken.append((position, entry))
         used += entry.tokens + 1
-        if entry.cut:
-            break
+    if passed_over is not None:
+        message = memories[passed_over - 1][0].message
+        entry = fitted(memory_prefix(message, here), message, room - used, tokens, MIN_CUT_TOKENS)
+        if entry is not None:
+            taken.append((passed_over, entry))
+            used += entry.tokens + 1
+    entries = []
+    for position, entry in sorted(taken, key=lambda taken: taken[0]):
+        ranked, collapsed = memories[position - 1]
+        entries.append(_as_memory(entry, ranked, reason(ranked, position, collapsed)))
     return (entries, used) if entries else ([], 0)
 
 
@@ -211,10 +229,15 @@ def take_recent(window: Sequence[Message], room: int, tokens: CountsTokens) -> t
 
 
 def build_context(
-    window: Sequence[Message], found: Sequence[RankedMessage], budget: ContextBudget, tokens: CountsTokens
+    window: Sequence[Message],
+    found: Sequence[RankedMessage],
+    budget: ContextBudget,
+    tokens: CountsTokens,
+    here: str | None = None,
 ) -> Context:
-    """The context for the next turn: `window` is the conversation's latest turns, oldest
-    first; `found` what a search found, best first."""
+    """The context for the next turn of conversation `here` (by default the window's): `window`
+    is its latest turns, oldest first; `found` what a search found, best first."""
+    here = here if here is not None else (window[-1].conversation_id if window else None)
     size = budget.max_tokens
     memories, dropped = distinct_memories(window, found)
     recent_room = math.floor(size * budget.recent_share)
@@ -226,13 +249,13 @@ def build_context(
             return _bare(window[-1], budget, tokens, dropped)
     else:
         recent_room = 0
-    chosen, used = take_memories(memories, size - recent_room, tokens)
+    chosen, used = take_memories(memories, size - recent_room, tokens, here)
     recent, used_recent = take_recent(window, size - used, tokens)
     shown = [entry.message for entry in recent]
     if len(shown) < len(window):  # turns considered but not shown are memories like any other
         memories, dropped = distinct_memories(shown, found)
     if used_recent < size - used or len(shown) < len(window):  # what the recent turns leave flows back
-        chosen, used = take_memories(memories, size - used_recent, tokens)
+        chosen, used = take_memories(memories, size - used_recent, tokens, here)
     return _within(recent, chosen, budget, tokens, dropped)
 
 

@@ -82,6 +82,21 @@ Feature: The context for a model's next turn
     And the memories take at least 250 tokens
     And the prompt counts at most 600 tokens with the real tokenizer
 
+  Scenario: A memory too long for what is left is passed over, then goes in last, cut
+    Given the recent turns get 0.0 of the budget
+    And search found an older memory of 400 words, then 3 older memories of about 20 words each
+    When the context is built with a budget of 300 tokens
+    Then the 3 short memories are kept whole
+    And the long memory is kept first among the memories, cut and marked as cut
+    And the prompt counts at most 300 tokens with the real tokenizer
+
+  Scenario: A memory names its conversation only when it is another one
+    Given search found an older memory "We took the tram to Belem" of this conversation
+    And search found an older memory "I booked the hotel near Alfama" from 2023-05-08
+    When the context is built with a budget of 1000 tokens
+    Then the prompt shows "conversation earlier, user] I booked the hotel near Alfama"
+    And the line of "We took the tram to Belem" names no conversation
+
   Scenario: Dates are shown so the model can reason about time
     Given search found an older memory "I booked the hotel near Alfama" from 2023-05-08
     When the context is built with a budget of 1000 tokens

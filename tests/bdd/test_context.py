@@ -126,6 +126,22 @@ def found_many(case: dict[str, Any], n: int, size: int) -> None:
         add_found(case, older(f"Memory {i}: {some_words(i, size)}", days=30 + i))
 
 
+@given(parsers.parse('search found an older memory "{text}" of this conversation'))
+def found_here(case: dict[str, Any], text: str) -> None:
+    add_found(case, message(text, NOW - timedelta(days=30)))
+
+
+@given(
+    parsers.parse(
+        "search found an older memory of {long:d} words, then {n:d} older memories of about {size:d} words each"
+    )
+)
+def found_long_then_short(case: dict[str, Any], long: int, n: int, size: int) -> None:
+    add_found(case, older(f"Long memory: {some_words(1, long)}"))
+    for i in range(n):
+        add_found(case, older(f"Short memory {i}: {some_words(10 + i, size)}", days=40 + i))
+
+
 @when(parsers.parse("the context is built with a budget of {budget:d} tokens"))
 def built(case: dict[str, Any], budget: int) -> None:
     case["context"] = build_context(case["window"], case["found"], ContextBudget(budget, case["share"]), TOKENIZER)
@@ -216,3 +232,22 @@ def shows(case: dict[str, Any], text: str) -> None:
 def empty_prompt(case: dict[str, Any]) -> None:
     context = case["context"]
     assert context.prompt == "" and context.total_tokens == 0 and not context.recent and not context.memories
+
+
+@then(parsers.parse("the {n:d} short memories are kept whole"))
+def short_kept(case: dict[str, Any], n: int) -> None:
+    short = [e for e in case["context"].memories if e.message.content.startswith("Short memory")]
+    assert len(short) == n and not any(e.cut for e in short)
+
+
+@then("the long memory is kept first among the memories, cut and marked as cut")
+def long_cut_first(case: dict[str, Any]) -> None:
+    first = case["context"].memories[0]
+    assert first.message.content.startswith("Long memory") and first.cut and first.line.endswith(CUT_MARK)
+    assert first.ranked is not None and "search result 1 " in first.reason
+
+
+@then(parsers.parse('the line of "{text}" names no conversation'))
+def names_no_conversation(case: dict[str, Any], text: str) -> None:
+    (line,) = [line for line in case["context"].prompt.splitlines() if text in line]
+    assert "conversation" not in line

@@ -32,7 +32,7 @@ async def test_the_context_holds_recent_turns_memories_a_dated_prompt_and_its_to
     assert memory["message"]["content"].lower().startswith("my sister ana lives in porto")
     assert {"reason", "scores", "explain", "tokens", "cut"} <= set(memory) and body["repeats_dropped"] == 1
     assert body["tokens"]["total"] == real_tokenizer().count(body["prompt"]) <= body["tokens"]["budget"] == 500
-    assert "[2026-05-04 09:30 UTC, user] Where does" in body["prompt"] and "conversation old" in body["prompt"]
+    assert "[2026-05-04 09:30, user] Where does" in body["prompt"] and "conversation old" in body["prompt"]
 
 
 async def test_an_unknown_conversation_is_an_empty_context(client):
