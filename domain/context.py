@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID
 
 from domain.message import Message
 from domain.ranking import RankedMessage
@@ -89,41 +90,54 @@ class Context:
             raise ValueError("a context never exceeds its budget")
 
 
-def words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What a text says, for telling repeats: its normalised words, their set and its size."""
+
+    words: tuple[str, ...]
+    vocabulary: frozenset[str]
+    size: int
+
+    @classmethod
+    def of(cls, text: str) -> Said:
+        words = tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+        vocabulary = frozenset(words)
+        return cls(words, vocabulary, len(vocabulary))
 
 
-def repeats(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    if a == b:
+def repeats(a: Said, b: Said) -> bool:
+    if a.words == b.words:
         return True
-    sa, sb = set(a), set(b)
-    return bool(sa and sb) and len(sa & sb) / len(sa | sb) >= NEAR_DUPLICATE
+    # The index is at most the smaller set's size over the larger's: most pairs end here.
+    if a.size < NEAR_DUPLICATE * b.size or b.size < NEAR_DUPLICATE * a.size or not a.size:
+        return False
+    return len(a.vocabulary & b.vocabulary) / len(a.vocabulary | b.vocabulary) >= NEAR_DUPLICATE
 
 
 def distinct_memories(
-    window: Sequence[Message], found: Sequence[RankedMessage]
+    window: Sequence[Message], found: Sequence[RankedMessage], said: Mapping[UUID, Said]
 ) -> tuple[list[tuple[RankedMessage, int]], int]:
     """The found messages, best first, that are neither in nor repeats of `window` (the recent
     turns shown), nor of a better one; each with how many repeats collapsed into it. And how
-    many were dropped."""
+    many were dropped. `said` holds what each message says, by id."""
     in_window = {m.id for m in window}
-    window_words = [words(m.content) for m in window]
-    kept: list[tuple[RankedMessage, tuple[str, ...], int]] = []
+    window_said = [said[m.id] for m in window]
+    kept: list[tuple[RankedMessage, Said, int]] = []
     dropped = 0
     for ranked in found:
         if ranked.message.id in in_window:
             continue  # the window shows it already: not a repeat, the same message
-        said = words(ranked.message.content)
-        if any(repeats(said, w) for w in window_words):
+        this = said[ranked.message.id]
+        if any(repeats(this, w) for w in window_said):
             dropped += 1
             continue
-        for i, (better, better_words, collapsed) in enumerate(kept):
-            if repeats(said, better_words):
-                kept[i] = (better, better_words, collapsed + 1)
+        for i, (better, better_said, collapsed) in enumerate(kept):
+            if repeats(this, better_said):
+                kept[i] = (better, better_said, collapsed + 1)
                 dropped += 1
                 break
         else:
-            kept.append((ranked, said, 0))
+            kept.append((ranked, this, 0))
     return [(ranked, collapsed) for ranked, _, collapsed in kept], dropped
 
 
@@ -238,8 +252,9 @@ def build_context(
     """The context for the next turn of conversation `here` (by default the window's): `window`
     is its latest turns, oldest first; `found` what a search found, best first."""
     here = here if here is not None else (window[-1].conversation_id if window else None)
+    said = {m.id: Said.of(m.content) for m in (*window, *(ranked.message for ranked in found))}
     size = budget.max_tokens
-    memories, dropped = distinct_memories(window, found)
+    memories, dropped = distinct_memories(window, found, said)
     recent_room = math.floor(size * budget.recent_share)
     if window:  # the newest turn's room: whole, or at least a few tokens of it with its frame
         newest_whole = tokens.count(RECENT_HEADER) + tokens.count(recent_prefix(window[-1]) + window[-1].content) + 2
@@ -253,7 +268,7 @@ def build_context(
     recent, used_recent = take_recent(window, size - used, tokens)
     shown = [entry.message for entry in recent]
     if len(shown) < len(window):  # turns considered but not shown are memories like any other
-        memories, dropped = distinct_memories(shown, found)
+        memories, dropped = distinct_memories(shown, found, said)
     if used_recent < size - used or len(shown) < len(window):  # what the recent turns leave flows back
         chosen, used = take_memories(memories, size - used_recent, tokens, here)
     return _within(recent, chosen, budget, tokens, dropped)
