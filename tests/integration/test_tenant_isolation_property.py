@@ -1,9 +1,10 @@
 """Random interleavings of every kind of call, over several tenants, on the real HTTP app and
 a real PostgreSQL: no answer to one tenant ever holds another tenant's message.
 
-Hypothesis drives a state machine: stores (one and batch), searches in every mode, edits,
-deletions, conversation erasures, retention runs, and reads by id. After each read the
-machine checks every message in the answer against what it knows each tenant stored.
+Hypothesis drives a state machine: stores (one and batch, some for a user), searches in every
+mode, edits, deletions, conversation erasures, retention runs, reads by id, and the user and
+context routes (tenant_isolation_users.py). After each read the machine checks every message in
+the answer against what it knows each tenant stored.
 A failing interleaving is shrunk to the shortest one that still leaks, and printed.
 """
 
@@ -11,6 +12,7 @@ import asyncio
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,19 +26,17 @@ from config.settings import Settings
 from entrypoints.http.app import create_app
 from tests.conftest import DIMENSIONS
 from tests.fakes.embedder import DeterministicEmbedder
+from tests.integration.tenant_isolation_users import CONVERSATIONS, TENANTS, USERS, WORDS, UserAndContextRules
 
 ADMIN_KEY = "property-admin-key-000001"
-TENANTS = ("acme", "globex", "initech")
 KEYS = {t: f"property-{t}-key-0000001" for t in TENANTS}
-WORDS = ["vault", "code", "meeting", "budget", "paris", "flight", "doctor", "invoice", "secret", "garden"]
-CONVERSATIONS = ["c1", "c2"]
 
 
 def headers(tenant: str | None) -> dict[str, str]:
     return {"x-api-key": KEYS[tenant] if tenant else ADMIN_KEY}
 
 
-class TenantIsolation(RuleBasedStateMachine):
+class TenantIsolation(UserAndContextRules, RuleBasedStateMachine):
     """One app and one database per run; tenant names unique per run, so runs share the server."""
 
     dsn: str = ""
@@ -49,6 +49,7 @@ class TenantIsolation(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.stack = AsyncExitStack()
         self.stored: dict[str, set[uuid.UUID]] = {t: set() for t in TENANTS}  # every id each tenant was given
+        self.users: dict[tuple[str, str], set[uuid.UUID]] = {(t, u): set() for t in TENANTS for u in USERS}
         self.deleted: set[uuid.UUID] = set()
         self.reads = 0
         self.client = self.loop.run_until_complete(self._start())
@@ -57,10 +58,10 @@ class TenantIsolation(RuleBasedStateMachine):
         return f"{name}-{self.run}"
 
     async def _start(self) -> Any:
-        settings_ = Settings(
+        settings_ = Settings(  # type: ignore[call-arg]
             _env_file=None,
             database_url=self.dsn,
-            data_dir=self.data_dir,
+            data_dir=Path(self.data_dir),
             admin_api_keys=ADMIN_KEY,
             api_keys=",".join(f"{KEYS[t]}:{self.tenant(t)}" for t in TENANTS),
             embedding_mode="inline",
@@ -70,7 +71,9 @@ class TenantIsolation(RuleBasedStateMachine):
         container = Container(settings=settings_)
         container.embedder.override(providers.Object(DeterministicEmbedder(DIMENSIONS)))
         app = create_app(container, on_admin_key=lambda key: None)
-        test_app = await self.stack.enter_async_context(app.test_app())
+        test_app = app.test_app()
+        await test_app.startup()
+        self.stack.push_async_callback(test_app.shutdown)
         client = test_app.test_client()
         for name in TENANTS:  # everything a day old is archived, two days old deleted, whatever its importance
             policy = {"archive_after_days": 1, "delete_after_days": 2, "importance_threshold": 1.0}
@@ -87,7 +90,9 @@ class TenantIsolation(RuleBasedStateMachine):
     def call(self, method: str, path: str, tenant: str | None, **kwargs: Any) -> tuple[int, Any]:
         async def go() -> tuple[int, Any]:
             response = await getattr(self.client, method)(path, headers=headers(tenant), **kwargs)
-            return response.status_code, await response.get_json()
+            if response.is_json:
+                return response.status_code, await response.get_json()
+            return response.status_code, await response.get_data(as_text=True)  # NDJSON, or nothing
 
         return self.loop.run_until_complete(go())
 
@@ -110,8 +115,11 @@ class TenantIsolation(RuleBasedStateMachine):
         conversation=st.sampled_from(CONVERSATIONS),
         words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=4),
         days_ago=st.sampled_from([0, 0, 1.5, 3]),
+        user=st.sampled_from([None, *USERS]),
     )
-    def store(self, tenant: str, conversation: str, words: list[str], days_ago: float) -> tuple[str, uuid.UUID]:
+    def store(
+        self, tenant: str, conversation: str, words: list[str], days_ago: float, user: str | None
+    ) -> tuple[str, uuid.UUID]:
         created_at = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
         body = {
             "tenant_id": self.tenant(tenant),
@@ -119,20 +127,28 @@ class TenantIsolation(RuleBasedStateMachine):
             "role": "user",
             "content": self.content(tenant, words),
             "created_at": created_at,
+            "user_id": user,
         }
         status, answer = self.call("post", "/v1/messages", tenant, json=body)
         assert status == 201, answer
         self.stored[tenant].add(uuid.UUID(answer["id"]))
+        if user:
+            self.users[tenant, user].add(uuid.UUID(answer["id"]))
         return tenant, uuid.UUID(answer["id"])
 
-    @rule(tenant=st.sampled_from(TENANTS), batch=st.lists(st.lists(st.sampled_from(WORDS), min_size=1), max_size=3))
-    def store_batch(self, tenant: str, batch: list[list[str]]) -> None:
+    @rule(
+        tenant=st.sampled_from(TENANTS),
+        batch=st.lists(st.lists(st.sampled_from(WORDS), min_size=1), max_size=3),
+        user=st.sampled_from([None, *USERS]),
+    )
+    def store_batch(self, tenant: str, batch: list[list[str]], user: str | None) -> None:
         messages = [
             {
                 "tenant_id": self.tenant(tenant),
                 "conversation_id": "c1",
                 "role": "user",
                 "content": self.content(tenant, w),
+                "user_id": user,
             }
             for w in batch
         ]
@@ -142,6 +158,8 @@ class TenantIsolation(RuleBasedStateMachine):
             return
         assert status in (201, 202), answer
         self.stored[tenant].update(uuid.UUID(m["id"]) for m in answer["messages"])
+        if user:
+            self.users[tenant, user].update(uuid.UUID(m["id"]) for m in answer["messages"])
 
     @rule(
         tenant=st.sampled_from(TENANTS),
@@ -258,13 +276,13 @@ class TenantIsolation(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def isolation_machine(database_url: str, tmp_path) -> type[TenantIsolation]:
+def isolation_machine(database_url: str, tmp_path: Path) -> type[TenantIsolation]:
     TenantIsolation.dsn = database_url  # a database of its own: it records its own model
     TenantIsolation.data_dir = str(tmp_path)
     return TenantIsolation
 
 
-def test_no_interleaving_shows_a_tenant_another_tenants_message(isolation_machine) -> None:
+def test_no_interleaving_shows_a_tenant_another_tenants_message(isolation_machine: type[TenantIsolation]) -> None:
     from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(
