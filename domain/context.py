@@ -242,6 +242,23 @@ def take_recent(window: Sequence[Message], room: int, tokens: CountsTokens) -> t
     return entries[::-1], used
 
 
+class Counted:
+    """A tokenizer's counts, each text counted once: the filling measures the same lines again."""
+
+    def __init__(self, tokens: CountsTokens) -> None:
+        self._tokens = tokens
+        self._counts: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        counted = self._counts.get(text)
+        if counted is None:
+            counted = self._counts[text] = self._tokens.count(text)
+        return counted
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return self._tokens.truncate(text, max_tokens)
+
+
 def build_context(
     window: Sequence[Message],
     found: Sequence[RankedMessage],
@@ -253,6 +270,7 @@ def build_context(
     is its latest turns, oldest first; `found` what a search found, best first."""
     here = here if here is not None else (window[-1].conversation_id if window else None)
     said = {m.id: Said.of(m.content) for m in (*window, *(ranked.message for ranked in found))}
+    tokens = Counted(tokens)
     size = budget.max_tokens
     memories, dropped = distinct_memories(window, found, said)
     recent_room = math.floor(size * budget.recent_share)
