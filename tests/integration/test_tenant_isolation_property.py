@@ -288,7 +288,7 @@ def test_no_interleaving_shows_a_tenant_another_tenants_message(isolation_machin
     run_state_machine_as_test(
         isolation_machine,
         settings=settings(
-            max_examples=25,
+            max_examples=50,
             stateful_step_count=30,
             deadline=None,
             derandomize=True,  # the same interleavings in every run: CI is reproducible
