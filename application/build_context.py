@@ -31,7 +31,7 @@ class ContextScope(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class ContextSettings:
     max_tokens: int = 32_000  # the largest budget a call may ask for
-    recent_share: float = 0.5  # of the budget, for the recent turns; what they leave goes to memories
+    recent_share: float = 0.2  # of the budget, for the recent turns; what they leave goes to memories
     default_recent: int = 20  # turns considered for the recent window when the call names none
     max_recent: int = 200
     memories: int = 20  # memories asked of the search, beyond the window's own turns

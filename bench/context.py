@@ -39,6 +39,7 @@ from harness import RESULTS, ServerProcess, machine, percentile, post_batches, w
 from quality import ANSWERABLE, Question, load_locomo, message
 
 from adapters.tokenizers.bpe_openai import BpeOpenAiTokenizer
+from config.settings import Settings
 from domain.context import MEMORIES_HEADER
 
 KEY = "bench-admin-key-0000000000"
@@ -158,7 +159,8 @@ def report(
         + (f" --conversations {args.conversations}" if args.conversations else "")
         + (f" --recent-share {args.recent_share:g}" if args.recent_share is not None else "")
     )
-    share = 0.5 if args.recent_share is None else args.recent_share
+    default = Settings.model_fields["context_recent_share"].default  # the harness passes no MEMORY_* of the shell
+    share = default if args.recent_share is None else args.recent_share
     return f"""# POST /v1/context on LoCoMo
 
 {datetime.now(UTC):%Y-%m-%d}, {machine()}, CPython {platform.python_version()}; one API process, default

@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     # considered when a call names none, and their bound; memories asked of the search; and
     # the tokenizer the budget is counted in (bundled with bpe-openai: nothing is downloaded).
     context_max_tokens: int = Field(32_000, ge=1, le=2_000_000)
-    context_recent_share: float = Field(0.5, ge=0, le=1)
+    context_recent_share: float = Field(0.2, ge=0, le=1)
     context_recent_turns: int = Field(20, ge=1, le=10_000)
     context_max_recent_turns: int = Field(200, ge=1, le=10_000)
     context_memories: int = Field(20, ge=1, le=100)
