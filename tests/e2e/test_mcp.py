@@ -4,17 +4,18 @@ streamable HTTP at /mcp, and over stdio through `memorymesh mcp`."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from mcp import ClientSession
+from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import MEMORYMESH, ServerProcess
 
 ADMIN_KEY = "e2e-admin-key-000000000021"
 ACME_KEY = "e2e-acme-key-0000000000021"
@@ -180,3 +181,37 @@ def test_no_valid_key_is_a_401(server: ServerProcess, headers: dict[str, str]) -
     )
     assert response.status_code == 401, response.text
     assert response.json()["code"] == "unauthorized"
+
+
+async def test_memorymesh_mcp_serves_the_same_tools_on_stdio(server: ServerProcess) -> None:
+    command = StdioServerParameters(
+        command=MEMORYMESH, args=["mcp"], env={"MEMORY_URL": server.url, "MEMORY_API_KEY": GLOBEX_KEY}
+    )
+    async with stdio_client(command) as (read, write), ClientSession(read, write) as client:
+        await client.initialize()
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        async with session(server, {"x-api-key": GLOBEX_KEY}) as direct:
+            assert tools == {tool.name: tool for tool in (await direct.list_tools()).tools}
+        stored = answer(
+            await client.call_tool(
+                "remember", {"conversation_id": "stdio", "role": "user", "content": "The launch moved to Thursday"}
+            )
+        )["message"]
+        assert stored["tenant_id"] == "globex"
+        found = answer(await client.call_tool("recall", {"query": "when is the launch", "top_k": 1}))["results"]
+        assert [r["message"]["id"] for r in found] == [stored["id"]]
+        refusal(await client.call_tool("recall", {"query": "launch", "tenant_id": "acme"}), "forbidden")
+
+
+def test_memorymesh_mcp_refuses_to_start_without_a_service() -> None:
+    done = subprocess.run(
+        [MEMORYMESH, "mcp", "--url", "http://127.0.0.1:9"],
+        env={"MEMORY_API_KEY": "k", "PATH": "/usr/bin:/bin"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no answer from http://127.0.0.1:9/mcp" in done.stderr, done.stderr
+    assert done.stdout == ""
