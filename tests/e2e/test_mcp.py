@@ -215,3 +215,20 @@ def test_memorymesh_mcp_refuses_to_start_without_a_service() -> None:
     assert done.returncode == 1
     assert "no answer from http://127.0.0.1:9/mcp" in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+async def test_a_rate_limited_call_is_a_tool_error(tmp_path_factory: pytest.TempPathFactory) -> None:
+    limited = ServerProcess(
+        tmp_path_factory.mktemp("e2e-mcp-limited") / "data",
+        MEMORY_API_KEYS=f"{ACME_KEY}:acme",
+        MEMORY_TENANT_RATE_LIMIT="2/hour",
+    ).start()
+    try:
+        limited.wait_ready()
+        async with session(limited, {"x-api-key": ACME_KEY}) as client:
+            for _ in range(2):
+                answer(await client.call_tool("recall", {"query": "anything"}))
+            refusal(await client.call_tool("recall", {"query": "anything"}), "rate_limited")
+            assert len((await client.list_tools()).tools) == len(TOOLS)  # the session goes on
+    finally:
+        assert limited.stop() == 0, limited.output
