@@ -1,11 +1,11 @@
-"""The `memorymesh` command: serve the API, manage the database schema."""
+"""The `memorymesh` command: serve the API (and MCP on stdio), manage the database schema."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from entrypoints.cli import db, index, keys, reembed, retention, serve, worker
+from entrypoints.cli import db, index, keys, mcp_stdio, reembed, retention, serve, worker
 from entrypoints.cli.common import quiet_libraries, run
 
 
@@ -13,7 +13,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_libraries()
     parser = argparse.ArgumentParser(prog="memorymesh", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (serve, worker, keys, index, reembed, retention, db):
+    for group in (serve, worker, mcp_stdio, keys, index, reembed, retention, db):
         group.add_to(commands)
     args = parser.parse_args(argv)
     run(args.run, args)

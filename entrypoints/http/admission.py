@@ -180,10 +180,13 @@ class LoadShedding:
 def caller(scope: Scope) -> str:
     """Who is asking, for fairness: the API key as sent (checked later, by the app)."""
     headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())  # type: ignore[assignment]
+    bearer = ""
     for name, value in headers:
         if name == b"x-api-key":
             return value.decode("latin-1")[:256]
-    return ""
+        if name == b"authorization":  # /mcp takes the key as a Bearer token too
+            bearer = value.decode("latin-1")[:256]
+    return bearer
 
 
 async def shed(send: Send) -> None:

@@ -38,6 +38,8 @@ from entrypoints.http.deadline import Deadline
 from entrypoints.http.errors import register_error_handlers
 from entrypoints.http.openapi import ProblemsDocumented
 from entrypoints.http.request import api_request_class
+from entrypoints.mcp import operations
+from entrypoints.mcp.endpoint import mount
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
             default_span_details=lambda scope: (scope.get("method", "HTTP"), {}),  # never the raw path
             exclude_spans=["receive", "send"],
         )
+    # /mcp beside the routes, inside load shedding and the deadline: MCP calls share their bounds.
+    app.asgi_app, mcp_running = mount(app.asgi_app, VERSION, settings.max_body_bytes)  # type: ignore[method-assign]
     if settings.http_max_in_flight:
         # Outermost: a shed request costs no span, no request context, no body read.
         counters = container.metrics()
@@ -135,7 +139,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
     blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search, users, context)
     for module in blueprints:
         app.register_blueprint(module.blueprint)
-    container.wire(modules=[auth, observe, *blueprints])
+    container.wire(modules=[auth, observe, *blueprints, operations])
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
@@ -143,8 +147,9 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         try:
             await start_services(container, on_admin_key)
             background = asyncio.get_running_loop().create_task(run_background(container))
-            logger.info("memorymesh ready")
-            yield
+            async with mcp_running():
+                logger.info("memorymesh ready")
+                yield
         finally:
             if background is not None:
                 background.cancel()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from entrypoints.http.admission import Admission, LoadShedding
+from entrypoints.http.admission import Admission, LoadShedding, caller
 
 
 class Gate:
@@ -193,3 +193,9 @@ async def test_a_caller_alone_may_use_every_slot() -> None:
     assert s.app.entered == 3 and s.middleware.admission.waiting == 3 and s.shed == 0
     s.app.open.set()
     assert [r["status"] for r in await asyncio.gather(*tasks)] == [200] * 6
+
+
+def test_the_caller_is_the_key_as_sent_in_x_api_key_or_as_a_bearer_token() -> None:
+    assert caller({"type": "http", "headers": [(b"x-api-key", b"k1"), (b"authorization", b"Bearer k2")]}) == "k1"
+    assert caller({"type": "http", "headers": [(b"authorization", b"Bearer k2")]}) == "Bearer k2"
+    assert caller({"type": "http", "headers": []}) == ""

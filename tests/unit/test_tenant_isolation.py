@@ -4,6 +4,9 @@ A route is probed with acme's key and every tenant-ish input (path, query, body)
 at globex. It must answer 403 or 404 without a byte of globex's data. A new route joins
 the matrix by itself; one that lets acme through (or that takes an input this test has no
 sample for) fails it until it is made safe (or the sample is added).
+
+/mcp is not in the URL map (an ASGI dispatcher in front of the app sends it to the MCP SDK):
+every MCP tool is probed the same way, acme's key naming globex, in tests/e2e/test_mcp.py.
 """
 
 import json

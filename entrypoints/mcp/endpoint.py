@@ -1,0 +1,105 @@
+"""/mcp on the API's own process: MCP over streamable HTTP, next to the REST routes.
+
+An ASGI dispatcher in front of the Quart app (inside load shedding and the deadline, so /mcp
+shares their bounds) sends /mcp to the SDK's streamable-HTTP app once the API key (x-api-key,
+or Authorization: Bearer) resolves to a Principal; without one it answers 401 as the REST
+routes do. The Principal rides in the ASGI scope, where the tools find it.
+
+Stateless: each POST is a whole exchange (JSON answers, no SSE, no session id), so any process
+behind a load balancer can answer any call and nothing is kept between calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, cast
+
+from hypercorn.typing import ASGIReceiveCallable as Receive
+from hypercorn.typing import ASGISendCallable as Send
+from hypercorn.typing import HTTPResponseBodyEvent, HTTPResponseStartEvent, Scope
+from mcp.server.transport_security import TransportSecuritySettings
+
+from domain.errors import DomainError
+from entrypoints.http.errors import STATUS_BY_CODE
+from entrypoints.mcp import operations
+from entrypoints.mcp.tools import PRINCIPAL, build_server
+
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+PATHS = frozenset({"/mcp", "/mcp/"})
+
+
+def presented_key(scope: Scope) -> str | None:
+    """The API key as sent: the x-api-key header, or an Authorization: Bearer token."""
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())  # type: ignore[assignment]
+    bearer = None
+    for name, value in headers:
+        if name == b"x-api-key":
+            return value.decode("latin-1")
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                bearer = token.strip()
+    return bearer
+
+
+class McpEndpoint:
+    """ASGI: /mcp to the MCP app for a caller with a valid key; everything else to `app`."""
+
+    def __init__(self, app: Asgi, mcp_app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+        self.mcp_app = mcp_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in PATHS:
+            await self.app(scope, receive, send)
+            return
+        key = presented_key(scope)
+        if not key:
+            await problem(send, 401, "unauthorized", "send your API key in the x-api-key header or as a Bearer token")
+            return
+        try:
+            principal = await operations.resolve_key(key)
+        except DomainError as error:  # the key store cannot answer (storage unavailable)
+            await problem(send, STATUS_BY_CODE.get(error.code, 503), error.code, error.detail)
+            return
+        if principal is None:
+            await problem(send, 401, "unauthorized", "the API key is not valid")
+            return
+        await self.mcp_app({**cast(dict[str, Any], scope), PRINCIPAL: principal}, receive, send)
+
+
+async def problem(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps(
+        {
+            "type": f"urn:memorymesh:problem:{code}",
+            "title": code.replace("_", " "),
+            "status": status,
+            "code": code,
+            "detail": detail,
+        }
+    ).encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    if status == 503:
+        headers.append((b"retry-after", b"5"))
+    await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers, trailers=False))
+    await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
+
+
+Running = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def mount(app: Asgi, version: str, max_body_bytes: int) -> tuple[McpEndpoint, Running]:
+    """`app` with /mcp in front of it, and what runs the MCP side while the app serves."""
+    server = build_server(version)
+    mcp_app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=True,
+        max_request_body_size=max_body_bytes,
+        # The API key is what keeps strangers out; the SDK's Host allow-list (localhost only by
+        # default) would refuse every call that comes through a load balancer or another name.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    return McpEndpoint(app, mcp_app), server.session_manager.run
