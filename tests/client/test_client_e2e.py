@@ -4,7 +4,11 @@ server's /openapi.json documents."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -159,3 +163,29 @@ def test_every_operation_in_the_openapi_document_has_a_client_method(server: Ser
     assert set(OPERATIONS) - documented == set(), "client methods for operations the server no longer has"
     for name in OPERATIONS.values():
         assert callable(getattr(MemoryMesh, name)) and callable(getattr(AsyncMemoryMesh, name)), name
+
+
+def readme_block(marker: str, fence: str = "```python\n") -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    return readme.split(f"<!-- {marker}", 1)[1].split(fence, 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_examples_work_as_printed(server: ServerProcess, tmp_path: Path) -> None:
+    env = {**os.environ, "MEMORY_URL": server.url, "MEMORY_API_KEY": ACME_KEY}
+    printed = []
+    for marker in ("client-example", "client-async-example"):
+        (tmp_path / "example.py").write_text(readme_block(marker))
+        run = subprocess.run(
+            [sys.executable, "example.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        printed.append(run.stdout)
+    # The sync block's output is the one the README shows under it.
+    assert printed[0] == readme_block("client-example", "It prints (the two hits best first):\n\n```\n")
+    assert printed[1] == "True True\n"
