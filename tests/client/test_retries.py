@@ -17,6 +17,7 @@ from memorymesh_client import (
     Overloaded,
     RateLimited,
     Retries,
+    ServerError,
     Unreachable,
     ValidationError,
 )
@@ -248,3 +249,31 @@ async def test_the_async_client_follows_the_same_rules(clock: Clock) -> None:
         with pytest.raises(ValidationError):
             await memory.search("acme", "x")
         assert len(script.requests) == 4
+
+
+def test_a_504_is_retried_only_for_a_call_safe_to_repeat(client) -> None:
+    memory, script = client(problem(504, "deadline_exceeded"), httpx.Response(202, json=MESSAGE))
+    memory.store_message("acme", "c", "user", "hi")  # its Idempotency-Key makes the repeat safe
+    assert len(script.requests) == 2
+    memory, script = client(problem(504, "deadline_exceeded"), httpx.Response(201, json={"id": "k1"}))
+    with pytest.raises(ServerError) as raised:
+        memory.create_api_key("bot", ["acme"])  # the key may have been made
+    assert len(script.requests) == 1 and raised.value.code == "deadline_exceeded"
+
+
+def test_url_and_key_come_from_the_environment_unless_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = Script(httpx.Response(200, json={"status": "ok"}))
+    monkeypatch.setenv("MEMORY_URL", "http://from-env.test:9000/")
+    monkeypatch.setenv("MEMORY_API_KEY", "env-key")
+    with MemoryMesh(transport=httpx.MockTransport(script)) as memory:
+        memory.health()
+    with MemoryMesh("http://given.test", "given-key", transport=httpx.MockTransport(script)) as memory:
+        memory.health()
+    assert [str(r.url) for r in script.requests] == [
+        "http://from-env.test:9000/v1/admin/health",
+        "http://given.test/v1/admin/health",
+    ]
+    assert [r.headers["x-api-key"] for r in script.requests] == ["env-key", "given-key"]
+    monkeypatch.delenv("MEMORY_URL")
+    with MemoryMesh(transport=httpx.MockTransport(script)) as memory:
+        assert memory.url == "http://127.0.0.1:8000"
