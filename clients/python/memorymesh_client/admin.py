@@ -20,7 +20,7 @@ def health() -> Call[t.Health]:
 @operation("GET", "/v1/admin/readiness")
 def readiness() -> Call[t.Readiness]:
     """Database, vector index and embedder; an unready service answers (503) rather than raises."""
-    return Call("GET", "/v1/admin/readiness", json_body, safe=False, accept=frozenset({503}))
+    return Call("GET", "/v1/admin/readiness", json_body, accept=frozenset({503}))
 
 
 @operation("GET", "/metrics")

@@ -17,7 +17,6 @@ import httpx
 R = TypeVar("R")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-JSON = "application/json"
 
 # Every operation the client has, "METHOD /path/{param}" as the service's /openapi.json names
 # it, and the client method that calls it (tests/client/test_client_e2e.py holds the two together).
