@@ -15,10 +15,11 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test lint typecheck unit contract integration e2e bench bench-quality clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==$(TORCH_VERSION)
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./clients/python  # memorymesh-client: tests/client and the benches use it
 	touch $(STAMP)
 
 run: $(STAMP)
