@@ -122,7 +122,14 @@ def test_retry_after_is_a_floor_never_a_ceiling(client, clock: Clock) -> None:
         httpx.Response(200, json=MESSAGE),
     )
     memory.get_message("acme", "m-1")
-    assert clock.sleeps == [7.0, 1.0]  # the floor wins over 0.5; backoff (1.0) wins over a floor of 0
+    assert clock.sleeps == [7.5, 1.0]  # the jitter (at its ceiling here: 0.5, then 1.0) on top of the floor
+
+
+def test_clients_refused_with_the_same_retry_after_come_back_spread_out() -> None:
+    retries = Retries(uniform=random.Random(3).uniform)
+    sleeps = [retries.delay(0, 0.0, 2.0) for _ in range(160)]
+    assert all(2.0 <= s <= 2.5 for s in sleeps)  # never sooner than asked
+    assert len({round(s, 2) for s in sleeps}) > 40  # not one instant: the herd the overload bench saw
 
 
 def test_it_gives_up_after_the_attempt_bound_with_the_last_problem(client, clock: Clock) -> None:
@@ -141,7 +148,7 @@ def test_it_gives_up_rather_than_sleep_past_the_total_time(client, clock: Clock)
     )
     with pytest.raises(RateLimited) as raised:
         memory.search("acme", "peanuts")
-    assert clock.sleeps == [25.0, 25.0]  # a third sleep would end at 75 s
+    assert clock.sleeps == [25.5, 26.0]  # the floor plus the jitter; a third sleep (27 s) would end past 60 s
     assert len(script.requests) == 3
     assert raised.value.retry_after == 25 and raised.value.reset == 40 and raised.value.code == "rate_limited"
 
@@ -243,7 +250,7 @@ async def test_the_async_client_follows_the_same_rules(clock: Clock) -> None:
         clock=clock,
     ) as memory:
         assert await memory.store_message("acme", "c", "user", "hi") == MESSAGE
-        assert clock.sleeps == [3.0, 1.0]
+        assert clock.sleeps == [3.5, 1.0]
         assert len({request.headers["Idempotency-Key"] for request in script.requests}) == 1
         script.answers = [problem(422, "validation_failed")]
         with pytest.raises(ValidationError):

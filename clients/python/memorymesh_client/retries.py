@@ -3,7 +3,8 @@
 Exponential backoff with full jitter (the AWS Architecture Blog's "Exponential Backoff And
 Jitter"): before try n+1, sleep a uniform random time in [0, min(cap, base * 2**n)], so clients
 refused together do not come back together. A `Retry-After` the service sent is a floor: never
-sooner than it asked. Bounded twice: at most `attempts` tries, and no sleep that would end past
+sooner than it asked, and the jitter goes on top of it (a floor that replaced the jitter would
+bring every client refused with the same Retry-After back at the same instant). Bounded twice: at most `attempts` tries, and no sleep that would end past
 `total_seconds` from the first try (the last error is raised instead).
 """
 
@@ -52,7 +53,7 @@ class Retries:
         that took `elapsed` seconds, with the `Retry-After` the last answer carried."""
         if attempt + 1 >= self.attempts:
             return None
-        sleep = max(self.backoff(attempt), retry_after or 0.0)
+        sleep = (retry_after or 0.0) + self.backoff(attempt)
         if elapsed + sleep > self.total_seconds:
             return None
         return sleep
