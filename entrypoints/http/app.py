@@ -53,7 +53,7 @@ def announce_admin_key(created: CreatedApiKey) -> None:
     print(
         f"\nmemorymesh: no API key was configured, so one admin key was created.\n"
         f"  {created.key}\n"
-        f"It is shown only this once; keep it (e.g. export MEMORY_KEY={created.key}).\n",
+        f"It is shown only this once; keep it (e.g. export MEMORY_API_KEY={created.key}).\n",
         file=sys.stdout,
         flush=True,
     )

@@ -189,3 +189,31 @@ def test_the_readme_examples_work_as_printed(server: ServerProcess, tmp_path: Pa
     # The sync block's output is the one the README shows under it.
     assert printed[0] == readme_block("client-example", "It prints (the two hits best first):\n\n```\n")
     assert printed[1] == "True True\n"
+
+
+def test_the_quickstart_in_python_works_as_printed(server: ServerProcess, tmp_path: Path) -> None:
+    """The Python twin of the README's curl quick start, with the admin key it is written for.
+    Last in the module: it erases the conversation the other README examples fill."""
+    (tmp_path / "quickstart.py").write_text(readme_block("quickstart-python"))
+    env = {**os.environ, "MEMORY_URL": server.url, "MEMORY_API_KEY": ADMIN_KEY}
+    run = subprocess.run(
+        [sys.executable, "quickstart.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert "peanuts" in lines[0]  # the best hit for "any food restrictions?"
+    assert lines[1:3] == ["embedded", "ok ready"]
+    assert lines[3].endswith(" messages") and int(lines[3].split()[0]) >= 3
+    assert lines[4:6] == ["True", "True"]  # pinned; a dry run
+    assert lines[6].startswith("{'messages': ") and "'vectors': " in lines[6]
+    assert lines[7] == "[] []"  # no message of alice in this quick start
+    assert lines[8] == "{'conversations': 0, 'messages': 0, 'vectors': 0}"
+    assert lines[9] == str(
+        sorted(["pending", "claimed", "failed", "oldest_pending_age_seconds", "jobs_queued", "this_process"])
+    )

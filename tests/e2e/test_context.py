@@ -141,7 +141,7 @@ def test_the_readme_example_works_as_printed(server: ServerProcess, tmp_path) ->
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
     block = readme.split("<!-- context-example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     (tmp_path / "example.py").write_text(block)
-    env = {**os.environ, "MEMORY_URL": server.url, "MEMORY_KEY": ACME_KEY}
+    env = {**os.environ, "MEMORY_URL": server.url, "MEMORY_API_KEY": ACME_KEY}
     run = subprocess.run(
         [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
     )
