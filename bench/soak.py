@@ -9,8 +9,12 @@
    requests per second.
 3. Soak: an open loop at --load (0.8) of that rate, the same mix over --tenants tenants, for
    --minutes; or, with --clients N, N closed-loop clients that wait out each 503's Retry-After
-   (an overload). Per 30 s window: requests, 503s, errors (by status, or by exception), p50
-   and p99 of writes and of searches as the client saw them, p50 and p99 of the server's own
+   (an overload): --backoff fixed waits 2 s after a 503 (and not after a 429), --backoff
+   client backs off after a 429 or a 503 as memorymesh-client's retries do (the Retry-After
+   plus full jitter, growing with each refusal of the same request, which is given up after
+   the client's bounds). Per 30 s window:
+   requests, 503s, errors (by status, or by exception), p50 and p99 of writes and of
+   searches as the client saw them, p50 and p99 of the server's own
    request durations (the bucket bounds of its histogram), and the API process's RSS.
 4. After the load: waits for the embedding queue to drain, then counts the rows of each
    tenant in PostgreSQL against the writes the server acknowledged: every acknowledged one
@@ -38,11 +42,14 @@ from pathlib import Path
 import httpx
 import psutil
 from harness import ROOT, ServerProcess, percentile
+from memorymesh_client.errors import retry_after_seconds
+from memorymesh_client.retries import Retries
 
 ADMIN_KEY = "soak-admin-key-0000000001"
 HEADERS = {"x-api-key": ADMIN_KEY}
 WINDOW_SECONDS = 30
 RETRY_AFTER_SECONDS = 2  # what the server's 503s say
+CLIENT_RETRIES = Retries()  # memorymesh-client's defaults
 DEFAULT_OUTPUT = "bench/results/soak.md"
 UNANSWERED_WRITES: Counter[str] = Counter()  # by tenant: sent, and no answer came back
 WORDS = [
@@ -56,6 +63,7 @@ WORDS = [
 class Window:
     requests: int = 0
     shed: int = 0  # 503s: refused at once (load shedding, or the model's queue full), not failures
+    given_up: int = 0  # requests a client stopped retrying (--backoff client: past its bounds)
     errors: dict[int | str, int] = field(default_factory=dict)  # by status, or by exception when unanswered
     writes: list[float] = field(default_factory=list)
     searches: list[float] = field(default_factory=list)
@@ -113,7 +121,7 @@ def api_rss(pid: int) -> float:
 
 async def one(
     client: httpx.AsyncClient, rng: random.Random, tenants: list[str], acked: dict[str, int]
-) -> tuple[str, int, float]:
+) -> tuple[str, int, float, float | None]:
     tenant = rng.choice(tenants)
     started = time.perf_counter()
     if rng.random() < 0.25:
@@ -135,7 +143,7 @@ async def one(
         kind = "search"
         query = " ".join(rng.choice(WORDS) for _ in range(3))
         response = await client.get("/v1/memory/search", params={"tenant_id": tenant, "query": query, "top_k": 10})
-    return kind, response.status_code, time.perf_counter() - started
+    return kind, response.status_code, time.perf_counter() - started, retry_after_seconds(response.headers)
 
 
 async def capacity(url: str, tenants: list[str], acked: dict[str, int], seconds: float) -> float:
@@ -155,7 +163,14 @@ async def capacity(url: str, tenants: list[str], acked: dict[str, int], seconds:
 
 
 async def soak(
-    url: str, pid: int, tenants: list[str], acked: dict[str, int], rate: float, seconds: float, clients: int
+    url: str,
+    pid: int,
+    tenants: list[str],
+    acked: dict[str, int],
+    rate: float,
+    seconds: float,
+    clients: int,
+    backoff: str = "fixed",
 ) -> list[tuple[Window, float, float]]:
     """An open loop at `rate`, or with `clients`, that many closed-loop clients."""
     rng = random.Random(2)
@@ -171,14 +186,14 @@ async def soak(
         limits=httpx.Limits(max_connections=max(256, clients)),  # httpx slows down past a few hundred
     ) as client:
 
-        async def fire(window: Window) -> int:
+        async def fire(window: Window) -> tuple[int, float | None]:
             try:
-                kind, status, took = await one(client, rng, tenants, acked)
+                kind, status, took, retry_after = await one(client, rng, tenants, acked)
             except httpx.HTTPError as error:
                 window.requests += 1
                 name = type(error).__name__
                 window.errors[name] = window.errors.get(name, 0) + 1
-                return 0
+                return 0, None
             window.requests += 1
             if status == 503:
                 window.shed += 1
@@ -188,13 +203,29 @@ async def soak(
                 window.writes.append(took)
             else:
                 window.searches.append(took)
-            return status
+            return status, retry_after
 
         async def closed_loop() -> None:
-            """A polite client: the next request once answered, after Retry-After when refused."""
+            """A polite client: the next request once answered; when refused, after the Retry-After
+            (fixed), or as memorymesh-client would before trying the same request again (client)."""
+            refusals, first_try = 0, time.monotonic()
             while time.monotonic() < started + seconds:
-                if await fire(current) == 503:
-                    await asyncio.sleep(RETRY_AFTER_SECONDS)
+                window = current
+                status, retry_after = await fire(window)
+                if backoff == "fixed":  # as clients did before memorymesh-client: 503s only
+                    if status == 503:
+                        await asyncio.sleep(RETRY_AFTER_SECONDS)
+                    continue
+                if status not in (429, 503):  # what the client retries (transport errors aside)
+                    refusals, first_try = 0, time.monotonic()
+                    continue
+                delay = CLIENT_RETRIES.delay(refusals, time.monotonic() - first_try, retry_after)
+                if delay is None:  # the client raises Overloaded; the caller goes on to its next request
+                    window.given_up += 1
+                    refusals, first_try = 0, time.monotonic()
+                    continue
+                refusals += 1
+                await asyncio.sleep(delay)
 
         last_scrape = histogram((await client.get("/metrics")).text)
         sent = 0
@@ -268,6 +299,7 @@ def report(
     seeded: int,
 ) -> str:
     extra = f" --clients {args.clients}" if args.clients else ""
+    extra += f" --backoff {args.backoff}" if args.clients and args.backoff != "fixed" else ""
     extra += "".join(f" --env {e}" for e in args.env)
     extra += f" --output {args.output}" if args.output != DEFAULT_OUTPUT else ""
     settings = ", ".join(args.env) + ", defaults otherwise" if args.env else "its defaults"
@@ -290,7 +322,12 @@ def report(
             f"Soak: an open loop at **{rate:.1f} requests/s**."
             if not args.clients
             else f"Overload: **{args.clients} clients** in a closed loop, each waiting {RETRY_AFTER_SECONDS} s "
-            "(the Retry-After) after a 503."
+            "(the Retry-After) after a 503, and none after a 429."
+            if args.backoff == "fixed"
+            else f"Overload: **{args.clients} clients** in a closed loop, each backing off after a 429 or 503 as "
+            f"memorymesh-client does ({CLIENT_RETRIES.attempts} tries, the Retry-After plus a uniform "
+            f"[0, {CLIENT_RETRIES.base_seconds:g}·2ⁿ] s, capped at {CLIENT_RETRIES.cap_seconds:g} s, "
+            f"{CLIENT_RETRIES.total_seconds:g} s in all; then the request is given up)."
         ),
         "",
         "| minute | requests | 503s | errors | write p50 / p99 ms | search p50 / p99 ms | server p50 / p99 ms "
@@ -310,6 +347,8 @@ def report(
     total = sum(w.requests for w, _, _ in windows)
     errors = sum(sum(w.errors.values()) for w, _, _ in windows)
     shed = sum(w.shed for w, _, _ in windows)
+    given_up = sum(w.given_up for w, _, _ in windows)
+    answered = sum(len(w.writes) + len(w.searches) for w, _, _ in windows)
     writes = [x for w, _, _ in windows for x in w.writes]
     searches = [x for w, _, _ in windows for x in w.searches]
     lines += [
@@ -319,6 +358,8 @@ def report(
         f"Writes p50 / p99 {ms(writes, 50):.0f} / "
         f"{ms(writes, 99):.0f} ms, searches {ms(searches, 50):.0f} / "
         f"{ms(searches, 99):.0f} ms ({statistics.mean(searches) * 1000 if searches else 0:.0f} ms mean).",
+        f"- Goodput: {answered:,} answered (2xx), {answered / (args.minutes * 60):.1f}/s"
+        + (f"; {given_up:,} requests given up by their client after its retries." if args.backoff == "client" else "."),
         "- Server p50 / p99: the bounds of the buckets of the server's own request-duration histogram (2xx), "
         "time inside the app: a request's wait for a slot (load shedding) is not in it. In flight: the server's "
         "gauge as each window closed.",
@@ -363,7 +404,7 @@ async def run(args: argparse.Namespace, url: str, pid: int) -> int:
     rss_start = (server_rss(pid), api_rss(pid))
     load = f"{args.clients} closed-loop clients" if args.clients else f"{rate:.1f} req/s"
     print(f"capacity {cap:.1f} req/s; soaking with {load} for {args.minutes:g} min", flush=True)
-    windows = await soak(url, pid, tenants, acked, rate, args.minutes * 60, args.clients)
+    windows = await soak(url, pid, tenants, acked, rate, args.minutes * 60, args.clients, args.backoff)
     drain = await drained(url)
     counts = await stored_counts(url, tenants)
     text = report(args, cap, rate, windows, rss_start, drain, acked, counts, args.seed)
@@ -383,6 +424,12 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=0.8, help="share of the measured capacity")
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--clients", type=int, default=0, help="closed-loop clients instead of --load (overload)")
+    parser.add_argument(
+        "--backoff",
+        choices=("fixed", "client"),
+        default="fixed",
+        help="with --clients: after a 503 wait the Retry-After (fixed), or back off as memorymesh-client does",
+    )
     parser.add_argument("--env", action="append", default=[], help="a server setting, KEY=VALUE (repeatable)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="the report, relative to the checkout")
     parser.add_argument("--seed", type=int, default=500, help="messages stored in each tenant before the run")
