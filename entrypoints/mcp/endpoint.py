@@ -12,6 +12,7 @@ behind a load balancer can answer any call and nothing is kept between calls.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
@@ -21,6 +22,7 @@ from hypercorn.typing import ASGISendCallable as Send
 from hypercorn.typing import HTTPResponseBodyEvent, HTTPResponseStartEvent, Scope
 from mcp.server.transport_security import TransportSecuritySettings
 
+from domain.access import Principal
 from domain.errors import DomainError
 from entrypoints.http.errors import STATUS_BY_CODE
 from entrypoints.mcp import operations
@@ -55,19 +57,35 @@ class McpEndpoint:
         if scope["type"] != "http" or scope["path"] not in PATHS:
             await self.app(scope, receive, send)
             return
+        started, status, principal = time.perf_counter(), 500, None
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            principal = await self.answer(scope, receive, sending)
+        finally:  # what a REST request leaves behind: the HTTP metrics and one log line
+            operations.observe(scope["method"], status, time.perf_counter() - started, principal)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> Principal | None:
+        """Answer a /mcp request; the caller's Principal, once the key resolved."""
         key = presented_key(scope)
         if not key:
             await problem(send, 401, "unauthorized", "send your API key in the x-api-key header or as a Bearer token")
-            return
+            return None
         try:
             principal = await operations.resolve_key(key)
         except DomainError as error:  # the key store cannot answer (storage unavailable)
             await problem(send, STATUS_BY_CODE.get(error.code, 503), error.code, error.detail)
-            return
+            return None
         if principal is None:
             await problem(send, 401, "unauthorized", "the API key is not valid")
-            return
+            return None
         await self.mcp_app({**cast(dict[str, Any], scope), PRINCIPAL: principal}, receive, send)
+        return principal
 
 
 async def problem(send: Send, status: int, code: str, detail: str) -> None:

@@ -4,6 +4,7 @@ answer with plain JSON. Wired by the container like the HTTP routes."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -14,6 +15,7 @@ from application.delete_messages import DeleteMessage, EraseMessages
 from application.fair_share import TenantShares
 from application.list_conversation import ListConversation
 from application.ports.keys import ApiKeys
+from application.ports.observability import HttpMetrics
 from application.search_memory import SearchMemory, SearchQuery
 from application.store_messages import StoreMessageCommand, StoreMessages
 from application.throttle import Throttle
@@ -27,6 +29,8 @@ from domain.ranking import RankedMessage
 from entrypoints.http.conversations import decode_cursor, encode_cursor
 
 MAX_KEY_LENGTH = 256
+ROUTE = "/mcp"
+logger = logging.getLogger("memorymesh.requests")
 
 
 @inject
@@ -35,6 +39,30 @@ async def resolve_key(presented: str, api_keys: ApiKeys = Provide[Container.api_
     if not presented or len(presented) > MAX_KEY_LENGTH:
         return None
     return await api_keys.resolve(presented)
+
+
+@inject
+def observe(
+    method: str,
+    status: int,
+    seconds: float,
+    principal: Principal | None,
+    metrics: HttpMetrics = Provide[Container.metrics],
+) -> None:
+    """A /mcp request in the HTTP metrics and the request log, as a REST request is (never the
+    key, the arguments or any content)."""
+    metrics.http_request(ROUTE, method, status, seconds)
+    key_id = principal.key_id if principal is not None else None
+    logger.info(
+        "request",
+        extra={
+            "method": method,
+            "route": ROUTE,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "key_id": key_id,
+        },
+    )
 
 
 @inject

@@ -183,6 +183,19 @@ def test_no_valid_key_is_a_401(server: ServerProcess, headers: dict[str, str]) -
     assert response.json()["code"] == "unauthorized"
 
 
+async def test_mcp_requests_are_counted_and_logged_as_rest_requests_are(server: ServerProcess) -> None:
+    async with session(server, {"x-api-key": ACME_KEY}) as client:
+        await client.list_tools()
+    httpx.post(f"{server.url}/mcp", json={}, headers={"x-api-key": "not-a-key"})
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'memorymesh_http_requests_total{method="POST",route="/mcp",status="200"}' in metrics
+    assert 'memorymesh_http_requests_total{method="POST",route="/mcp",status="401"}' in metrics
+    logged = [json.loads(line) for line in server.lines if '"route": "/mcp"' in line or '"route":"/mcp"' in line]
+    assert {entry["status"] for entry in logged} >= {200, 401}
+    assert all(ACME_KEY not in json.dumps(entry) for entry in logged)  # the key id, never the key
+    assert any(entry.get("key_id") for entry in logged if entry["status"] == 200)
+
+
 async def test_memorymesh_mcp_serves_the_same_tools_on_stdio(server: ServerProcess) -> None:
     command = StdioServerParameters(
         command=MEMORYMESH, args=["mcp"], env={"MEMORY_URL": server.url, "MEMORY_API_KEY": GLOBEX_KEY}
