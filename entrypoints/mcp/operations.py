@@ -27,6 +27,7 @@ from domain.context import Entry
 from domain.message import EmbeddingStatus, Message
 from domain.ranking import RankedMessage
 from entrypoints.http.conversations import decode_cursor, encode_cursor
+from entrypoints.http.schemas.messages import MessageOut
 
 MAX_KEY_LENGTH = 256
 ROUTE = "/mcp"
@@ -77,19 +78,8 @@ async def admit(
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    return {
-        "id": str(message.id),
-        "tenant_id": message.tenant_id,
-        "conversation_id": message.conversation_id,
-        "user_id": message.user_id,
-        "role": message.role.value,
-        "content": message.content,
-        "metadata": message.metadata,
-        "created_at": message.created_at.isoformat(),
-        "importance": message.importance,
-        "pinned": message.pinned,
-        "embedding_status": message.embedding_status.value,
-    }
+    """A message as the REST routes answer it: one shape, whichever door an agent came in by."""
+    return MessageOut.of(message).model_dump(mode="json")
 
 
 def ranked_json(ranked: RankedMessage) -> dict[str, Any]:
