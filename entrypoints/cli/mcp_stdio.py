@@ -17,6 +17,10 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     parser.add_argument("--url", help=f"the service's base URL (MEMORY_URL, default {DEFAULT_URL})")
     parser.add_argument("--api-key", help="the API key to call it with (MEMORY_API_KEY)")
+    parser.add_argument(
+        "--user-id",
+        help="the person this agent works for: remember, recall and get_context default to them (MEMORY_USER_ID)",
+    )
     parser.set_defaults(run=mcp)
 
 
@@ -33,7 +37,7 @@ async def mcp(args: argparse.Namespace) -> int | None:
     if not key:
         raise Refused("memorymesh: mcp needs an API key: set MEMORY_API_KEY (or pass --api-key)")
     try:
-        await serve_stdio(url, key, VERSION)
+        await serve_stdio(url, key, VERSION, args.user_id or os.environ.get("MEMORY_USER_ID") or None)
     except ServiceUnreachable as error:
         raise Refused(f"memorymesh: {error}") from None
     return None

@@ -28,6 +28,8 @@ from mcp.types import (
     TextContent,
 )
 
+from entrypoints.mcp import USER_HEADER
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,15 +54,15 @@ class Remote:
     """The service's /mcp. A connection per exchange: the service is stateless, and a transport
     error (the service restarting) then ends one call, never the stdio session."""
 
-    def __init__(self, url: str, key: str) -> None:
+    def __init__(self, url: str, key: str, user_id: str | None = None) -> None:
         self.url = endpoint(url)
-        self.key = key
+        self.headers = {"x-api-key": key} | ({USER_HEADER: user_id} if user_id else {})
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[ClientSession]:
         try:
             async with (
-                create_mcp_http_client(headers={"x-api-key": self.key}) as http,
+                create_mcp_http_client(headers=self.headers) as http,
                 streamable_http_client(self.url, http_client=http) as (read, write),
                 ClientSession(read, write) as remote,
             ):
@@ -99,10 +101,11 @@ def forwarding(remote: Remote, version: str) -> Server[Any]:
     return Server("memorymesh", version=version, on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-async def serve_stdio(url: str, key: str, version: str) -> None:
-    """Serve MCP on stdin/stdout until the client closes it, forwarding to the service at `url`.
-    Refuses to start (ServiceUnreachable) when the service does not answer with this key."""
-    remote = Remote(url, key)
+async def serve_stdio(url: str, key: str, version: str, user_id: str | None = None) -> None:
+    """Serve MCP on stdin/stdout until the client closes it, forwarding to the service at `url`
+    (bound to `user_id`, when given). Refuses to start (ServiceUnreachable) when the service does
+    not answer with this key."""
+    remote = Remote(url, key, user_id)
     await remote.list_tools()
     server = forwarding(remote, version)
     async with stdio_server() as (stdin, stdout):

@@ -22,7 +22,7 @@ from application.search_memory import SearchQuery
 from application.store_messages import StoreMessageCommand
 from domain.access import Principal
 from domain.errors import DomainError
-from entrypoints.mcp import operations
+from entrypoints.mcp import USER_HEADER, operations
 
 PRINCIPAL = "memorymesh.principal"  # the scope key endpoint.py leaves the caller's Principal under
 
@@ -42,7 +42,10 @@ TenantId = Annotated[
 ConversationId = Annotated[
     str, Field(description="The conversation's id, chosen by you: 1-128 characters of A-Z a-z 0-9 . _ : @ -")
 ]
-UserId = Annotated[str | None, Field(description="The person the message is about (same characters as ids); optional")]
+BOUND_USER = f"; default: the user this connection is bound to (the {USER_HEADER} header), if any"
+UserId = Annotated[
+    str | None, Field(description="The person the message is about (same characters as ids)" + BOUND_USER)
+]
 
 
 def principal_of(ctx: Context) -> Principal:
@@ -51,6 +54,16 @@ def principal_of(ctx: Context) -> Principal:
     if not isinstance(principal, Principal):
         raise ToolError("unauthorized: no API key came with this call")
     return principal
+
+
+def user_of(ctx: Context, user_id: str | None) -> str | None:
+    """The user a call names, else the one its connection is bound to, else none."""
+    if user_id is not None:
+        return user_id
+    request = ctx.request_context.request
+    headers = getattr(request, "headers", None)
+    bound = None if headers is None else headers.get(USER_HEADER)
+    return bound or None
 
 
 def tenant_of(principal: Principal, tenant_id: str | None) -> str:
@@ -105,7 +118,7 @@ async def remember(
                 role=role,
                 content=content,
                 metadata=metadata,
-                user_id=user_id,
+                user_id=user_of(ctx, user_id),
             ),
         ),
     )
@@ -116,7 +129,7 @@ async def recall(
     query: Annotated[str, Field(description="What to look for, in words: a question or a topic. Not empty.")],
     top_k: Annotated[int, Field(description="How many messages to return, best first", ge=1)] = 5,
     conversation_id: Annotated[str | None, Field(description="Only messages of this conversation")] = None,
-    user_id: Annotated[str | None, Field(description="Only messages about this person")] = None,
+    user_id: Annotated[str | None, Field(description="Only messages about this person" + BOUND_USER)] = None,
     tenant_id: TenantId = None,
 ) -> dict[str, Any]:
     """Search the stored messages by meaning and words. Returns the most relevant messages, best first,
@@ -126,7 +139,13 @@ async def recall(
         tenant_id,
         lambda principal, tenant: operations.recall(
             principal,
-            SearchQuery(tenant_id=tenant, query=query, top_k=top_k, conversation_id=conversation_id, user_id=user_id),
+            SearchQuery(
+                tenant_id=tenant,
+                query=query,
+                top_k=top_k,
+                conversation_id=conversation_id,
+                user_id=user_of(ctx, user_id),
+            ),
         ),
     )
 
@@ -141,7 +160,8 @@ async def get_context(
         str | None, Field(description="What to find memories for; default: the conversation's latest user message")
     ] = None,
     user_id: Annotated[
-        str | None, Field(description="The person the next turn is for: the user scope draws on their messages")
+        str | None,
+        Field(description="The person the next turn is for: the user scope draws on their messages" + BOUND_USER),
     ] = None,
     scope: Annotated[
         Literal["conversation", "user", "tenant"] | None,
@@ -166,7 +186,7 @@ async def get_context(
                 max_tokens=max_tokens,
                 query=query,
                 scope=scope,
-                user_id=user_id,
+                user_id=user_of(ctx, user_id),
             ),
         ),
     )

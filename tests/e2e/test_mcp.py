@@ -4,9 +4,12 @@ streamable HTTP at /mcp, and over stdio through `memorymesh mcp`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -186,14 +189,33 @@ def test_no_valid_key_is_a_401(server: ServerProcess, headers: dict[str, str]) -
 async def test_mcp_requests_are_counted_and_logged_as_rest_requests_are(server: ServerProcess) -> None:
     async with session(server, {"x-api-key": ACME_KEY}) as client:
         await client.list_tools()
-    httpx.post(f"{server.url}/mcp", json={}, headers={"x-api-key": "not-a-key"})
-    metrics = httpx.get(f"{server.url}/metrics").text
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        await http.post("/mcp", json={}, headers={"x-api-key": "not-a-key"})
+        metrics = (await http.get("/metrics")).text
     assert 'memorymesh_http_requests_total{method="POST",route="/mcp",status="200"}' in metrics
     assert 'memorymesh_http_requests_total{method="POST",route="/mcp",status="401"}' in metrics
     logged = [json.loads(line) for line in server.lines if '"route": "/mcp"' in line or '"route":"/mcp"' in line]
     assert {entry["status"] for entry in logged} >= {200, 401}
     assert all(ACME_KEY not in json.dumps(entry) for entry in logged)  # the key id, never the key
     assert any(entry.get("key_id") for entry in logged if entry["status"] == 200)
+
+
+async def test_a_connection_bound_to_a_user_remembers_and_recalls_for_them(server: ServerProcess) -> None:
+    async with session(server, {"x-api-key": ACME_KEY}) as unbound:
+        other = {"conversation_id": "bound", "role": "user", "content": "Bob keeps bees on the roof", "user_id": "bob"}
+        answer(await unbound.call_tool("remember", other))
+    async with session(server, {"x-api-key": ACME_KEY, "x-memorymesh-user-id": "alice"}) as client:
+        said = {"conversation_id": "bound", "role": "user", "content": "Alice keeps bees in the garden"}
+        stored = answer(await client.call_tool("remember", said))["message"]
+        assert stored["user_id"] == "alice"
+        found = answer(await client.call_tool("recall", {"query": "who keeps bees", "top_k": 5}))["results"]
+        assert [r["message"]["id"] for r in found] == [stored["id"]]  # alice's only, not bob's
+        named = answer(await client.call_tool("recall", {"query": "who keeps bees", "user_id": "bob"}))["results"]
+        assert {r["message"]["user_id"] for r in named} == {"bob"}  # a call that names a user wins
+        context = answer(await client.call_tool("get_context", {"conversation_id": "elsewhere", "query": "bees"}))
+        assert [m["message"]["user_id"] for m in context["memories"]] == ["alice"]  # the user scope, by default
+    async with session(server, {"x-api-key": ACME_KEY, "x-memorymesh-user-id": "not an id!"}) as client:
+        refusal(await client.call_tool("remember", said), "validation_failed")
 
 
 async def test_memorymesh_mcp_serves_the_same_tools_on_stdio(server: ServerProcess) -> None:
@@ -214,6 +236,15 @@ async def test_memorymesh_mcp_serves_the_same_tools_on_stdio(server: ServerProce
         found = answer(await client.call_tool("recall", {"query": "when is the launch", "top_k": 1}))["results"]
         assert [r["message"]["id"] for r in found] == [stored["id"]]
         refusal(await client.call_tool("recall", {"query": "launch", "tenant_id": "acme"}), "forbidden")
+    bound = StdioServerParameters(
+        command=MEMORYMESH,
+        args=["mcp", "--user-id", "carol"],
+        env={"MEMORY_URL": server.url, "MEMORY_API_KEY": GLOBEX_KEY},
+    )
+    async with stdio_client(bound) as (read, write), ClientSession(read, write) as client:
+        await client.initialize()
+        said = {"conversation_id": "stdio", "role": "user", "content": "Carol flies to Oslo"}
+        assert answer(await client.call_tool("remember", said))["message"]["user_id"] == "carol"
 
 
 def test_memorymesh_mcp_refuses_to_start_without_a_service() -> None:
@@ -245,3 +276,15 @@ async def test_a_rate_limited_call_is_a_tool_error(tmp_path_factory: pytest.Temp
             assert len((await client.list_tools()).tools) == len(TOOLS)  # the session goes on
     finally:
         assert limited.stop() == 0, limited.output
+
+
+def test_the_readme_example_works_as_printed(server: ServerProcess, tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    block = readme.split("<!-- mcp-example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.py").write_text(block)
+    env = {**os.environ, "MEMORY_URL": server.url, "MEMORY_API_KEY": ADMIN_KEY}
+    run = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "alice I'm vegetarian\n"
