@@ -4,8 +4,9 @@ Exponential backoff with full jitter (the AWS Architecture Blog's "Exponential B
 Jitter"): before try n+1, sleep a uniform random time in [0, min(cap, base * 2**n)], so clients
 refused together do not come back together. A `Retry-After` the service sent is a floor: never
 sooner than it asked, and the jitter goes on top of it (a floor that replaced the jitter would
-bring every client refused with the same Retry-After back at the same instant). Bounded twice: at most `attempts` tries, and no sleep that would end past
-`total_seconds` from the first try (the last error is raised instead).
+bring every client refused with the same Retry-After back at the same instant). Bounded
+twice: at most `attempts` tries, and no sleep that would end past `total_seconds` from the
+first try (the last error is raised instead).
 """
 
 from __future__ import annotations
