@@ -49,3 +49,33 @@ async def test_a_dimension_the_local_model_does_not_make_is_refused_at_start(mon
     same = open_sentence_transformer(settings.model_copy(update={"embedding_dimensions": 384}), InMemoryMetrics())
     assert (await anext(same)).dimensions == 384
     await same.aclose()
+
+
+async def test_the_onnx_runtime_is_chosen_by_setting_and_keeps_the_models_name(monkeypatch, tmp_path):
+    """MEMORY_EMBEDDING_RUNTIME=onnx opens the ONNX embedder over the same folder, under the
+    same recorded name as torch would (the vectors are the same), with its cache and threads."""
+    import adapters.embeddings.onnx as onnx
+    from config.container import Container, resolved, stop
+    from tests.fakes.embedder import DeterministicEmbedder
+
+    class Closable(DeterministicEmbedder):
+        def close(self) -> None:
+            calls.append("closed")
+
+    calls: list[object] = []
+
+    def load(path, model_name, cache_dir, threads, **rest):  # type: ignore[no-untyped-def]
+        calls.append((path, model_name, cache_dir, threads))
+        return Closable()
+
+    monkeypatch.setattr(onnx, "load_onnx_embedder", load)
+    model = tmp_path / "my-model"
+    model.mkdir()
+    settings = Settings(_env_file=None, embedding_model=str(model), embedding_runtime="onnx", data_dir=tmp_path)
+    container = Container(settings=settings)
+    try:
+        assert isinstance(await resolved(container.embedder()), DeterministicEmbedder)
+    finally:
+        await stop(container)
+    assert calls == [(model, sentence_transformers.model_identity(model, "my-model"), tmp_path / "onnx", 2), "closed"]
+    assert Settings(_env_file=None).embedding_runtime == "torch"
