@@ -96,6 +96,7 @@ async def open_onnx_embedder(settings: Settings, metrics: Metrics) -> AsyncItera
         max_concurrency=settings.embedding_max_concurrency,
         max_pending=settings.embedding_max_pending,
         metrics=metrics,
+        int8=settings.embedding_onnx_quantize == "int8",
     )
     try:
         check_dimensions(settings, embedder)

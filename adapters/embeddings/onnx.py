@@ -83,22 +83,32 @@ class ModelLayout:
         )
 
 
-def exported_path(cache_dir: Path, model_name: str) -> Path:
+def exported_path(cache_dir: Path, model_name: str, int8: bool = False) -> Path:
     """The export of the model named `label@digest` (model_identity): a model changed in
     place has another digest, so another file; the file's name carries the opset it was made at."""
     digest = model_name.rsplit("@", 1)[-1]
-    return cache_dir / f"{digest}-opset{OPSET}.onnx"
+    return cache_dir / f"{digest}-opset{OPSET}{'-int8' if int8 else ''}.onnx"
 
 
-def ensure_exported(model_path: Path, target: Path) -> Path:
-    """The ONNX file at `target`, exported first if the cache has none (in a child process)."""
-    if target.is_file():
-        return target
-    logger.info("exporting the embedding model to ONNX", extra={"model": str(model_path), "target": str(target)})
+def int8_name(model_name: str) -> str:
+    """The int8 model's recorded name: its vectors are not fp32's (cosine about 0.95), so the
+    stored vectors of one are never searched with the other's queries (switching is a reembed)."""
+    label, _, digest = model_name.rpartition("@")
+    return f"{label}-int8@{digest}"
+
+
+def ensure_exported(model_path: Path, target: Path, int8_target: Path | None = None) -> Path:
+    """The ONNX file to load (`int8_target` when given), exported (and quantized) first if the
+    cache has none, in a child process."""
+    wanted = int8_target or target
+    if wanted.is_file():
+        return wanted
+    logger.info("exporting the embedding model to ONNX", extra={"model": str(model_path), "target": str(wanted)})
     started = time.monotonic()
+    command = [sys.executable, "-m", "adapters.embeddings.onnx_export", str(model_path), str(target)]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "adapters.embeddings.onnx_export", str(model_path), str(target)],
+            command + ([str(int8_target)] if int8_target else []),
             capture_output=True,
             text=True,
             timeout=EXPORT_TIMEOUT_SECONDS,
@@ -106,11 +116,11 @@ def ensure_exported(model_path: Path, target: Path) -> Path:
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise EmbedderUnavailable(f"cannot export the model to ONNX: {error}; or set {TORCH_RUNTIME}") from error
-    if done.returncode != 0 or not target.is_file():
+    if done.returncode != 0 or not wanted.is_file():
         tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
         raise EmbedderUnavailable(f"exporting the model to ONNX failed ({tail[0]}); set {TORCH_RUNTIME}")
     logger.info("exported the embedding model to ONNX", extra={"seconds": round(time.monotonic() - started, 1)})
-    return target
+    return wanted
 
 
 def open_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
@@ -202,8 +212,10 @@ def load_onnx_embedder(
     max_concurrency: int,
     max_pending: int = 256,
     metrics: Metrics | None = None,
+    int8: bool = False,
 ) -> OnnxEmbedder:
-    """Blocks (an export takes seconds, a session a second): call it off the event loop."""
+    """Blocks (an export takes seconds, a session a second): call it off the event loop.
+    `model_name`: the fp32 model's (model_identity); int8 records another (int8_name)."""
     if not model_path.is_dir():
         raise EmbedderUnavailable(
             f"no model directory at {model_path}: MEMORY_EMBEDDING_MODEL must be a local sentence-transformers "
@@ -211,5 +223,8 @@ def load_onnx_embedder(
         )
     layout = ModelLayout.read(model_path)
     tokenizer = load_tokenizer(model_path, layout.max_length)
-    session = open_session(ensure_exported(model_path, exported_path(cache_dir, model_name)), threads)
-    return OnnxEmbedder(session, tokenizer, layout, model_name, batch_size, max_concurrency, max_pending, metrics)
+    fp32 = exported_path(cache_dir, model_name)
+    path = ensure_exported(model_path, fp32, exported_path(cache_dir, model_name, int8=True) if int8 else None)
+    session = open_session(path, threads)
+    name = int8_name(model_name) if int8 else model_name
+    return OnnxEmbedder(session, tokenizer, layout, name, batch_size, max_concurrency, max_pending, metrics)

@@ -1,6 +1,7 @@
 """Exports a local sentence-transformers model's transformer to an ONNX file, from its own
 weights (never a hub). Needs torch: run as `python -m adapters.embeddings.onnx_export MODEL
-TARGET` in a process of its own, so that the process serving the ONNX model never imports torch.
+TARGET [INT8_TARGET]` in a process of its own, so that the process serving the ONNX model never
+imports torch. With INT8_TARGET, the export is also quantized (dynamic int8 weights) there.
 
 The file appears whole or not at all: it is written next to TARGET under a temporary name
 and renamed, so a process starting meanwhile never reads half of it, and two processes
@@ -12,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,26 +44,49 @@ def export(model_path: Path, target: Path) -> None:
             ).last_hidden_state
 
     example = torch.ones(2, 8, dtype=torch.long)
+    with torch.no_grad(), written_whole(target) as temporary:
+        torch.onnx.export(
+            Hidden(transformer),
+            (example, example, torch.zeros_like(example)),
+            str(temporary),
+            input_names=list(INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes={name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def quantize(source: Path, target: Path) -> None:
+    """Dynamic int8: weights stored as int8, activations quantized on the fly. Faster, and
+    other vectors (cosine about 0.95 to fp32's): a model of its own, never mixed with fp32's."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with written_whole(target) as temporary:
+        quantize_dynamic(source, temporary, weight_type=QuantType.QInt8)
+
+
+@contextmanager
+def written_whole(target: Path) -> Iterator[Path]:
+    """A temporary path beside `target`, renamed to it once written, removed if not."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".onnx")
     os.close(descriptor)
+    temporary = Path(name)
     try:
-        with torch.no_grad():
-            torch.onnx.export(
-                Hidden(transformer),
-                (example, example, torch.zeros_like(example)),
-                temporary,
-                input_names=list(INPUTS),
-                output_names=["last_hidden_state"],
-                dynamic_axes={name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")},
-                opset_version=OPSET,
-                dynamo=False,
-            )
+        yield temporary
         os.chmod(temporary, 0o644)  # mkstemp makes it 0600: readable by other users, as any cache
         os.replace(temporary, target)
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+
+
+def main(model_path: Path, target: Path, int8_target: Path | None = None) -> None:
+    if not target.is_file():
+        export(model_path, target)
+    if int8_target is not None and not int8_target.is_file():
+        quantize(target, int8_target)
 
 
 if __name__ == "__main__":
-    export(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(*(Path(argument) for argument in sys.argv[1:4]))

@@ -144,3 +144,26 @@ def test_the_export_is_reused_and_another_digest_gets_another_file(onnx_cache, b
     assert exported.stat().st_mtime_ns == before
     assert [p.name for p in onnx_cache.iterdir() if p.name.startswith(".")] == []  # no temporary file left
     assert oct(os.stat(exported).st_mode & 0o777) == "0o644"
+
+
+async def test_int8_is_another_model_quantized_from_the_cached_export(onnx_cache, bundled_identity, exported):
+    """Other vectors, so another recorded name: an int8 process refuses fp32's stored vectors."""
+    before = exported.stat().st_mtime_ns
+    fp32 = load_onnx_embedder(bundled_model_path(), bundled_identity, onnx_cache, 2, 16, 1)
+    int8 = load_onnx_embedder(bundled_model_path(), bundled_identity, onnx_cache, 2, 16, 1, int8=True)
+    try:
+        label, digest = bundled_identity.split("@")
+        assert int8.model_name == f"{label}-int8@{digest}" != fp32.model_name
+        assert exported_path(onnx_cache, bundled_identity, int8=True).is_file()
+        assert exported.stat().st_mtime_ns == before  # quantized from the cached export, not exported again
+        texts = TEXTS[8:20]
+        similarity = cosines(await int8.embed_documents(texts), await fp32.embed_documents(texts))
+        assert 0.8 < similarity.mean() < 0.9999  # close, and not the same vectors
+        query = await int8.embed_query("How old is your brother?")
+        related, unrelated = await int8.embed_documents(
+            ["My brother turned thirty-two last week.", "The invoice was paid by bank transfer."]
+        )
+        assert cosines([query], [related])[0] > cosines([query], [unrelated])[0] + 0.2
+    finally:
+        fp32.close()
+        int8.close()
