@@ -160,7 +160,11 @@ def report(args: argparse.Namespace, rounds: list[list[dict[str, Any]]], export_
         lines.append(f"- round {n}: {cells}")
     if export_s:
         made = ", ".join(f"{k} {v:.1f} s" for k, v in export_s.items())
-        lines += ["", f"First open into an empty cache (export, then start; not in the figures above): {made}."]
+        lines += [
+            "",
+            f"First open into an empty cache (export, then start; not in the figures above): {made} "
+            "(int8 after fp32: it quantizes the cached fp32 export).",
+        ]
     names = {r["runtime"]: r["model_name"] for r in rounds[0]}
     lines += ["", "Recorded model names: " + ", ".join(f"{k} `{v}`" for k, v in names.items()) + "."]
     return "\n".join(lines) + "\n"
