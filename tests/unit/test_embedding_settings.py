@@ -79,3 +79,16 @@ async def test_the_onnx_runtime_is_chosen_by_setting_and_keeps_the_models_name(m
         await stop(container)
     assert calls == [(model, sentence_transformers.model_identity(model, "my-model"), tmp_path / "onnx", 2), "closed"]
     assert Settings(_env_file=None).embedding_runtime == "torch"
+
+
+def test_several_api_processes_share_the_cores_out_on_either_runtime(monkeypatch):
+    from entrypoints.processes import child_env
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    for name in ("MEMORY_EMBEDDING_THREADS", "MEMORY_EMBEDDING_ONNX_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    env = child_env(Settings(_env_file=None, processes=4, port=8000), "postgresql://x", 4, "/tmp/metrics")
+    assert env["MEMORY_EMBEDDING_THREADS"] == "2" and env["MEMORY_EMBEDDING_ONNX_THREADS"] == "2"
+    chosen = Settings(_env_file=None, processes=4, port=8000, embedding_threads=3, embedding_onnx_threads=3)
+    env = child_env(chosen, "postgresql://x", 4, "/tmp/metrics")
+    assert "MEMORY_EMBEDDING_THREADS" not in env and "MEMORY_EMBEDDING_ONNX_THREADS" not in env  # theirs, kept
