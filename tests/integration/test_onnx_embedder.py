@@ -5,12 +5,13 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from adapters.embeddings.onnx import exported_path, load_onnx_embedder
+from adapters.embeddings.onnx import ensure_exported, exported_path, load_onnx_embedder, open_session
 from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder, bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,3 +168,14 @@ async def test_int8_is_another_model_quantized_from_the_cached_export(onnx_cache
     finally:
         fp32.close()
         int8.close()
+
+
+def test_two_processes_exporting_at_once_each_leave_a_whole_file(tmp_path, bundled_identity):
+    """As two processes starting at once on an empty cache: each exports and renames its own
+    temporary file; the survivor is whole, and nothing half-written is left behind."""
+    target = exported_path(tmp_path, bundled_identity)
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: ensure_exported(bundled_model_path(), target), range(2)))
+    assert paths == [target, target]
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    assert open_session(target, 1).get_outputs()[0].shape[-1] == 384
