@@ -65,6 +65,7 @@ from config.resources import (
     open_arq_queue,
     open_database_server,
     open_gemini_embedder,
+    open_onnx_embedder,
     open_qdrant_index,
     open_redis_query_cache,
     open_redis_rate_limiter,
@@ -112,7 +113,11 @@ class Container(containers.DeclarativeContainer):
 
     embedder = providers.Selector(
         settings.provided.embedding_provider,
-        sentence_transformers=providers.Resource(open_sentence_transformer, settings=settings, metrics=metrics),
+        sentence_transformers=providers.Selector(
+            settings.provided.embedding_runtime,
+            torch=providers.Resource(open_sentence_transformer, settings=settings, metrics=metrics),
+            onnx=providers.Resource(open_onnx_embedder, settings=settings, metrics=metrics),
+        ),
         google_gemini=providers.Resource(open_gemini_embedder, settings=settings),
     )
 

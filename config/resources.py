@@ -39,16 +39,27 @@ from domain.rate_limit import RateLimit
 from domain.retry import RetryPolicy
 
 
-async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> AsyncIterator[Embedder]:
-    from adapters.embeddings.sentence_transformers import (
-        SentenceTransformerEmbedder,
-        bundled_model_path,
-        load_model,
-        model_identity,
-    )
+def local_model(settings: Settings) -> tuple[Path, str]:
+    """The local model's folder, and the label its vectors are recorded under."""
+    from adapters.embeddings.sentence_transformers import bundled_model_path
 
-    path = settings.embedding_model or bundled_model_path()
-    label = Path(settings.embedding_model).name if settings.embedding_model else "all-MiniLM-L6-v2"
+    if settings.embedding_model:
+        return Path(settings.embedding_model), Path(settings.embedding_model).name
+    return bundled_model_path(), "all-MiniLM-L6-v2"
+
+
+def check_dimensions(settings: Settings, embedder: Embedder) -> None:
+    if settings.embedding_dimensions not in (None, embedder.dimensions):
+        raise EmbedderUnavailable(
+            f"MEMORY_EMBEDDING_DIMENSIONS={settings.embedding_dimensions}, but {embedder.model_name} makes "
+            f"vectors of {embedder.dimensions} dimensions: unset it, or pick a model of that dimension"
+        )
+
+
+async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> AsyncIterator[Embedder]:
+    from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder, load_model, model_identity
+
+    path, label = local_model(settings)
     if settings.embedding_threads:
         import torch
 
@@ -63,11 +74,32 @@ async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> Asy
         metrics=metrics,
     )
     try:
-        if settings.embedding_dimensions not in (None, embedder.dimensions):
-            raise EmbedderUnavailable(
-                f"MEMORY_EMBEDDING_DIMENSIONS={settings.embedding_dimensions}, but {embedder.model_name} makes "
-                f"vectors of {embedder.dimensions} dimensions: unset it, or pick a model of that dimension"
-            )
+        check_dimensions(settings, embedder)
+        yield embedder
+    finally:
+        embedder.close()
+
+
+async def open_onnx_embedder(settings: Settings, metrics: Metrics) -> AsyncIterator[Embedder]:
+    """The same model and the same vectors (so the same recorded name) as open_sentence_transformer."""
+    from adapters.embeddings.onnx import load_onnx_embedder
+    from adapters.embeddings.sentence_transformers import model_identity
+
+    path, label = local_model(settings)
+    embedder = await asyncio.to_thread(
+        load_onnx_embedder,
+        path,
+        await asyncio.to_thread(model_identity, path, label),
+        cache_dir=settings.embedding_onnx_cache_dir or settings.data_dir / "onnx",
+        threads=settings.embedding_onnx_threads,
+        batch_size=settings.embedding_encode_batch_size,
+        max_concurrency=settings.embedding_max_concurrency,
+        max_pending=settings.embedding_max_pending,
+        metrics=metrics,
+        int8=settings.embedding_onnx_quantize == "int8",
+    )
+    try:
+        check_dimensions(settings, embedder)
         yield embedder
     finally:
         embedder.close()

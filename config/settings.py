@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     embedding_model: str | None = None  # a local model folder; unset means the bundled all-MiniLM-L6-v2
     embedding_device: str = "cpu"
     embedding_threads: int = Field(0, ge=0, le=256)  # torch's CPU threads; 0 = torch's default (all cores)
+    # What runs the local model: torch (sentence-transformers), or ONNX Runtime on an export of
+    # the same weights (same vectors, no torch in the process; exported once into the cache dir,
+    # unset = MEMORY_DATA_DIR/onnx). ONNX Runtime's threads per encode: 0 = its default (all cores).
+    embedding_runtime: Literal["torch", "onnx"] = "torch"
+    embedding_onnx_cache_dir: Path | None = None
+    embedding_onnx_threads: int = Field(2, ge=0, le=256)
+    # int8: dynamic quantization of the export, faster but other vectors (cosine about 0.95 to
+    # fp32's): recorded as another model (`...-int8@digest`), so switching to it is a reembed.
+    embedding_onnx_quantize: Literal["none", "int8"] = "none"
     embedding_batch_size: int = Field(256, ge=1, le=4096)  # messages a worker claims and embeds in one call
     embedding_encode_batch_size: int = Field(32, ge=1, le=1024)  # texts per forward pass inside that call
     embedding_max_concurrency: int = Field(1, ge=1, le=64)

@@ -36,8 +36,11 @@ def child_env(settings: Settings, url: str, processes: int, metrics_dir: str) ->
         "MEMORY_REUSE_PORT": "true",
         "MEMORY_DATABASE_URL": url,  # the embedded server is started once, here, for all the copies
     }
+    share = str(max(1, (os.cpu_count() or 1) // processes))
     if not settings.embedding_threads:  # share the cores out instead of oversubscribing them
-        env["MEMORY_EMBEDDING_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+        env["MEMORY_EMBEDDING_THREADS"] = share
+    if "embedding_onnx_threads" not in settings.model_fields_set:  # its default (2) is one process's
+        env["MEMORY_EMBEDDING_ONNX_THREADS"] = share
     return env
 
 

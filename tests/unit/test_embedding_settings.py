@@ -49,3 +49,46 @@ async def test_a_dimension_the_local_model_does_not_make_is_refused_at_start(mon
     same = open_sentence_transformer(settings.model_copy(update={"embedding_dimensions": 384}), InMemoryMetrics())
     assert (await anext(same)).dimensions == 384
     await same.aclose()
+
+
+async def test_the_onnx_runtime_is_chosen_by_setting_and_keeps_the_models_name(monkeypatch, tmp_path):
+    """MEMORY_EMBEDDING_RUNTIME=onnx opens the ONNX embedder over the same folder, under the
+    same recorded name as torch would (the vectors are the same), with its cache and threads."""
+    import adapters.embeddings.onnx as onnx
+    from config.container import Container, resolved, stop
+    from tests.fakes.embedder import DeterministicEmbedder
+
+    class Closable(DeterministicEmbedder):
+        def close(self) -> None:
+            calls.append("closed")
+
+    calls: list[object] = []
+
+    def load(path, model_name, cache_dir, threads, **rest):  # type: ignore[no-untyped-def]
+        calls.append((path, model_name, cache_dir, threads))
+        return Closable()
+
+    monkeypatch.setattr(onnx, "load_onnx_embedder", load)
+    model = tmp_path / "my-model"
+    model.mkdir()
+    settings = Settings(_env_file=None, embedding_model=str(model), embedding_runtime="onnx", data_dir=tmp_path)
+    container = Container(settings=settings)
+    try:
+        assert isinstance(await resolved(container.embedder()), DeterministicEmbedder)
+    finally:
+        await stop(container)
+    assert calls == [(model, sentence_transformers.model_identity(model, "my-model"), tmp_path / "onnx", 2), "closed"]
+    assert Settings(_env_file=None).embedding_runtime == "torch"
+
+
+def test_several_api_processes_share_the_cores_out_on_either_runtime(monkeypatch):
+    from entrypoints.processes import child_env
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    for name in ("MEMORY_EMBEDDING_THREADS", "MEMORY_EMBEDDING_ONNX_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    env = child_env(Settings(_env_file=None, processes=4, port=8000), "postgresql://x", 4, "/tmp/metrics")
+    assert env["MEMORY_EMBEDDING_THREADS"] == "2" and env["MEMORY_EMBEDDING_ONNX_THREADS"] == "2"
+    chosen = Settings(_env_file=None, processes=4, port=8000, embedding_threads=3, embedding_onnx_threads=3)
+    env = child_env(chosen, "postgresql://x", 4, "/tmp/metrics")
+    assert "MEMORY_EMBEDDING_THREADS" not in env and "MEMORY_EMBEDDING_ONNX_THREADS" not in env  # theirs, kept
