@@ -93,6 +93,15 @@ def rate_limit_headers(decision: RateDecision) -> dict[str, str]:
     }
 
 
+def problem_headers(error: DomainError) -> dict[str, str] | None:
+    """What a refusal's answer carries besides its body: when to come back, and the limit."""
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(max(1, math.ceil(error.decision.retry_after)))} | rate_limit_headers(error.decision)
+    if isinstance(error, TenantBusy):
+        return {"Retry-After": str(error.retry_after_seconds)}
+    return None
+
+
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:
@@ -100,13 +109,7 @@ def register_error_handlers(app: Quart) -> None:
         errors = list(error.problems) if isinstance(error, ValidationFailed) else None
         if status >= 500:
             logger.warning("request failed", extra={"code": error.code, "detail": error.detail})
-        headers = None
-        if isinstance(error, RateLimited):
-            headers = {"Retry-After": str(max(1, math.ceil(error.decision.retry_after)))}
-            headers.update(rate_limit_headers(error.decision))
-        elif isinstance(error, TenantBusy):
-            headers = {"Retry-After": str(error.retry_after_seconds)}
-        return problem(status, error.code, error.detail, errors, headers)
+        return problem(status, error.code, error.detail, errors, problem_headers(error))
 
     @app.errorhandler(RequestSchemaValidationError)
     async def schema_error(error: RequestSchemaValidationError) -> Response:

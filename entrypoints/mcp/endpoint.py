@@ -19,12 +19,12 @@ from typing import Any, cast
 
 from hypercorn.typing import ASGIReceiveCallable as Receive
 from hypercorn.typing import ASGISendCallable as Send
-from hypercorn.typing import HTTPResponseBodyEvent, HTTPResponseStartEvent, Scope
+from hypercorn.typing import HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Scope
 from mcp.server.transport_security import TransportSecuritySettings
 
 from domain.access import Principal
 from domain.errors import DomainError
-from entrypoints.http.errors import STATUS_BY_CODE
+from entrypoints.http.errors import STATUS_BY_CODE, problem_headers
 from entrypoints.mcp import operations
 from entrypoints.mcp.tools import PRINCIPAL, build_server
 
@@ -70,17 +70,26 @@ class McpEndpoint:
         finally:  # what a REST request leaves behind: the HTTP metrics and one log line
             operations.observe(scope["method"], status, time.perf_counter() - started, principal)
 
-    async def answer(self, scope: Scope, receive: Receive, send: Send) -> Principal | None:
+    async def answer(self, scope: HTTPScope, receive: Receive, send: Send) -> Principal | None:
         """Answer a /mcp request; the caller's Principal, once the key resolved."""
+        if scope["method"] != "POST":
+            # Stateless with JSON answers: no stream to GET (one held open would keep a slot of
+            # load shedding for the whole read timeout) and no session to DELETE.
+            detail = "MCP here is stateless: POST each JSON-RPC message to /mcp"
+            await problem(send, 405, "method_not_allowed", detail, {"allow": "POST"})
+            return None
         key = presented_key(scope)
         if not key:
             await problem(send, 401, "unauthorized", "send your API key in the x-api-key header or as a Bearer token")
             return None
+        principal = None
         try:
             principal = await operations.resolve_key(key)
-        except DomainError as error:  # the key store cannot answer (storage unavailable)
-            await problem(send, STATUS_BY_CODE.get(error.code, 503), error.code, error.detail)
-            return None
+            if principal is not None:
+                await operations.limit_key(principal)  # every request, as REST counts them: not only tool calls
+        except DomainError as error:  # the key store cannot answer, or the key is over its rate limit
+            await problem(send, STATUS_BY_CODE.get(error.code, 503), error.code, error.detail, problem_headers(error))
+            return principal
         if principal is None:
             await problem(send, 401, "unauthorized", "the API key is not valid")
             return None
@@ -88,7 +97,7 @@ class McpEndpoint:
         return principal
 
 
-async def problem(send: Send, status: int, code: str, detail: str) -> None:
+async def problem(send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps(
         {
             "type": f"urn:memorymesh:problem:{code}",
@@ -98,10 +107,11 @@ async def problem(send: Send, status: int, code: str, detail: str) -> None:
             "detail": detail,
         }
     ).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    if status == 503:
-        headers.append((b"retry-after", b"5"))
-    await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers, trailers=False))
+    sent = {"retry-after": "5"} if status == 503 else {}
+    sent |= {name.lower(): value for name, value in (headers or {}).items()}
+    fields = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    fields += [(name.encode(), value.encode()) for name, value in sent.items()]
+    await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=fields, trailers=False))
     await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
 
 

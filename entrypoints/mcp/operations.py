@@ -67,11 +67,17 @@ def observe(
 
 
 @inject
+async def limit_key(principal: Principal, throttle: Throttle = Provide[Container.throttle]) -> None:
+    """Count a /mcp request against its key's rate limit (endpoint.py, before the MCP app reads it)."""
+    await throttle.key(principal)
+
+
+@inject
 async def admit(
     principal: Principal, tenant_id: str, messages: int = 0, throttle: Throttle = Provide[Container.throttle]
 ) -> None:
-    """The REST routes' limits: the key's, the tenant's, and (for writes) the tenant's messages."""
-    await throttle.key(principal)
+    """The REST routes' limits on what a tool acts on: the tenant's, and (for writes) the tenant's
+    messages. The key's was counted at the door (limit_key)."""
     await throttle.tenant(principal, tenant_id)
     if messages:
         await throttle.messages(principal, tenant_id, messages)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
@@ -34,7 +35,11 @@ logger = logging.getLogger(__name__)
 
 
 class ServiceUnreachable(Exception):
-    """The service did not answer (down, wrong URL, or a key it refuses)."""
+    """The service did not answer (down, or a wrong URL)."""
+
+
+class ServiceRefused(ServiceUnreachable):
+    """The service answered, turning the call away at its door: the problem's `code: detail`."""
 
 
 def endpoint(url: str) -> str:
@@ -69,7 +74,24 @@ class Remote:
                 await remote.initialize()
                 yield remote
         except Exception as error:  # a transport's failure arrives wrapped in its task groups
+            refused = await self.refusal()
+            if refused is not None:
+                raise ServiceRefused(refused) from error
             raise ServiceUnreachable(f"no answer from {self.url}: {reason(error)}") from error
+
+    async def refusal(self) -> str | None:
+        """Why the service turns this connection away at its door, if it does (a key it does not
+        know, a key over its rate limit, an overloaded process): its problem's code and detail.
+        The SDK client reports each of these as a bare error response."""
+        try:
+            async with httpx.AsyncClient(headers=self.headers, timeout=10) as http:
+                response = await http.post(self.url, json={})
+            if response.status_code not in (401, 429, 503):
+                return None
+            problem = response.json()
+            return f"{problem['code']}: {problem['detail']}"
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
 
     async def list_tools(self, params: PaginatedRequestParams | None = None) -> ListToolsResult:
         async with self.session() as remote:
@@ -92,6 +114,9 @@ def forwarding(remote: Remote, version: str) -> Server[Any]:
     async def call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestParams) -> CallToolResult:
         try:
             return await remote.call_tool(params.name, params.arguments or {})
+        except ServiceRefused as error:  # e.g. unauthorized: the key was revoked
+            logger.warning("call refused: %s", error)
+            return CallToolResult(content=[TextContent(text=str(error))], is_error=True)
         except ServiceUnreachable as error:
             # The service shed the call (503), is restarting, or cannot be reached: the model reads
             # why, and the stdio session goes on.

@@ -103,6 +103,13 @@ async def remember(
     metadata: Annotated[
         dict[str, Any] | None, Field(description="Any JSON object stored with the message (tags, source, ...)")
     ] = None,
+    client_message_id: Annotated[
+        str | None,
+        Field(
+            description="Your own id for this message (same characters as ids): the same id again stores it once, "
+            "so a call retried after a lost answer never stores it twice"
+        ),
+    ] = None,
     tenant_id: TenantId = None,
 ) -> dict[str, Any]:
     """Store one message of a conversation in long-term memory. It is searchable by meaning (recall,
@@ -119,6 +126,7 @@ async def remember(
                 content=content,
                 metadata=metadata,
                 user_id=user_of(ctx, user_id),
+                client_message_id=client_message_id,
             ),
         ),
     )

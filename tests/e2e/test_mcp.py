@@ -261,6 +261,58 @@ def test_memorymesh_mcp_refuses_to_start_without_a_service() -> None:
     assert done.stdout == ""
 
 
+def test_memorymesh_mcp_says_when_the_key_is_refused(server: ServerProcess) -> None:
+    done = subprocess.run(
+        [MEMORYMESH, "mcp"],
+        env={**os.environ, "MEMORY_URL": server.url, "MEMORY_API_KEY": "not-a-key-0000000000"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "unauthorized: the API key is not valid" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+def test_only_post_is_answered_and_nothing_is_held_open(server: ServerProcess, method: str) -> None:
+    """A GET would be an SSE stream held open for the read timeout, keeping a load-shedding slot:
+    40 of them from one key refused every tenant 503 (found by attacking it)."""
+    headers = {"x-api-key": ACME_KEY, "accept": "application/json, text/event-stream"}
+    response = httpx.request(method, f"{server.url}/mcp", headers=headers, timeout=5)
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_every_post_counts_against_the_keys_rate_limit(tmp_path_factory: pytest.TempPathFactory) -> None:
+    limited = ServerProcess(
+        tmp_path_factory.mktemp("e2e-mcp-key-limited") / "data",
+        MEMORY_API_KEYS=f"{ACME_KEY}:acme",
+        MEMORY_GLOBAL_RATE_LIMIT="3/hour",
+    ).start()
+    try:
+        limited.wait_ready()
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        headers = {"x-api-key": ACME_KEY, "accept": "application/json, text/event-stream"}
+        async with httpx.AsyncClient(base_url=limited.url, headers=headers) as http:
+            answered = [(await http.post("/mcp", json=body)).status_code for _ in range(4)]
+            refused = await http.post("/mcp", json=body)
+        assert 429 not in answered[:3] and answered[3] == 429, answered  # not only tool calls count
+        assert refused.json()["code"] == "rate_limited" and int(refused.headers["retry-after"]) >= 1
+    finally:
+        assert limited.stop() == 0, limited.output
+
+
+async def test_a_remember_retried_with_its_client_message_id_stores_once(server: ServerProcess) -> None:
+    said = {"conversation_id": "retried", "role": "user", "content": "Pay the plumber", "client_message_id": "m-1"}
+    async with session(server, {"x-api-key": ACME_KEY}) as client:
+        first = answer(await client.call_tool("remember", said))
+        again = answer(await client.call_tool("remember", said))
+        assert again["message"]["id"] == first["message"]["id"] and again["replayed"]
+        page = answer(await client.call_tool("list_conversation", {"conversation_id": "retried"}))
+        assert len(page["messages"]) == 1
+
+
 async def test_a_rate_limited_call_is_a_tool_error(tmp_path_factory: pytest.TempPathFactory) -> None:
     limited = ServerProcess(
         tmp_path_factory.mktemp("e2e-mcp-limited") / "data",
