@@ -284,3 +284,31 @@ def test_url_and_key_come_from_the_environment_unless_given(monkeypatch: pytest.
     monkeypatch.delenv("MEMORY_URL")
     with MemoryMesh(transport=httpx.MockTransport(script)) as memory:
         assert memory.url == "http://127.0.0.1:8000"
+
+
+class BrokenExport(httpx.SyncByteStream):
+    """Two whole NDJSON lines, then the connection drops (`drop`) or a line is cut in half."""
+
+    def __init__(self, drop: bool) -> None:
+        self.drop = drop
+
+    def __iter__(self) -> Iterator[bytes]:
+        for i in (1, 2):
+            yield (json.dumps({"id": f"m-{i}", "content": f"message {i}"}) + "\n").encode()
+        if self.drop:
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        yield b'{"id": "m-3", "cont'
+
+
+@pytest.mark.parametrize("drop", [True, False], ids=["connection dropped", "line cut in half"])
+def test_an_export_cut_short_raises_unreachable_after_what_came(drop: bool) -> None:
+    answer = httpx.Response(200, headers={"content-type": "application/x-ndjson"}, stream=BrokenExport(drop))
+    transport = httpx.MockTransport(lambda request: answer)
+    got = []
+    with (
+        MemoryMesh("http://memory.test", "key", transport=transport) as memory,
+        pytest.raises(Unreachable, match="cut short"),
+    ):
+        for message in memory.export_user("acme", "alice"):
+            got.append(message["id"])
+    assert got == ["m-1", "m-2"]

@@ -59,6 +59,8 @@ def streamed(build: Callable[P, Call[None]]) -> Callable[Concatenate[AsyncMemory
             async for line in response.aiter_lines():
                 if (message := ops.message_line(line)) is not None:
                     yield message
+        except httpx.TransportError as error:
+            raise ops.cut_short(error) from error
         finally:
             await response.aclose()
 

@@ -27,6 +27,7 @@ from memorymesh_client.calls import (
     path,
     querystring,
 )
+from memorymesh_client.errors import Unreachable
 
 # Messages
 
@@ -294,5 +295,16 @@ def page_of(call: Call[t.Page], cursor: str) -> Call[t.Page]:
 
 
 def message_line(line: str) -> t.Message | None:
-    """One NDJSON line of an export, or None for a blank one."""
-    return cast(t.Message, json.loads(line)) if line.strip() else None
+    """One NDJSON line of an export, or None for a blank one; a line that is not whole JSON means
+    the answer was cut short (Unreachable)."""
+    if not line.strip():
+        return None
+    try:
+        return cast(t.Message, json.loads(line))
+    except ValueError as error:
+        raise cut_short(error) from error
+
+
+def cut_short(error: Exception) -> Unreachable:
+    """A streamed answer that broke off: the messages yielded so far are not all there is."""
+    return Unreachable(None, "unreachable", f"the answer was cut short ({type(error).__name__}: {error})")

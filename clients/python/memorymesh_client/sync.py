@@ -56,6 +56,8 @@ def streamed(build: Callable[P, Call[None]]) -> Callable[Concatenate[MemoryMesh,
             for line in response.iter_lines():
                 if (message := ops.message_line(line)) is not None:
                     yield message
+        except httpx.TransportError as error:
+            raise ops.cut_short(error) from error
         finally:
             response.close()
 
