@@ -27,8 +27,8 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 async def mcp(args: argparse.Namespace) -> int | None:
     import logging
 
-    from entrypoints.http.app import VERSION
     from entrypoints.mcp.proxy import ServiceUnreachable, serve_stdio
+    from entrypoints.version import VERSION
 
     # stdout is the protocol's: the few lines this process logs go to stderr.
     logging.basicConfig(level=logging.WARNING, format="memorymesh mcp: %(message)s")

@@ -40,10 +40,10 @@ from entrypoints.http.openapi import ProblemsDocumented
 from entrypoints.http.request import api_request_class
 from entrypoints.mcp import operations
 from entrypoints.mcp.endpoint import mount
+from entrypoints.version import VERSION
 
 logger = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
 # An overloaded process is alive and its metrics show the overload: these are never shed.
 NEVER_SHED = ("/v1/admin/health", "/v1/admin/readiness", "/metrics")
 

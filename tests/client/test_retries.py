@@ -13,6 +13,7 @@ from memorymesh_client import (
     AsyncMemoryMesh,
     Conflict,
     MemoryMesh,
+    MemoryMeshError,
     NotFound,
     Overloaded,
     RateLimited,
@@ -312,3 +313,13 @@ def test_an_export_cut_short_raises_unreachable_after_what_came(drop: bool) -> N
         for message in memory.export_user("acme", "alice"):
             got.append(message["id"])
     assert got == ["m-1", "m-2"]
+
+
+def test_a_listing_whose_cursor_does_not_move_on_is_an_error_not_a_loop() -> None:
+    page = {"messages": [MESSAGE], "next_cursor": "c-1"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=page))
+    with (
+        MemoryMesh("http://memory.test", "key", transport=transport) as memory,
+        pytest.raises(MemoryMeshError, match="same next_cursor twice"),
+    ):
+        list(memory.conversation_messages("acme", "support-42"))

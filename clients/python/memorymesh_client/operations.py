@@ -27,7 +27,7 @@ from memorymesh_client.calls import (
     path,
     querystring,
 )
-from memorymesh_client.errors import Unreachable
+from memorymesh_client.errors import MemoryMeshError, Unreachable
 
 # Messages
 
@@ -290,7 +290,9 @@ def context(
 
 
 def page_of(call: Call[t.Page], cursor: str) -> Call[t.Page]:
-    """The same listing from `cursor` on."""
+    """The same listing from `cursor` on; a cursor that does not move on is an error, not a loop."""
+    if call.params.get("cursor") == cursor:
+        raise MemoryMeshError(None, "cursor_repeated", "the service gave the same next_cursor twice")
     return Call(call.method, call.path, call.read, {**call.params, "cursor": cursor}, call.body, call.headers)
 
 
