@@ -1,6 +1,9 @@
 # memorymesh: the API (`memorymesh serve`, the default) and the embedding worker
-# (`memorymesh worker`) in one image, with CPU torch and the all-MiniLM-L6-v2 model baked in.
+# (`memorymesh worker`) in one image, with the all-MiniLM-L6-v2 model baked in, exported to ONNX
+# at build: the processes run it on ONNX Runtime, so the image carries no torch (754 MB less).
 #   docker build -t memorymesh .
+#   docker build --build-arg WITH_TORCH=true -t memorymesh .   # for a local model ONNX cannot run
+#                                                              # (MEMORY_EMBEDDING_RUNTIME=torch)
 # TORCH_INDEX is where torch comes from: the CPU wheel index by default (PyPI's Linux build
 # pulls in CUDA, gigabytes that a CPU service never uses); empty means PyPI.
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -35,12 +38,17 @@ COPY config config
 RUN pip install --no-deps . \
     && cd / \
     && python -c "import entrypoints.cli; from adapters.postgres.migrations import available_migrations; from adapters.embeddings.sentence_transformers import bundled_model_path; assert available_migrations(); assert bundled_model_path().is_dir()"
+# The bundled model's ONNX export (torch makes it), then torch goes unless asked to stay.
+ARG WITH_TORCH=false
+RUN memorymesh model export --cache-dir /opt/memorymesh-onnx \
+    && if [ "$WITH_TORCH" != true ]; then pip uninstall -y torch; fi
 
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN useradd --system --create-home --uid 10001 --user-group memorymesh \
     && install -d -o memorymesh -g memorymesh /var/lib/memorymesh
 COPY --from=builder /opt/memorymesh /opt/memorymesh
+COPY --from=builder --chown=memorymesh:memorymesh /opt/memorymesh-onnx /opt/memorymesh-onnx
 # Nothing is fetched from a model hub at run time. MEMORY_DATA_DIR only matters without
 # MEMORY_DATABASE_URL (the embedded PostgreSQL) or for Qdrant's local mode.
 ENV PATH=/opt/memorymesh/bin:$PATH \
@@ -51,7 +59,8 @@ ENV PATH=/opt/memorymesh/bin:$PATH \
     TOKENIZERS_PARALLELISM=false \
     MEMORY_HOST=0.0.0.0 \
     MEMORY_PORT=8000 \
-    MEMORY_DATA_DIR=/var/lib/memorymesh
+    MEMORY_DATA_DIR=/var/lib/memorymesh \
+    MEMORY_EMBEDDING_ONNX_CACHE_DIR=/opt/memorymesh-onnx
 WORKDIR /home/memorymesh
 USER memorymesh
 # 8000: the API (and its /metrics); 9100: a worker's metrics (MEMORY_WORKER_METRICS_PORT).

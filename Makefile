@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==$(TORCH_VERSION)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet -e ./clients/python  # memorymesh-client: tests/client and the benches use it
+	$(BIN)/memorymesh model export >/dev/null  # the model on ONNX Runtime, exported once, not at each first start
 	touch $(STAMP)
 
 run: $(STAMP)

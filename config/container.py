@@ -61,6 +61,7 @@ from config.resources import (
     embedding_work_settings,
     fair_share_settings,
     keyword_limits,
+    local_runtime,
     model_dimensions,
     open_arq_queue,
     open_database_server,
@@ -114,7 +115,7 @@ class Container(containers.DeclarativeContainer):
     embedder = providers.Selector(
         settings.provided.embedding_provider,
         sentence_transformers=providers.Selector(
-            settings.provided.embedding_runtime,
+            providers.Singleton(local_runtime, settings),
             torch=providers.Resource(open_sentence_transformer, settings=settings, metrics=metrics),
             onnx=providers.Resource(open_onnx_embedder, settings=settings, metrics=metrics),
         ),

@@ -7,7 +7,10 @@ Heavy libraries are imported inside the function of the backend that needs them.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
+import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +51,47 @@ def local_model(settings: Settings) -> tuple[Path, str]:
     return bundled_model_path(), "all-MiniLM-L6-v2"
 
 
+def onnx_cache_dir(settings: Settings) -> Path:
+    """Where exports live: one per model digest, so every data dir (every test server, every
+    instance on a host) shares the one made by `memorymesh model export` or the first start."""
+    if settings.embedding_onnx_cache_dir:
+        return settings.embedding_onnx_cache_dir
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "memorymesh" / "onnx"
+
+
+def local_runtime(settings: Settings) -> str:
+    """`onnx` or `torch`: auto is ONNX Runtime for a model it can run, torch for any other
+    (said once in the log, with the reason)."""
+    if settings.embedding_runtime != "auto":
+        return settings.embedding_runtime
+    from adapters.embeddings.onnx import runnable_on_onnx
+
+    path, _ = local_model(settings)
+    reason = runnable_on_onnx(path)
+    if reason is None:
+        return "onnx"
+    logging.getLogger(__name__).warning("the local model runs on torch", extra={"model": str(path), "reason": reason})
+    return "torch"
+
+
+def export_local_model(settings: Settings) -> Path:
+    """The ONNX file the configured model runs from, exported first if the cache has none
+    (blocks for seconds: `memorymesh model export`, at install or an image's build)."""
+    from adapters.embeddings.onnx import ensure_exported, exported_path
+    from adapters.embeddings.sentence_transformers import model_identity
+
+    if settings.embedding_provider != "sentence_transformers":
+        raise EmbedderUnavailable(f"MEMORY_EMBEDDING_PROVIDER={settings.embedding_provider}: no local model to export")
+    if local_runtime(settings) != "onnx":
+        raise EmbedderUnavailable("the local model runs on torch (MEMORY_EMBEDDING_RUNTIME): nothing to export")
+    path, label = local_model(settings)
+    name = model_identity(path, label)
+    cache = onnx_cache_dir(settings)
+    int8 = settings.embedding_onnx_quantize == "int8"
+    return ensure_exported(path, exported_path(cache, name), exported_path(cache, name, int8=True) if int8 else None)
+
+
 def check_dimensions(settings: Settings, embedder: Embedder) -> None:
     if settings.embedding_dimensions not in (None, embedder.dimensions):
         raise EmbedderUnavailable(
@@ -60,6 +104,11 @@ async def open_sentence_transformer(settings: Settings, metrics: Metrics) -> Asy
     from adapters.embeddings.sentence_transformers import SentenceTransformerEmbedder, load_model, model_identity
 
     path, label = local_model(settings)
+    if importlib.util.find_spec("torch") is None:
+        raise EmbedderUnavailable(
+            f"the model at {path} needs torch, which is not installed (an image built without it: "
+            "build it with WITH_TORCH=true), or a model ONNX Runtime can run (MEMORY_EMBEDDING_RUNTIME)"
+        )
     if settings.embedding_threads:
         import torch
 
@@ -90,7 +139,7 @@ async def open_onnx_embedder(settings: Settings, metrics: Metrics) -> AsyncItera
         load_onnx_embedder,
         path,
         await asyncio.to_thread(model_identity, path, label),
-        cache_dir=settings.embedding_onnx_cache_dir or settings.data_dir / "onnx",
+        cache_dir=onnx_cache_dir(settings),
         threads=settings.embedding_onnx_threads,
         batch_size=settings.embedding_encode_batch_size,
         max_concurrency=settings.embedding_max_concurrency,

@@ -102,10 +102,13 @@ class Settings(BaseSettings):
     embedding_model: str | None = None  # a local model folder; unset means the bundled all-MiniLM-L6-v2
     embedding_device: str = "cpu"
     embedding_threads: int = Field(0, ge=0, le=256)  # torch's CPU threads; 0 = torch's default (all cores)
-    # What runs the local model: torch (sentence-transformers), or ONNX Runtime on an export of
-    # the same weights (same vectors, no torch in the process; exported once into the cache dir,
-    # unset = MEMORY_DATA_DIR/onnx). ONNX Runtime's threads per encode: 0 = its default (all cores).
-    embedding_runtime: Literal["torch", "onnx"] = "torch"
+    # What runs the local model: ONNX Runtime on an export of the same weights (same vectors, no
+    # torch in the process; exported once into the cache dir, unset = the user's cache,
+    # $XDG_CACHE_HOME/memorymesh/onnx, shared by every data dir since a file is keyed by the
+    # model's digest), or torch (sentence-transformers). auto: ONNX for a model it can run (mean
+    # pooling, a tokenizer.json), torch for any other. ONNX Runtime's threads per encode: 0 = its
+    # default (all cores).
+    embedding_runtime: Literal["auto", "onnx", "torch"] = "auto"
     embedding_onnx_cache_dir: Path | None = None
     embedding_onnx_threads: int = Field(2, ge=0, le=256)
     # int8: dynamic quantization of the export, faster but other vectors (cosine about 0.95 to

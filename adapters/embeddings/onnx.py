@@ -83,6 +83,17 @@ class ModelLayout:
         )
 
 
+def runnable_on_onnx(root: Path) -> str | None:
+    """None when this runtime can run the model folder at `root`; else why not."""
+    try:
+        ModelLayout.read(root)
+    except (EmbedderUnavailable, OSError, ValueError) as error:
+        return str(error)
+    if not (root / "tokenizer.json").is_file():
+        return f"the model at {root} has no tokenizer.json"
+    return None
+
+
 def exported_path(cache_dir: Path, model_name: str, int8: bool = False) -> Path:
     """The export of the model named `label@digest` (model_identity): a model changed in
     place has another digest, so another file; the file's name carries the opset it was made at."""

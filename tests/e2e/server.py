@@ -24,6 +24,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def mapped_libraries(pid: int) -> set[str]:
+    """The file names a running process has mapped: its shared libraries, among others."""
+    return {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text().splitlines()}
+
+
 def wait_until(condition, bound_seconds: float, what: str):  # type: ignore[no-untyped-def]
     """Poll `condition` until it returns something true (returned), failing after the bound."""
     deadline = time.monotonic() + bound_seconds

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import redis
 
-from tests.e2e.server import ServerProcess, WorkerProcess, wait_until
+from tests.e2e.server import ServerProcess, WorkerProcess, mapped_libraries, wait_until
 
 ADMIN_KEY = "e2e-arq-admin-key-0000001"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -67,6 +67,8 @@ def test_a_message_posted_with_wait_is_embedded_by_a_worker_process(api, tmp_pat
             found = client.get("/v1/memory/search", params={"tenant_id": "acme", "query": "beekeeping hobby"})
             assert [r["message"]["id"] for r in found.json()["results"]] == [stored.json()["id"]]
         assert ready_check(api)["queue"] == "ok"
+        assert worker.process is not None  # the worker, too, embeds on ONNX Runtime, without torch
+        assert not [name for name in mapped_libraries(worker.process.pid) if "torch" in name]
     finally:
         assert worker.stop() == 0, worker.output
     assert "Traceback" not in worker.output, worker.output

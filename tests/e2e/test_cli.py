@@ -157,3 +157,29 @@ def test_a_lost_qdrant_index_is_found_by_check_index_and_rebuilt_by_reindex(tmp_
     clean = run("check-index", "--tenant", "home")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "home: in step: 3 embedded in PostgreSQL, 3 in the index" in clean.stdout
+
+
+def test_model_export_makes_the_onnx_file_once_and_says_where(tmp_path: Path) -> None:
+    """What `make` runs at install (and an image at build), so no first start waits for an export."""
+    cache = tmp_path / "cache"
+    exported = memorymesh(tmp_path / "data", "model", "export", "--cache-dir", str(cache))
+    assert exported.returncode == 0, exported.stderr
+    path = Path(exported.stdout.strip())
+    assert path.parent == cache and path.suffix == ".onnx" and path.stat().st_size > 80_000_000
+    made = path.stat().st_mtime_ns
+    again = memorymesh(tmp_path / "data", "model", "export", "--cache-dir", str(cache))
+    assert again.returncode == 0 and Path(again.stdout.strip()) == path and path.stat().st_mtime_ns == made
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORY_")}
+    on_torch = subprocess.run(
+        [MEMORYMESH, "model", "export"],
+        env={**env, "MEMORY_EMBEDDING_RUNTIME": "torch"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert on_torch.returncode == 1
+    assert on_torch.stderr.strip() == (
+        "memorymesh: the local model runs on torch (MEMORY_EMBEDDING_RUNTIME): nothing to export"
+    )

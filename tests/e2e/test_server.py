@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import ServerProcess, postgres_running_on
+from tests.e2e.server import ServerProcess, mapped_libraries, postgres_running_on
 
 ADMIN_KEY = "e2e-admin-key-000000000001"
 ACME_KEY = "e2e-acme-key-0000000000001"
@@ -55,6 +55,21 @@ def test_store_get_and_search_by_meaning(server: ServerProcess) -> None:
         results = found.json()["results"]
         assert results[0]["message"]["id"] == peanuts["id"]
         assert results[0]["scores"]["similarity"] > results[1]["scores"]["similarity"]
+
+
+def test_by_default_the_model_runs_on_onnx_runtime_and_torch_is_never_loaded(server: ServerProcess) -> None:
+    """The default (MEMORY_EMBEDDING_RUNTIME=auto) runs the bundled model on ONNX Runtime: the
+    serving process, having embedded and searched, has onnxruntime's library mapped and none of torch's."""
+    with server.client(ACME_KEY) as client:
+        store(client, "The ferry leaves from pier four.")
+        found = client.get(
+            "/v1/memory/search", params={"tenant_id": "acme", "query": "boat departure", "mode": "semantic"}
+        )
+        assert found.status_code == 200 and found.json()["results"], found.text
+    assert server.process is not None
+    libraries = mapped_libraries(server.process.pid)
+    assert any(name.startswith("libonnxruntime") or name.startswith("onnxruntime_pybind11") for name in libraries)
+    assert not [name for name in libraries if "torch" in name], sorted(n for n in libraries if "torch" in n)
 
 
 def test_tenants_are_kept_apart(server: ServerProcess) -> None:

@@ -71,14 +71,52 @@ async def test_the_onnx_runtime_is_chosen_by_setting_and_keeps_the_models_name(m
     monkeypatch.setattr(onnx, "load_onnx_embedder", load)
     model = tmp_path / "my-model"
     model.mkdir()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache.parent))
+    cache = cache.parent / "memorymesh" / "onnx"
     settings = Settings(_env_file=None, embedding_model=str(model), embedding_runtime="onnx", data_dir=tmp_path)
     container = Container(settings=settings)
     try:
         assert isinstance(await resolved(container.embedder()), DeterministicEmbedder)
     finally:
         await stop(container)
-    assert calls == [(model, sentence_transformers.model_identity(model, "my-model"), tmp_path / "onnx", 2), "closed"]
-    assert Settings(_env_file=None).embedding_runtime == "torch"
+    assert calls == [(model, sentence_transformers.model_identity(model, "my-model"), cache, 2), "closed"]
+
+
+def test_auto_runs_a_mean_pooled_model_on_onnx_and_any_other_on_torch(tmp_path, caplog):
+    """The default: ONNX Runtime where it makes the same vectors, torch (said in the log) where it cannot."""
+    import json
+    import shutil
+
+    from config.resources import local_runtime
+
+    assert Settings(_env_file=None).embedding_runtime == "auto"
+    assert local_runtime(Settings(_env_file=None)) == "onnx"  # the bundled all-MiniLM-L6-v2
+    cls_pooled = tmp_path / "cls-pooled"
+    shutil.copytree(sentence_transformers.bundled_model_path(), cls_pooled)
+    (cls_pooled / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    no_tokenizer_json = tmp_path / "no-tokenizer-json"
+    shutil.copytree(sentence_transformers.bundled_model_path(), no_tokenizer_json)
+    (no_tokenizer_json / "tokenizer.json").unlink()
+    for folder, reason in ((cls_pooled, "pooling_mode_cls_token"), (no_tokenizer_json, "no tokenizer.json")):
+        caplog.clear()
+        assert local_runtime(Settings(_env_file=None, embedding_model=str(folder))) == "torch"
+        assert any(reason in str(getattr(r, "reason", "")) for r in caplog.records), caplog.records
+        assert local_runtime(Settings(_env_file=None, embedding_model=str(folder), embedding_runtime="onnx")) == "onnx"
+    assert local_runtime(Settings(_env_file=None, embedding_runtime="torch")) == "torch"
+
+
+def test_the_onnx_cache_is_the_users_unless_set(monkeypatch, tmp_path):
+    """Shared by every data dir on the host (an export is keyed by the model's digest)."""
+    from config.resources import onnx_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert onnx_cache_dir(Settings(_env_file=None, data_dir=tmp_path / "a")) == tmp_path / "xdg" / "memorymesh" / "onnx"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert onnx_cache_dir(Settings(_env_file=None)) == tmp_path / "home" / ".cache" / "memorymesh" / "onnx"
+    chosen = Settings(_env_file=None, embedding_onnx_cache_dir=tmp_path / "mine")
+    assert onnx_cache_dir(chosen) == tmp_path / "mine"
 
 
 def test_several_api_processes_share_the_cores_out_on_either_runtime(monkeypatch):
