@@ -486,7 +486,9 @@ def report(
     unknown = ", ".join(data.evidence_unknown) or "none"
     command = "`.venv/bin/python bench/quality.py" + (f" --modes {args.modes}" if args.modes != DEFAULT_MODES else "")
     command += f"{f' --conversations {args.conversations}' if args.conversations else ''}"
-    command += f"{f' --clients {args.clients}' if args.clients != 4 else ''}` (`make bench-quality`)"
+    command += f"{f' --clients {args.clients}' if args.clients != 4 else ''}"
+    command += "".join(f" --server-env {name}={value}" for name, value in args.server_env.items())
+    command += "` (`make bench-quality`)"
     return "\n".join(
         [
             "# Retrieval quality on LoCoMo, through the HTTP API",
@@ -579,7 +581,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent search clients (default 4)")
     parser.add_argument("--conversations", type=int, default=None, help="only the first N conversations")
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.md")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="MEMORY_X=VALUE",
+        help="a setting of the servers measured, e.g. MEMORY_EMBEDDING_ONNX_QUANTIZE=int8 (repeatable)",
+    )
     args = parser.parse_args()
+    args.server_env = dict(item.split("=", 1) for item in args.server_env)
     args.load_before = os.getloadavg()[0]
     args.began, args.code = datetime.now(UTC), code_version()  # what the servers start from
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -599,7 +609,7 @@ def main() -> None:
         data_dir = Path(scratch) / "data"
         loaded: Ingest | None = None
         for name, env in RANKINGS.items():
-            with running_server(data_dir, problems, name, **env) as server:
+            with running_server(data_dir, problems, name, **env, **args.server_env) as server:
                 if loaded is None:
                     print("storing and embedding ...", flush=True)
                     loaded = asyncio.run(ingest(server, tenant, data.turns))
