@@ -44,6 +44,9 @@ from entrypoints.version import VERSION
 
 logger = logging.getLogger(__name__)
 
+# At shutdown, how long the work answered by the deadline may take to end (a write it carries
+# is stored) before the services stop.
+LATE_WORK_SECONDS = 60.0
 # An overloaded process is alive and its metrics show the overload: these are never shed.
 NEVER_SHED = ("/v1/admin/health", "/v1/admin/readiness", "/metrics")
 
@@ -129,7 +132,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
             on_shed=counters.http_shed,
         )
     # Outermost of all: the deadline counts the wait for a slot too, as the client's does.
-    app.asgi_app = Deadline(  # type: ignore[method-assign]
+    app.asgi_app = deadline = Deadline(  # type: ignore[method-assign]
         app.asgi_app,
         settings.http_request_deadline_seconds,
         exempt=NEVER_SHED,
@@ -151,6 +154,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
                 logger.info("memorymesh ready")
                 yield
         finally:
+            await deadline.finish_late_work(LATE_WORK_SECONDS)
             if background is not None:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -51,6 +51,13 @@ class Deadline:
         self.exempt = frozenset(exempt)
         self.on_expired = on_expired
         self._body = deadline_problem(seconds)
+        self._late: set[asyncio.Future[None]] = set()  # work answered by the deadline, still going on
+
+    async def finish_late_work(self, bound_seconds: float) -> None:
+        """Let the work already answered by the deadline end (a write it carries is stored)
+        before the services it uses stop: at shutdown, it would otherwise fail halfway."""
+        if self._late:
+            await asyncio.wait(set(self._late), timeout=bound_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
@@ -78,16 +85,26 @@ class Deadline:
             done, _ = await asyncio.wait({work}, timeout=self.seconds)
             if not done and not started:
                 late = True
+                self._late.add(work)
+                work.add_done_callback(self._ended)
                 self.on_expired()
                 logger.warning(
                     "request past its deadline",
                     extra={"method": scope["method"], "path": scope["path"], "deadline_seconds": self.seconds},
                 )
                 await self._expired(send)
+                # The exchange is over; the work goes on apart from it, so that a server stopping
+                # neither cancels it halfway nor waits on its connection (app.py lets it end first).
+                return
             await work
         except BaseException:
             work.cancel()  # the server is stopping, or the client went away
             raise
+
+    def _ended(self, work: asyncio.Future[None]) -> None:
+        self._late.discard(work)
+        if not work.cancelled() and (error := work.exception()) is not None:  # nobody else awaits it
+            logger.error("late work failed", exc_info=error)
 
     async def _expired(self, send: Send) -> None:
         headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(self._body)).encode())]

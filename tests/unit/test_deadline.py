@@ -31,23 +31,30 @@ class Slow:
         await send({"type": "http.response.body", "body": b"done", "more_body": False})
 
 
-async def call(app: Any, seconds: float, path: str = "/v1/memory/search") -> tuple[list[dict[str, Any]], int]:
+async def call(
+    app: Any, seconds: float, path: str = "/v1/memory/search", middleware: Deadline | None = None
+) -> tuple[list[dict[str, Any]], int]:
     sent: list[dict[str, Any]] = []
     expired: list[int] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    middleware = Deadline(app, seconds, exempt=("/metrics",), on_expired=lambda: expired.append(1))
+    middleware = middleware or Deadline(app, seconds, exempt=("/metrics",), on_expired=lambda: expired.append(1))
     await middleware({"type": "http", "method": "GET", "path": path}, None, send)  # type: ignore[arg-type]
     return sent, len(expired)
 
 
 async def test_a_request_past_its_deadline_is_answered_504_and_its_work_goes_on(caplog):
     app = Slow(0.3)
+    expired_count: list[int] = []
+    middleware = Deadline(app, 0.05, exempt=(), on_expired=lambda: expired_count.append(1))
     with caplog.at_level("WARNING"):
-        sent, expired = await call(app, 0.05)
-    assert app.finished.is_set()  # the middleware returned only once the work had ended
+        sent, _ = await call(app, 0.05, middleware=middleware)
+    expired = len(expired_count)
+    assert not app.finished.is_set()  # answered at once: the work goes on apart from the exchange
+    await middleware.finish_late_work(5)  # what a stopping server waits for before its services stop
+    assert app.finished.is_set()
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]  # the late 200 is dropped
     assert sent[0]["status"] == 504
     assert json.loads(sent[1]["body"])["code"] == "deadline_exceeded"
@@ -68,6 +75,19 @@ async def test_an_answer_already_started_is_not_cut():
 async def test_exempt_paths_have_no_deadline():
     sent, expired = await call(Slow(0.1), 0.01, path="/metrics")
     assert sent[0]["status"] == 200 and expired == 0
+
+
+async def test_late_work_is_not_cut_off_when_the_server_then_stops_the_request():
+    """Once the deadline has answered, the server cancelling the request (a graceful stop
+    running out) leaves the work alone: a write it carries is stored."""
+    app = Slow(0.3)
+    middleware = Deadline(app, 0.05, exempt=(), on_expired=lambda: None)
+    task = asyncio.create_task(call(app, 0.05, middleware=middleware))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await middleware.finish_late_work(5)
+    assert app.finished.is_set()
 
 
 async def test_the_work_is_cancelled_when_the_server_stops_the_request():
