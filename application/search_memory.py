@@ -234,12 +234,12 @@ class SearchMemory:
         if fused and self._settings.neighbour_weight > 0:
             with tracer.start_as_current_span("search.neighbours"):
                 adjacent = await self._text_search.adjacent(tenant_id, lenders(fused, LENDERS))
-                new = {n for neighbours in adjacent.values() for n in neighbours} - found.keys()
-                # A neighbour came from no search, so every filter is checked on it here.
-                for m in await self._messages.get_many(tenant_id, list(new)) if new else []:
-                    if m.archived_at is None and filters.admits(m):
-                        found[m.id] = m
-            borrowed = {n: value for n, value in lent(fused, adjacent).items() if n in found}
+                for neighbours in adjacent.values():
+                    for m in neighbours:  # a neighbour came from no search: every filter is checked here
+                        if m.id not in found and m.archived_at is None and filters.admits(m):
+                            found[m.id] = m
+            ids = {lender: [m.id for m in neighbours] for lender, neighbours in adjacent.items()}
+            borrowed = {n: value for n, value in lent(fused, ids).items() if n in found}
         final = with_neighbours(fused, borrowed, self._settings.neighbour_weight)
         for message_id in final:  # explain: final = (fused + neighbour_weight * neighbour) / (1 + neighbour_weight)
             parts[message_id].update(fused=fused.get(message_id, 0.0), neighbour=borrowed.get(message_id, 0.0))

@@ -6,7 +6,9 @@ recency = 0.5 ** (age / half_life), so a message exactly one half-life old score
 
 from __future__ import annotations
 
+import heapq
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -73,17 +75,25 @@ def rank(
     """Order (message, similarity) candidates best first and keep top_k.
 
     Ties on the final score go to the more similar, then the newer message, then the id,
-    so the order is total and repeatable.
+    so the order is total and repeatable. Only the kept ones are made into RankedMessage:
+    a hybrid search ranks about 200 candidates to keep 10.
     """
-    ranked = [
+    keyed = []
+    for message, similarity in candidates:
+        rec = recency(message.created_at, now, weights.half_life)
+        final = weights.similarity * similarity + weights.importance * message.importance + weights.recency * rec
+        keyed.append((-final, -similarity, -message.created_at.timestamp(), message.id.int, rec, message))
+    parts = relevance or {}
+    return [
         RankedMessage(
             message,
-            score(similarity, message.importance, message.created_at, now, weights),
-            (relevance or {}).get(message.id, {}),
+            ScoreParts(
+                similarity=-negative_similarity, importance=message.importance, recency=rec, final=-negative_final
+            ),
+            parts.get(message.id, {}),
         )
-        for message, similarity in candidates
+        for negative_final, negative_similarity, _, _, rec, message in heapq.nsmallest(top_k, keyed, key=ORDER)
     ]
-    ranked.sort(
-        key=lambda r: (-r.scores.final, -r.scores.similarity, -r.message.created_at.timestamp(), str(r.message.id))
-    )
-    return ranked[:top_k]
+
+
+ORDER = operator.itemgetter(0, 1, 2, 3)  # best final, then similarity, newer, id (as its str would order)

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.postgres.database import Database, storage_errors
+from adapters.postgres.rows import M_COLUMNS, to_message
 from adapters.postgres.vector_index import filter_clause
 from application.ports.filters import SearchFilters
 from application.ports.text_search import KeywordHit, KeywordLimits, TextSearch
+from domain.message import Message
 
 # Keyword search: the query's words, stemmed as content_tsv is, joined with OR, so that a
 # message sharing any of them is a candidate, and ts_rank_cd puts those sharing more (and
@@ -83,21 +85,26 @@ SELECT coalesce(array_agg(word), '{}') FROM (
 """
 
 # Each neighbour is one step of the (tenant_id, conversation_id, created_at, id) index.
-ADJACENT = """
-SELECT c.id, before.id AS before, after.id AS after FROM messages c
-LEFT JOIN LATERAL (
-    SELECT x.id FROM messages x
-    WHERE x.tenant_id = c.tenant_id AND x.conversation_id = c.conversation_id AND x.archived_at IS NULL
-      AND (x.created_at, x.id) < (c.created_at, c.id)
-    ORDER BY x.created_at DESC, x.id DESC LIMIT 1
-) before ON true
-LEFT JOIN LATERAL (
-    SELECT x.id FROM messages x
-    WHERE x.tenant_id = c.tenant_id AND x.conversation_id = c.conversation_id AND x.archived_at IS NULL
-      AND (x.created_at, x.id) > (c.created_at, c.id)
-    ORDER BY x.created_at, x.id LIMIT 1
-) after ON true
-WHERE c.tenant_id = $1 AND c.id = ANY($2::uuid[])
+ADJACENT = f"""
+WITH pairs AS (
+    SELECT c.id, before.id AS before, after.id AS after FROM messages c
+    LEFT JOIN LATERAL (
+        SELECT x.id FROM messages x
+        WHERE x.tenant_id = c.tenant_id AND x.conversation_id = c.conversation_id AND x.archived_at IS NULL
+          AND (x.created_at, x.id) < (c.created_at, c.id)
+        ORDER BY x.created_at DESC, x.id DESC LIMIT 1
+    ) before ON true
+    LEFT JOIN LATERAL (
+        SELECT x.id FROM messages x
+        WHERE x.tenant_id = c.tenant_id AND x.conversation_id = c.conversation_id AND x.archived_at IS NULL
+          AND (x.created_at, x.id) > (c.created_at, c.id)
+        ORDER BY x.created_at, x.id LIMIT 1
+    ) after ON true
+    WHERE c.tenant_id = $1 AND c.id = ANY($2::uuid[])
+)
+SELECT p.id AS lender, {M_COLUMNS} FROM pairs p
+LEFT JOIN messages m ON m.tenant_id = $1 AND m.id IN (p.before, p.after)
+ORDER BY p.id, m.created_at, m.id
 """
 
 DEFAULT_KEYWORD_LIMITS = KeywordLimits()
@@ -134,8 +141,12 @@ class PgTextSearch(TextSearch):
         return cached[1]
 
     @storage_errors
-    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Message]]:
         if not message_ids:
             return {}
-        rows = await self._database.executor().fetch(ADJACENT, tenant_id, list(message_ids))
-        return {r["id"]: [n for n in (r["before"], r["after"]) if n is not None] for r in rows}
+        found: dict[uuid.UUID, list[Message]] = {}
+        for row in await self._database.executor().fetch(ADJACENT, tenant_id, list(message_ids)):
+            neighbours = found.setdefault(row["lender"], [])
+            if row["id"] is not None:
+                neighbours.append(to_message(row))
+        return found

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from application.ports.filters import SearchFilters
+from domain.message import Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +40,9 @@ class TextSearch(Protocol):
         message's date (UTC, as "8 May 2023") match as well as its content's."""
         ...
 
-    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Message]]:
         """For each of the tenant's messages among message_ids, the unarchived messages just
         before and just after it in its conversation, in the order a conversation is listed
-        (created_at, then id); none at a conversation's ends."""
+        (created_at, then id); none at a conversation's ends. Whole messages: a search needs
+        their rows, and asking for them apart was a round trip of its own."""
         ...

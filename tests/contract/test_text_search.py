@@ -63,7 +63,8 @@ async def test_adjacent_gives_the_live_messages_just_before_and_after_in_the_con
     after_middle, after_both = sorted([last, twin], key=lambda m: m.id)
 
     found = await backend.text_search.adjacent(t, [first.id, middle.id, after_both.id, elsewhere.id, theirs.id])
-    assert found == {
+    assert found[middle.id] == [first, after_middle]  # whole messages, as stored
+    assert {lender: [m.id for m in neighbours] for lender, neighbours in found.items()} == {
         first.id: [middle.id],  # the archived one between is skipped
         middle.id: [first.id, after_middle.id],
         after_both.id: [after_middle.id],

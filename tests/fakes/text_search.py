@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from application.ports.filters import SearchFilters
 from application.ports.text_search import KeywordHit, TextSearch
+from domain.message import Message
 from tests.fakes.messages import InMemoryMessageTable
 
 WORD = re.compile(r"\w+")
@@ -63,8 +64,8 @@ class InMemoryTextSearch(TextSearch):
         hits.sort(key=lambda h: (-h.rank, h.message_id))
         return hits[:k]
 
-    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-        found: dict[uuid.UUID, list[uuid.UUID]] = {}
+    async def adjacent(self, tenant_id: str, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Message]]:
+        found: dict[uuid.UUID, list[Message]] = {}
         for message in self.table.of_tenant(tenant_id, message_ids):
             conversation = sorted(
                 (
@@ -77,5 +78,5 @@ class InMemoryTextSearch(TextSearch):
                 key=lambda m: (m.created_at, m.id),
             )
             at = conversation.index(message)
-            found[message.id] = [m.id for m in conversation[max(0, at - 1) : at] + conversation[at + 1 : at + 2]]
+            found[message.id] = conversation[max(0, at - 1) : at] + conversation[at + 1 : at + 2]
         return found
