@@ -15,7 +15,7 @@ the service would have written, without the HTTP and the model in the loop:
    would have left a table that grew over time. Each step is timed.
 
 Message i is turn i mod 5,882 of the repeat r = i div 5,882. A repeat's text gets the suffix
-" (r)" (as bench/search.py's corpus() does), and its vector is the turn's vector plus
+" (r)" (as bench/search.py's api_messages() does), and its vector is the turn's vector plus
 gaussian noise (sigma 0.01 a dimension, about 0.98 cosine to the turn's), renormalised: the
 model is not run on a repeat. Each repeat is a conversation of its own (`conv-26`,
 `conv-26-r1`, ...), about one user (`<conversation>-user`), so that conversations and users

@@ -15,7 +15,8 @@ the database's size, the API process's peak RSS (VmHWM; PostgreSQL not counted).
 defaults. The embedded PostgreSQL runs with this checkout's MEMORY_POSTGRES_* defaults for new,
 and with PostgreSQL's own (what the baseline knew) for old: the file holding them
 (pg/memorymesh.conf) is removed before the baseline starts. Retention's schedule is off in
-both (the corpus's dates are LoCoMo's, 2020-2023: the default 30-day policy would archive it).
+both (the corpus's dates are LoCoMo's, 2020-2023: the default 30-day policy would archive it),
+and so is the per-tenant gate (MEMORY_TENANT_MAX_IN_FLIGHT=0: one tenant's 8 clients).
 
     .venv/bin/python bench/search_ab.py --baseline /work/wt-old/.venv/bin/python \\
         [--sizes 100000] [--million] [--rounds 3] [--data-dir DIR]   # DIR keeps the corpora
@@ -49,6 +50,9 @@ COMMON = {
     "MEMORY_ADMIN_API_KEYS": corpus.KEY,
     "MEMORY_QUERY_CACHE_SIZE": "0",
     "MEMORY_RETENTION_SCHEDULE_SECONDS": "0",
+    # One tenant's 8 clients: without the per-tenant gate (4 in progress, 4 waiting), a client
+    # that asks again before the server has let go of its last search gets 429 tenant_busy.
+    "MEMORY_TENANT_MAX_IN_FLIGHT": "0",
 }
 NEW = {"MEMORY_EMBEDDING_RUNTIME": "onnx"}
 
@@ -182,7 +186,7 @@ once by the service's embedder (ONNX Runtime), written N times over by COPY in t
 writes; a repeat's text gets a suffix " (r)" and its vector is its turn's plus gaussian noise (sigma
 0.01 a dimension, about 0.98 cosine), renormalised; each repeat is conversations of its own; created_at
 is LoCoMo's session dates, 3 days earlier per repeat. Retention's schedule is off (those dates are past
-the default 30 days).
+the default 30 days), and so is the per-tenant gate (MEMORY_TENANT_MAX_IN_FLIGHT=0).
 
 Per round and build: {questions // 4} LoCoMo questions (conversation 1) by 1 client, then {questions}
 by {args.clients} concurrent clients (each sends its next search when its last is answered: under load,
