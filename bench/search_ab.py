@@ -45,7 +45,19 @@ from harness import MEMORYMESH, RESULTS, ServerProcess, locomo_questions, machin
 from search import grow, peak_rss_mib, searches
 
 MODES = ("semantic", "keyword", "hybrid")
-SIDES = ("old", "new")
+OLD_ONNX = "old+onnx"  # --split: the baseline with the ONNX embedder, PostgreSQL's own settings
+SPLIT_COLUMNS = (
+    "messages",
+    "mode",
+    "clients",
+    "b p50 / p95",
+    "new p50 / p95",
+    "new/b p50",
+    "b /s",
+    "new /s",
+    "new/b rate",
+)
+SPLIT_HEADER = f"| {' | '.join(SPLIT_COLUMNS).replace('b ', OLD_ONNX + ' ').replace('/b', '/' + OLD_ONNX)} |"
 COMMON = {
     "MEMORY_ADMIN_API_KEYS": corpus.KEY,
     "MEMORY_QUERY_CACHE_SIZE": "0",
@@ -77,21 +89,22 @@ Key = tuple[int, str, str, int]  # size, side, mode, clients
 
 
 def serve(side: str, data_dir: Path, executables: dict[str, Path]) -> ServerProcess:
-    if side == "old":  # PostgreSQL's own memory settings, as the baseline had them
+    if side != "new":  # PostgreSQL's own memory settings, as the baseline had them
         (data_dir / "pg" / "memorymesh.conf").unlink(missing_ok=True)
-    env = {**COMMON, **(NEW if side == "new" else {})}
+    env = {**COMMON, **(NEW if side != "old" else {})}
     return ServerProcess(data_dir, executables[side], **env).start().wait_ready()
 
 
 def measure(
     size: int, data_dir: Path, executables: dict[str, Path], questions: list[str], rounds: int, clients: int
 ) -> tuple[dict[Key, list[float]], dict[Key, float], dict[str, float], dict[str, int]]:
+    sides = list(executables)
     latencies: dict[Key, list[float]] = defaultdict(list)
     walls: dict[Key, float] = defaultdict(float)
     rss: dict[str, float] = {}
     shared_buffers: dict[str, int] = {}
     for number in range(rounds):
-        for side in SIDES if number % 2 == 0 else SIDES[::-1]:
+        for side in sides[number % len(sides) :] + sides[: number % len(sides)]:  # each side first in turn
             server = serve(side, data_dir, executables)
             try:
                 for mode in MODES:
@@ -140,18 +153,33 @@ def report(
     def cell(values: list[float]) -> str:
         return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f}"
 
-    rows = []
-    for size in sizes:
-        for mode in MODES:
-            for count in (1, args.clients):
-                old, new = latencies[size, "old", mode, count], latencies[size, "new", mode, count]
-                rate_old = len(old) / walls[size, "old", mode, count]
-                rate_new = len(new) / walls[size, "new", mode, count]
-                rows.append(
-                    f"| {size:,} | {mode} | {count} | {cell(old)} | {cell(new)} | "
-                    f"{percentile(new, 50) / percentile(old, 50):.2f} | {rate_old:.1f} | {rate_new:.1f} | "
-                    f"{rate_new / rate_old:.2f} |"
-                )
+    def table(base: str) -> list[str]:
+        rows = []
+        for size in sizes:
+            for mode in MODES:
+                for count in (1, args.clients):
+                    old, new = latencies[size, base, mode, count], latencies[size, "new", mode, count]
+                    rate_old = len(old) / walls[size, base, mode, count]
+                    rate_new = len(new) / walls[size, "new", mode, count]
+                    rows.append(
+                        f"| {size:,} | {mode} | {count} | {cell(old)} | {cell(new)} | "
+                        f"{percentile(new, 50) / percentile(old, 50):.2f} | {rate_old:.1f} | {rate_new:.1f} | "
+                        f"{rate_new / rate_old:.2f} |"
+                    )
+        return rows
+
+    rows = table("old")
+    split = ""
+    if args.split:
+        split = f"""
+The same, against the baseline run with MEMORY_EMBEDDING_RUNTIME=onnx ("{OLD_ONNX}", PostgreSQL's own
+memory settings), a third server in the same rounds: what is left of the difference is the code and
+the embedded PostgreSQL's settings, not the embedder.
+
+{SPLIT_HEADER}
+|---:|---|---:|---:|---:|---:|---:|---:|---:|
+{chr(10).join(table(OLD_ONNX))}
+"""
     build_rows = []
     for size in sizes:
         b = builds[size]
@@ -166,8 +194,8 @@ def report(
         )
     command = (
         f".venv/bin/python bench/search_ab.py --baseline {args.baseline} --sizes {' '.join(map(str, args.sizes))}"
-        f"{' --million' if args.million else ''} --rounds {args.rounds} --clients {args.clients} "
-        f"--searches {args.searches}"
+        f"{' --million' if args.million else ''}{' --split' if args.split else ''} --rounds {args.rounds} "
+        f"--clients {args.clients} --searches {args.searches}"
     )
     return f"""# Search at 100,000 and 1,000,000 messages, this build against a baseline, side by side
 
@@ -198,7 +226,7 @@ ms, p50 / p95; "new/old p50" below 1 is faster; "new/old rate" above 1 is more s
 | messages | mode | clients | old p50 / p95 | new p50 / p95 | new/old p50 | old /s | new /s | new/old rate |
 |---:|---|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(rows)}
-
+{split}
 Building each corpus (seconds; the migration step is a server of this checkout starting on the empty
 directory, the embedding is 5,882 turns once, kept for the next size), its size, and the API
 process's peak RSS (old / new, MiB) and the embedded server's shared_buffers (old / new, MiB):
@@ -284,6 +312,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--searches", type=int, default=160, help="per round, build and mode, by the clients")
     parser.add_argument("--data-dir", type=Path, help="keep a corpus per size here (built once)")
+    parser.add_argument("--split", action="store_true", help=f"a third server: the baseline with onnx ({OLD_ONNX})")
     parser.add_argument("--check", type=int, help="only compare a built corpus of this size with an API-stored one")
     parser.add_argument("--out", type=Path, default=RESULTS / "search.md")
     args = parser.parse_args()
@@ -300,7 +329,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-search-ab-") as scratch:
         root = (args.data_dir or Path(scratch)).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        executables = {"old": launcher(args.baseline, Path(scratch)), "new": MEMORYMESH}
+        baseline = launcher(args.baseline, Path(scratch))
+        executables = {"old": baseline, "new": MEMORYMESH, **({OLD_ONNX: baseline} if args.split else {})}
         latencies: dict[Key, list[float]] = {}
         walls: dict[Key, float] = {}
         rss: dict[int, dict[str, float]] = {}
