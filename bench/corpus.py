@@ -114,7 +114,7 @@ def rows(size: int, base: list[Turn], vectors: np.ndarray, now: Any, stored_now:
     from domain.importance import score_importance
     from domain.message import Role
 
-    importance = [score_importance(Role(t.role), t.content).value for t in base]
+    roles = {role.value: role for role in Role}
     rng = np.random.default_rng(22)
     for i in range(size):
         repeat, k = divmod(i, len(base))
@@ -135,7 +135,7 @@ def rows(size: int, base: list[Turn], vectors: np.ndarray, now: Any, stored_now:
             content,
             "{}",
             now + i * timedelta(milliseconds=1) if stored_now else turn.at - repeat * REPEAT_SHIFT,
-            importance[k],
+            score_importance(roles[turn.role], content).value,  # of the text stored: a suffix counts
             vector,
             "embedded",
             1,
