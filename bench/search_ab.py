@@ -41,7 +41,7 @@ import corpus
 import httpx
 import psutil
 from context_ab import launcher
-from harness import MEMORYMESH, RESULTS, ServerProcess, locomo_questions, machine, percentile
+from harness import MEMORYMESH, RESULTS, ROOT, ServerProcess, locomo_questions, machine, percentile
 from search import grow, peak_rss_mib, searches
 
 MODES = ("semantic", "keyword", "hybrid")
@@ -196,6 +196,7 @@ the embedded PostgreSQL's settings, not the embedder.
         f".venv/bin/python bench/search_ab.py --baseline {args.baseline} --sizes {' '.join(map(str, args.sizes))}"
         f"{' --million' if args.million else ''}{' --split' if args.split else ''} --rounds {args.rounds} "
         f"--clients {args.clients} --searches {args.searches}"
+        f"{'' if args.out == RESULTS / 'search.md' else f' --out {args.out.relative_to(ROOT)}'}"
     )
     return f"""# Search at 100,000 and 1,000,000 messages, this build against a baseline, side by side
 
