@@ -58,7 +58,7 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
-bench: $(STAMP)  # about 40 minutes: bench/search.py grows a corpus to 100,000 messages
+bench: $(STAMP)  # bench/search.py builds its corpora by COPY (bench/corpus.py), in minutes
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py

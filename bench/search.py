@@ -1,7 +1,7 @@
 """Search latency through the real HTTP API per search mode and vector store, at growing corpus sizes.
 
-For each size (default 10,000 and 100,000 messages; `--million` adds 1,000,000) the corpus
-of one tenant grows to that size, then LoCoMo questions (top_k=10) are asked by one client
+For each size (default 10,000 and 100,000 messages; `--million` adds 1,000,000) a corpus of
+one tenant is built, then LoCoMo questions (top_k=10) are asked by one client
 (a search's own time) and by 8 concurrent clients (latency under load), of:
 
 - pgvector: `memorymesh serve` with the default store (HNSW in the embedded PostgreSQL),
@@ -15,14 +15,17 @@ of one tenant grows to that size, then LoCoMo questions (top_k=10) are asked by 
   copies the vectors pgvector already holds into the Qdrant collection rather than
   re-embedding them: setting up, not measured.
 
-Messages are LoCoMo turns, cycled (a repeat gets a suffix so that no two are the same text),
-stored through POST /v1/messages/batch and embedded by the service's own workers.
+Each corpus is built by bench/corpus.py (COPY in the service's row shape, LoCoMo turns embedded
+once, a repeat's vector its turn's plus small gaussian noise, renormalised; see there), about a
+minute at 100,000 messages where storing them through the API took 40; retention's schedule is
+off (the corpus's dates are LoCoMo's, past the default 30 days). For this build against another
+checkout's, side by side, see bench/search_ab.py (bench/results/search.md).
 
     .venv/bin/python bench/search.py [--sizes 10000 100000] [--million] [--clients 8] [--searches 400]
-        [--data-dir DIR]  # keep a corpus per size there; the next run grows only what one lacks
+        [--data-dir DIR]  # keep a corpus per size there, built once
 
-Figures go to bench/results/search.md and a plot of latency against corpus size to
-bench/results/search.png; they are measurements, not pass/fail.
+Figures go to bench/results/search_stores.md and a plot of latency against corpus size to
+bench/results/search_stores.png; they are measurements, not pass/fail.
 """
 
 from __future__ import annotations
@@ -31,22 +34,25 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import corpus
 import httpx
 import psutil
-from harness import RESULTS, ServerProcess, locomo_questions, locomo_turns, machine, percentile
+from harness import RESULTS, ServerProcess, locomo_questions, machine, percentile
 
 KEY = "bench-admin-key-0000000000"
 TENANT = "bench"
 COLLECTION = "memorymesh_messages"
 
 
-def corpus(turns: list[dict[str, str]], start: int, stop: int) -> list[dict[str, str]]:
+def api_messages(turns: list[dict[str, str]], start: int, stop: int) -> list[dict[str, str]]:
+    """Messages [start, stop) as POST bodies: LoCoMo turns, cycled, a repeat with a suffix."""
     out = []
     for i in range(start, stop):
         turn = turns[i % len(turns)]
@@ -61,7 +67,7 @@ def corpus(turns: list[dict[str, str]], start: int, stop: int) -> list[dict[str,
 async def grow(server: ServerProcess, turns: list[dict[str, str]], start: int, stop: int) -> float:
     """Store messages [start, stop) and wait until all are embedded; return the seconds it took."""
     began = time.perf_counter()
-    batches = [corpus(turns, i, min(i + 500, stop)) for i in range(start, stop, 500)]
+    batches = [api_messages(turns, i, min(i + 500, stop)) for i in range(start, stop, 500)]
     async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}, timeout=300) as client:
         queue: asyncio.Queue[list[dict[str, str]]] = asyncio.Queue()
         for batch in batches:
@@ -168,7 +174,14 @@ def peak_rss_mib(server: ServerProcess) -> float:
 def serve(data_dir: Path, store: str, query_cache: bool = False) -> ServerProcess:
     # Without the query-vector cache unless asked for: the questions repeat, and each search
     # is to run the model.
-    env = {"MEMORY_ADMIN_API_KEYS": KEY, "MEMORY_VECTOR_STORE": store}
+    # Retention off (the corpus's dates are past its default 30 days); no per-tenant gate (one
+    # tenant's 8 clients get 429 tenant_busy from it on a loaded machine).
+    env = {
+        "MEMORY_ADMIN_API_KEYS": KEY,
+        "MEMORY_VECTOR_STORE": store,
+        "MEMORY_RETENTION_SCHEDULE_SECONDS": "0",
+        "MEMORY_TENANT_MAX_IN_FLIGHT": "0",
+    }
     if not query_cache:
         env["MEMORY_QUERY_CACHE_SIZE"] = "0"
     return ServerProcess(data_dir, **env).start().wait_ready()
@@ -226,22 +239,16 @@ def plot(measured: list[Measured], out: Path) -> None:
     figure.savefig(out, dpi=110)
 
 
-def stored_count(data_dir: Path) -> int:
-    marker = data_dir / "bench-search-stored"
-    return int(marker.read_text()) if marker.exists() else 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--million", action="store_true", help="also measure at 1,000,000 messages (hours)")
+    parser.add_argument("--million", action="store_true", help="also measure at 1,000,000 messages")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--searches", type=int, default=400)
-    parser.add_argument("--data-dir", type=Path, help="keep a corpus per size here; grow only what one lacks")
-    parser.add_argument("--out", type=Path, default=RESULTS / "search.md")
+    parser.add_argument("--data-dir", type=Path, help="keep a corpus per size here, built once")
+    parser.add_argument("--out", type=Path, default=RESULTS / "search_stores.md")
     args = parser.parse_args()
     sizes = sorted(set(args.sizes + ([1_000_000] if args.million else [])))
-    turns = locomo_turns()
     questions = locomo_questions(1)  # about the first conversation
     questions = (questions * (args.searches // len(questions) + 1))[: args.searches]
 
@@ -250,18 +257,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for size in sizes:
             # A corpus per size, so that a rerun over kept corpora measures every size again.
-            data_dir = (args.data_dir or Path(scratch)).resolve() / f"corpus-{size}"
-            data_dir.mkdir(parents=True, exist_ok=True)
-            stored = stored_count(data_dir)
+            root = (args.data_dir or Path(scratch)).resolve()
+            data_dir = root / f"corpus-{size}"
+            if corpus.built(data_dir) is None:
+                shutil.rmtree(data_dir, ignore_errors=True)  # a build cut short
+                made = corpus.build(data_dir, size, vectors_cache=root / corpus.VECTORS)
+                notes.append(
+                    f"- built a corpus of {size:,} messages in {made.total_s:.0f} s (COPY {made.copy_s:.0f} s, "
+                    f"indexes {sum(made.index_s.values()):.0f} s; bench/corpus.py)"
+                )
             server = serve(data_dir, "pgvector")
             try:
-                if size > stored:
-                    seconds = asyncio.run(grow(server, turns, stored, size))
-                    notes.append(
-                        f"- grew a corpus from {stored:,} to {size:,} messages in {seconds:.0f} s "
-                        f"({(size - stored) / seconds:.0f} messages/s, stored and embedded)"
-                    )
-                    (data_dir / "bench-search-stored").write_text(str(size))
                 for mode in MODES:
                     for clients in (ALONE, args.clients):
                         asked = questions[: len(questions) // 2] if clients == ALONE else questions

