@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(10, ge=1)
     db_command_timeout_seconds: float = Field(10.0, gt=0)
     auto_migrate: bool = True
+    # ANALYZE messages in the background once this many rows were written since the last one
+    # (and a tenth of the table, autovacuum's rule), instead of waiting up to a minute for
+    # autovacuum: searches right after a bulk import get plans for the table as it is. 0 = off.
+    analyze_after_rows: int = Field(1_000, ge=0)
 
     # Vector index: pgvector in the same PostgreSQL, or Qdrant (a server, or qdrant-client's local mode)
     vector_store: Literal["pgvector", "qdrant"] = "pgvector"
