@@ -47,7 +47,7 @@ SETTLE_SECONDS = 0.5  # after a write is reported: it commits, and its counts re
 RETRY_SECONDS = 5.0
 MAX_TRIES = 3  # in a row, before leaving it to the next writes (or autovacuum)
 LOCK_TIMEOUT = "500ms"  # below deadlock_timeout (1 s), after which an autovacuum in the way is cancelled
-ANALYZE_TIMEOUT = "300s"
+ANALYZE_TIMEOUT_SECONDS = 300  # a large table's sample takes longer than a request's statement may
 
 FAILURES: tuple[type[BaseException], ...] = (*STORAGE_FAILURES, asyncpg.PostgresError)
 
@@ -125,8 +125,8 @@ class PgStatisticsUpkeep:
     async def _analyze(self) -> None:
         async with self._database.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            await conn.execute(f"SET LOCAL statement_timeout = '{ANALYZE_TIMEOUT}'")
-            await conn.execute("ANALYZE messages")
+            await conn.execute(f"SET LOCAL statement_timeout = '{ANALYZE_TIMEOUT_SECONDS}s'")
+            await conn.execute("ANALYZE messages", timeout=ANALYZE_TIMEOUT_SECONDS + 5)  # past the pool's own
 
 
 @asynccontextmanager
