@@ -274,13 +274,15 @@ window's p50 over the same build's steady p50.
 
 
 def save(path: Path, section: str) -> None:
-    """Replace the section of the same title in the results file, keeping the others."""
+    """Replace the section of the same title in the results file, keeping the others and the notes."""
     header = "# Search latency right after a bulk import: this build against a baseline\n\n"
     text = path.read_text() if path.exists() else header
+    text, _, notes = text.partition("\n## Notes\n")
     found = re.finditer(r"(## Corpus .*?)\n.*?(?=\n## Corpus |\Z)", text, re.DOTALL)
-    sections = {m.group(1): m.group(0) for m in found}
+    sections = {m.group(1): m.group(0).rstrip() + "\n" for m in found}
     sections[section.splitlines()[0]] = section.rstrip() + "\n"
-    path.write_text(header + "\n".join(sections[k] for k in sorted(sections)))
+    kept = "\n".join(sections[k] for k in sorted(sections))
+    path.write_text(header + kept + (f"\n## Notes\n{notes}" if notes else ""))
 
 
 def main() -> None:
