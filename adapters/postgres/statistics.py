@@ -51,10 +51,13 @@ ANALYZE_TIMEOUT_SECONDS = 300  # a large table's sample takes longer than a requ
 
 FAILURES: tuple[type[BaseException], ...] = (*STORAGE_FAILURES, asyncpg.PostgresError)
 
+VACUUM_SHARE = 0.2  # dead rows, of the table's rows, past which it is VACUUM (ANALYZE): autovacuum's rule
+VACUUM_COST_DELAY = "2ms"  # autovacuum's: a VACUUM here paces its reads as autovacuum would
+
 CHANGED = """
-SELECT coalesce((SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relid = c.oid), 0) AS changed,
+SELECT coalesce(s.n_mod_since_analyze, 0) AS changed, coalesce(s.n_dead_tup, 0) AS dead,
        greatest(c.reltuples, 0)::bigint AS rows
-FROM pg_class c WHERE c.oid = 'messages'::regclass
+FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'messages'::regclass
 """
 
 
@@ -70,6 +73,7 @@ class PgStatisticsUpkeep:
         self._task: asyncio.Task[None] | None = None
         self.analyzed = 0  # ANALYZEs run (for tests and logs)
         self.failed = 0
+        self.vacuumed = 0  # of which VACUUM (ANALYZE)
 
     def rows_written(self, count: int) -> None:
         """`count` rows of messages were inserted or changed. Returns at once; never raises."""
@@ -105,7 +109,7 @@ class PgStatisticsUpkeep:
                     # Not yet: the table is large. Look again after the next writes, not before a second.
                     self._not_before = started + MIN_INTERVAL_SECONDS
                     return
-                await self._analyze()
+                await self._analyze(vacuum=row["dead"] >= VACUUM_SHARE * max(row["rows"], written))
             except FAILURES as error:
                 tries += 1
                 self.failed += 1
@@ -122,11 +126,20 @@ class PgStatisticsUpkeep:
             self._not_before = time.monotonic() + max(MIN_INTERVAL_SECONDS, took * (1 / ANALYZE_DUTY - 1))
             logger.info("analyzed messages", extra={"rows_written": written, "seconds": round(took, 3)})
 
-    async def _analyze(self) -> None:
-        async with self._database.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            await conn.execute(f"SET LOCAL statement_timeout = '{ANALYZE_TIMEOUT_SECONDS}s'")
-            await conn.execute("ANALYZE messages", timeout=ANALYZE_TIMEOUT_SECONDS + 5)  # past the pool's own
+    async def _analyze(self, vacuum: bool = False) -> None:
+        """ANALYZE; VACUUM (ANALYZE) when `vacuum` (which runs outside a transaction, so its
+        settings are the session's for the while, and put back after)."""
+        statement = "VACUUM (ANALYZE) messages" if vacuum else "ANALYZE messages"
+        async with self._database.pool.acquire() as conn:
+            await conn.execute(
+                f"SET lock_timeout = '{LOCK_TIMEOUT}'; SET statement_timeout = '{ANALYZE_TIMEOUT_SECONDS}s'; "
+                f"SET vacuum_cost_delay = '{VACUUM_COST_DELAY}'"
+            )
+            try:
+                await conn.execute(statement, timeout=ANALYZE_TIMEOUT_SECONDS + 5)  # past the pool's own
+            finally:
+                await conn.execute("RESET lock_timeout; RESET statement_timeout; RESET vacuum_cost_delay")
+        self.vacuumed += vacuum
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
 messages, so whatever refreshes them here is the upkeep."""
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -118,6 +119,20 @@ async def test_embedding_completions_refresh_what_the_planner_knows_of_the_queue
             return values == "{embedded}"
 
         await until(embedded_is_most_common)
+        # Each completion left dead rows behind (the claim's and its own UPDATE): past a fifth
+        # of the table, the upkeep vacuumed them too, with the pool's settings put back after.
+        assert upkeep.vacuumed >= 1
+        vacuums = await messages_db.pool.fetchval(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'messages'"
+        )
+        assert vacuums >= 1
+        async with contextlib.AsyncExitStack() as stack:  # every connection the pool holds, at once
+            connections = [
+                await stack.enter_async_context(messages_db.pool.acquire()) for _ in range(messages_db.pool.get_size())
+            ]
+            for conn in connections:
+                assert await conn.fetchval("SHOW statement_timeout") == "10s"
+                assert await conn.fetchval("SHOW lock_timeout") == "0"
     finally:
         await upkeep.close()
 
@@ -130,12 +145,12 @@ async def test_concurrent_imports_of_two_tenants_share_a_few_analyzes(messages_d
     most = 0
     original = upkeep._analyze
 
-    async def counting() -> None:
+    async def counting(vacuum: bool = False) -> None:
         nonlocal running, most
         running += 1
         most = max(most, running)
         try:
-            await original()
+            await original(vacuum)
         finally:
             running -= 1
 
