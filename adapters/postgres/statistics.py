@@ -16,10 +16,15 @@ keyword 344 for 20; bench/results/after_import.md). So the adapters that write m
   logged, and tried again a few times, then left to the next writes or to autovacuum);
 - one at a time in this process, and spaced so that it takes at most about ANALYZE_DUTY of
   the time (ANALYZE reads a sample of at most 30,000 rows, so it costs about the same at
-  any size: 0.1-0.3 s here at 10,000 rows);
-- ANALYZE takes a SHARE UPDATE EXCLUSIVE lock, which reads and writes do not wait for. It
-  waits at most LOCK_TIMEOUT for a VACUUM or another process's ANALYZE, which then keep the
-  statistics current themselves, and never long enough to cancel an autovacuum.
+  any size: 0.1-0.3 s here at 10,000 rows; a VACUUM grows with the table, and is spaced by
+  its own duration the same way);
+- VACUUM (ANALYZE) instead, when dead rows are past VACUUM_SHARE of the table (autovacuum's
+  rule again, and its pacing): each embedded row leaves three dead versions behind (the
+  claim, the completion and the vector are three UPDATEs, none of them HOT), which searches
+  read past until a VACUUM;
+- ANALYZE and VACUUM take a SHARE UPDATE EXCLUSIVE lock, which reads and writes do not wait
+  for. It waits at most LOCK_TIMEOUT for a VACUUM or another process's ANALYZE, which then
+  keep the statistics current themselves, and never long enough to cancel an autovacuum.
 
 The statistics are the whole table's: one tenant's import makes ANALYZE run, but no tenant's
 request waits for it. What a tenant's keyword search counts as common is its own
@@ -62,7 +67,7 @@ FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid =
 
 
 class PgStatisticsUpkeep:
-    """Runs ANALYZE messages in the background once enough rows were written (see above)."""
+    """Runs ANALYZE (or VACUUM (ANALYZE)) messages in the background once enough rows were written (see above)."""
 
     def __init__(self, database: Database, after_rows: int, retry_seconds: float = RETRY_SECONDS) -> None:
         self._database = database
