@@ -28,6 +28,7 @@ from adapters.postgres.locks import PgLocks
 from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository
 from adapters.postgres.retention import PgRetentionCandidates, PgRetentionPolicyStore, PgRetentionRuns
 from adapters.postgres.schema import PgSchema
+from adapters.postgres.statistics import statistics_upkeep
 from adapters.postgres.tenant_limits import PgTenantLimitStore
 from adapters.postgres.text_search import PgTextSearch
 from adapters.postgres.users import PgUserMessages
@@ -130,10 +131,13 @@ class Container(containers.DeclarativeContainer):
     schema = providers.Singleton(PgSchema, options=database_config, dimensions=vector_dimensions)
 
     transactions = providers.Singleton(PgTransactions, database=database)
-    messages = providers.Singleton(PgMessageRepository, database=database)
+    statistics = providers.Resource(
+        statistics_upkeep, database=database, after_rows=settings.provided.analyze_after_rows
+    )
+    messages = providers.Singleton(PgMessageRepository, database=database, statistics=statistics)
     message_catalog = providers.Singleton(PgMessageCatalog, database=database)
     user_messages = providers.Singleton(PgUserMessages, database=database)
-    embedding_queue = providers.Singleton(PgEmbeddingQueue, database=database)
+    embedding_queue = providers.Singleton(PgEmbeddingQueue, database=database, statistics=statistics)
     retention_candidates = providers.Singleton(PgRetentionCandidates, database=database)
     text_search = providers.Singleton(
         PgTextSearch, database=database, keyword_limits=providers.Callable(keyword_limits, settings)

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     postgres_effective_cache_size: str | None = Field(None, pattern=POSTGRES_SIZE)
     postgres_maintenance_work_mem: str | None = Field(None, pattern=POSTGRES_SIZE)
     postgres_work_mem: str | None = Field(None, pattern=POSTGRES_SIZE)
+    # ANALYZE messages in the background once this many rows were written since the last one
+    # (and a tenth of the table, autovacuum's rule), instead of waiting up to a minute for
+    # autovacuum: searches right after a bulk import get plans for the table as it is (VACUUM
+    # (ANALYZE) once dead rows pass a fifth of the table). 0 = off.
+    analyze_after_rows: int = Field(1_000, ge=0)
 
     # Vector index: pgvector in the same PostgreSQL, or Qdrant (a server, or qdrant-client's local mode)
     vector_store: Literal["pgvector", "qdrant"] = "pgvector"

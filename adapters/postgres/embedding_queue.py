@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from adapters.postgres.database import Database, storage_errors
 from adapters.postgres.rows import M_COLUMNS, to_message
+from adapters.postgres.statistics import PgStatisticsUpkeep
 from application.ports.embedding_queue import (
     ClaimedMessage,
     EmbeddingClaim,
@@ -143,8 +144,9 @@ STALLED_COUNT_LIMIT = 10_000
 
 
 class PgEmbeddingQueue(EmbeddingQueue):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, statistics: PgStatisticsUpkeep | None = None) -> None:
         self._database = database
+        self._statistics = statistics  # told how many rows each completion changed
         self._last_served = ""  # the tenant the last claim served last: the next one starts after it
 
     @storage_errors
@@ -178,6 +180,8 @@ class PgEmbeddingQueue(EmbeddingQueue):
             claim_id,
             list(message_ids),
         )
+        if self._statistics is not None:
+            self._statistics.rows_written(len(rows))
         return [to_message(r) for r in rows]
 
     @storage_errors

@@ -10,6 +10,7 @@ from datetime import datetime
 from adapters.postgres.coalesce import InsertCoalescer
 from adapters.postgres.database import Database, storage_errors
 from adapters.postgres.rows import MESSAGE_COLUMNS, to_message
+from adapters.postgres.statistics import PgStatisticsUpkeep
 from application.ports.messages import MessageCatalog, MessageRepository, Position
 from application.ports.storage import StorageUnavailable
 from domain.message import Message
@@ -43,8 +44,9 @@ INSERT_ATTEMPTS = 3  # a duplicate whose collided row vanishes is inserted afres
 
 
 class PgMessageRepository(MessageRepository):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, statistics: PgStatisticsUpkeep | None = None) -> None:
         self._database = database
+        self._statistics = statistics  # told how many rows each insert wrote
         self._coalescer = InsertCoalescer(self._insert)
 
     async def add(self, message: Message) -> None:
@@ -66,6 +68,8 @@ class PgMessageRepository(MessageRepository):
                 stored.update(await self._insert_or_find(pending))
                 pending = [m for m in pending if m.id not in stored]
                 if not pending:
+                    if self._statistics is not None:
+                        self._statistics.rows_written(sum(1 for m in messages if stored[m.id].id == m.id))
                     return [stored[m.id] for m in messages]
         # Each try, the row a duplicate collided with was deleted before it could be read.
         raise StorageUnavailable("concurrent writes kept changing this message; retry the request")
