@@ -179,3 +179,10 @@ def test_two_processes_exporting_at_once_each_leave_a_whole_file(tmp_path, bundl
     assert paths == [target, target]
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     assert open_session(target, 1).get_outputs()[0].shape[-1] == 384
+
+
+def test_the_sessions_threads_do_not_spin_between_runs(exported):
+    """Spinning threads would take the cores from PostgreSQL and the event loop between encodes."""
+    options = open_session(exported, 2).get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == 2
