@@ -49,6 +49,7 @@ from harness import (
     MEMORYMESH,
     RESULTS,
     ServerProcess,
+    launcher,
     locomo_questions,
     locomo_turns,
     machine,
@@ -66,14 +67,6 @@ CLIENTS = 8
 IMPORTERS = 4
 TOP_K = 10
 VOCABULARY = [f"w{i:02d}word" for i in range(25)]  # not English words: no stop word, one lexeme each
-
-
-def launcher(python: Path, directory: Path) -> Path:
-    """An executable that runs `memorymesh` with `python` (the baseline's interpreter)."""
-    script = directory / "memorymesh-baseline"
-    script.write_text(f"#!{python}\nimport sys\nfrom entrypoints.cli import main\nsys.exit(main())\n")
-    script.chmod(0o755)
-    return script
 
 
 def corpus(name: str, count: int, rng: random.Random) -> tuple[list[dict[str, Any]], list[str]]:

@@ -27,18 +27,10 @@ from pathlib import Path
 
 import httpx
 from context import KEY, TENANT, client_for, context, search
-from harness import MEMORYMESH, RESULTS, ServerProcess, machine, percentile, post_batches, wait_until_drained
+from harness import MEMORYMESH, RESULTS, ServerProcess, launcher, machine, percentile, post_batches, wait_until_drained
 from quality import ANSWERABLE, Question, load_locomo, message
 
 KINDS = ("context", "search")
-
-
-def launcher(python: Path, directory: Path) -> Path:
-    """An executable that runs `memorymesh` with `python` (the baseline's interpreter)."""
-    script = directory / "memorymesh-baseline"
-    script.write_text(f"#!{python}\nimport sys\nfrom entrypoints.cli import main\nsys.exit(main())\n")
-    script.chmod(0o755)
-    return script
 
 
 async def rounds_at(

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from harness import MEMORYMESH, RESULTS, ServerProcess, machine
-from search_parts import launcher
+from harness import MEMORYMESH, RESULTS, ServerProcess, launcher, machine
 
 KEY = "bench-admin-key-0000000000"
 

@@ -61,6 +61,15 @@ def wait_until(condition: Callable[[], T], bound_seconds: float, what: str) -> T
 # --- A memorymesh server --------------------------------------------------------------------
 
 
+def launcher(python: Path, directory: Path) -> Path:
+    """An executable in `directory` that runs `memorymesh` with `python` (another checkout's
+    interpreter: the baseline a bench measures beside this build)."""
+    script = directory / "memorymesh-baseline"
+    script.write_text(f"#!{python}\nimport sys\nfrom entrypoints.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    return script
+
+
 class ServerProcess:
     """`memorymesh serve` on `data_dir`, on a free port, its output in `<data_dir>.log`."""
 

@@ -40,8 +40,7 @@ from pathlib import Path
 import corpus
 import httpx
 import psutil
-from context_ab import launcher
-from harness import MEMORYMESH, RESULTS, ROOT, ServerProcess, locomo_questions, machine, percentile
+from harness import MEMORYMESH, RESULTS, ROOT, ServerProcess, launcher, locomo_questions, machine, percentile
 from search import grow, peak_rss_mib, searches
 
 MODES = ("semantic", "keyword", "hybrid")

@@ -43,6 +43,7 @@ from harness import (
     MEMORYMESH,
     RESULTS,
     ServerProcess,
+    launcher,
     locomo_questions,
     locomo_turns,
     machine,
@@ -56,14 +57,6 @@ TENANT = "bench"
 PARTS = ("encode", "vector", "keyword", "rows", "neighbours")
 T = TypeVar("T")
 SERVER_ENV = {"MEMORY_ADMIN_API_KEYS": KEY, "MEMORY_QUERY_CACHE_SIZE": "0"}
-
-
-def launcher(python: Path, directory: Path) -> Path:
-    """An executable that runs `memorymesh` with `python` (another checkout's interpreter)."""
-    script = directory / f"memorymesh-{abs(hash(str(python)))}"
-    script.write_text(f"#!{python}\nimport sys\nfrom entrypoints.cli import main\nsys.exit(main())\n")
-    script.chmod(0o755)
-    return script
 
 
 async def timed(out: list[float], call: Awaitable[T]) -> T:
