@@ -124,8 +124,9 @@ class Settings(BaseSettings):
     embedding_runtime: Literal["auto", "onnx", "torch"] = "auto"
     embedding_onnx_cache_dir: Path | None = None
     embedding_onnx_threads: int = Field(2, ge=0, le=256)
-    # int8: dynamic quantization of the export, faster but other vectors (cosine about 0.95 to
-    # fp32's): recorded as another model (`...-int8@digest`), so switching to it is a reembed.
+    # int8: dynamic quantization of the export (per-channel scales), faster but other vectors
+    # (cosine about 0.99 to fp32's): recorded as another model (`...-int8pc@digest`), so
+    # switching to it is a reembed.
     embedding_onnx_quantize: Literal["none", "int8"] = "none"
     embedding_batch_size: int = Field(256, ge=1, le=4096)  # messages a worker claims and embeds in one call
     embedding_encode_batch_size: int = Field(32, ge=1, le=1024)  # texts per forward pass inside that call

@@ -37,6 +37,11 @@ DOCUMENT_PROMPTS = ("document", "passage", "corpus")  # the names encode_documen
 EXPORT_TIMEOUT_SECONDS = 600
 
 
+# The int8 export's name: per-channel scales (bench/results/embedders.md). The first int8 of
+# issue 22, one scale per tensor (cosine about 0.95 to fp32's), was "int8": its vectors are
+# not these, so a store embedded by it is another model's (a reembed), never mixed with these.
+INT8 = "int8pc"
+
 def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -98,14 +103,14 @@ def exported_path(cache_dir: Path, model_name: str, int8: bool = False) -> Path:
     """The export of the model named `label@digest` (model_identity): a model changed in
     place has another digest, so another file; the file's name carries the opset it was made at."""
     digest = model_name.rsplit("@", 1)[-1]
-    return cache_dir / f"{digest}-opset{OPSET}{'-int8' if int8 else ''}.onnx"
+    return cache_dir / f"{digest}-opset{OPSET}{'-' + INT8 if int8 else ''}.onnx"
 
 
 def int8_name(model_name: str) -> str:
-    """The int8 model's recorded name: its vectors are not fp32's (cosine about 0.95), so the
+    """The int8 model's recorded name: its vectors are not fp32's (cosine about 0.99), so the
     stored vectors of one are never searched with the other's queries (switching is a reembed)."""
     label, _, digest = model_name.rpartition("@")
-    return f"{label}-int8@{digest}"
+    return f"{label}-{INT8}@{digest}"
 
 
 def ensure_exported(model_path: Path, target: Path, int8_target: Path | None = None) -> Path:
@@ -194,12 +199,17 @@ class OnnxEmbedder(LocalEmbedder):
         prepared = [prompt + text.strip() for text in texts]  # sentence-transformers strips too
         if self._layout.lower_case:
             prepared = [text.lower() for text in prepared]
-        rows: list[list[float]] = []
+        # Longest first, as sentence-transformers orders them: a batch pads to its longest text,
+        # so texts of like length batched together pad (and compute) the least.
+        order = sorted(range(len(prepared)), key=lambda i: -len(prepared[i]))
+        rows: list[list[float]] = [[] for _ in prepared]
         truncated = 0
-        for start in range(0, len(prepared), self._batch_size):
-            encodings = self._tokenizer.encode_batch(prepared[start : start + self._batch_size])
+        for start in range(0, len(order), self._batch_size):
+            batch = order[start : start + self._batch_size]
+            encodings = self._tokenizer.encode_batch([prepared[i] for i in batch])
             truncated += sum(bool(e.overflowing) for e in encodings)
-            rows.extend(self._forward(encodings).tolist())
+            for i, vector in zip(batch, self._forward(encodings).tolist(), strict=True):
+                rows[i] = vector
         if truncated and self._metrics is not None:
             self._metrics.embedding_truncated(kind, truncated)
         return rows

@@ -154,12 +154,12 @@ async def test_int8_is_another_model_quantized_from_the_cached_export(onnx_cache
     int8 = load_onnx_embedder(bundled_model_path(), bundled_identity, onnx_cache, 2, 16, 1, int8=True)
     try:
         label, digest = bundled_identity.split("@")
-        assert int8.model_name == f"{label}-int8@{digest}" != fp32.model_name
+        assert int8.model_name == f"{label}-int8pc@{digest}" != fp32.model_name
         assert exported_path(onnx_cache, bundled_identity, int8=True).is_file()
         assert exported.stat().st_mtime_ns == before  # quantized from the cached export, not exported again
         texts = TEXTS[8:20]
         similarity = cosines(await int8.embed_documents(texts), await fp32.embed_documents(texts))
-        assert 0.8 < similarity.mean() < 0.9999  # close, and not the same vectors
+        assert 0.98 < similarity.mean() < 0.9999  # close (per-channel scales: per-tensor gives 0.95), not the same
         query = await int8.embed_query("How old is your brother?")
         related, unrelated = await int8.embed_documents(
             ["My brother turned thirty-two last week.", "The invoice was paid by bank transfer."]
