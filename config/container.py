@@ -36,6 +36,7 @@ from adapters.postgres.vector_index import PgVectorIndex
 from adapters.prometheus.metrics import PrometheusMetrics
 from adapters.tokenizers.bpe_openai import BpeOpenAiTokenizer
 from application.api_keys import ManageApiKeys
+from application.archive_message import ArchiveMessage
 from application.bootstrap import EnsureAdminKey
 from application.build_context import BuildContext
 from application.delete_messages import DeleteMessage, EraseMessages
@@ -192,6 +193,9 @@ class Container(containers.DeclarativeContainer):
     delete_message = providers.Factory(DeleteMessage, messages=messages, index=vector_index, transactions=transactions)
     restore_message = providers.Factory(
         RestoreMessage, messages=messages, index=vector_index, transactions=transactions, clock=clock
+    )
+    archive_message = providers.Factory(
+        ArchiveMessage, messages=messages, index=vector_index, transactions=transactions, clock=clock
     )
     list_conversation = providers.Factory(
         ListConversation, messages=messages, max_response_bytes=settings.provided.max_response_bytes

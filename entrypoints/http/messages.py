@@ -8,6 +8,7 @@ from quart import Blueprint, request
 from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_request, validate_response
 from werkzeug.datastructures import Headers
 
+from application.archive_message import ArchiveMessage
 from application.delete_messages import DeleteMessage
 from application.fair_share import TenantShares
 from application.get_message import GetMessage
@@ -208,3 +209,17 @@ async def restore_message(
     """Bring an archived message back into search; retention counts its age from now."""
     await limit_tenant(query_args.tenant_id)
     return MessageOut.of(await restore(current_principal(), query_args.tenant_id, message_id))
+
+
+@blueprint.post("/<uuid:message_id>/archive")
+@tag(["messages"])
+@validate_querystring(TenantArgs)
+@validate_response(MessageOut, 200)
+@validate_response(Problem, 404)
+@inject
+async def archive_message(
+    message_id: uuid.UUID, query_args: TenantArgs, archive: ArchiveMessage = Provide[Container.archive_message]
+) -> MessageOut:
+    """Take a message out of search, kept and readable (as retention archives), until restored."""
+    await limit_tenant(query_args.tenant_id)
+    return MessageOut.of(await archive(current_principal(), query_args.tenant_id, message_id))

@@ -1,4 +1,4 @@
-"""The lifecycle routes over in-memory adapters: update, delete, restore, list, erase, retention."""
+"""The lifecycle routes over in-memory adapters: update, delete, archive, restore, list, erase, retention."""
 
 import asyncio
 import base64
@@ -98,6 +98,24 @@ async def test_patch_delete_and_restore_of_an_unknown_message_are_404(client):
     await problem_of(await patch(client, unknown, {"pinned": True}), 404)
     await problem_of(await client.delete(f"/v1/messages/{unknown}?tenant_id=acme", headers=ACME), 404)
     await problem_of(await client.post(f"/v1/messages/{unknown}/restore?tenant_id=acme", headers=ACME), 404)
+    await problem_of(await client.post(f"/v1/messages/{unknown}/archive?tenant_id=acme", headers=ACME), 404)
+
+
+async def test_archive_by_hand_takes_a_message_out_of_search_until_restored(client):
+    pinned = await store(client, content="green tea with lemon", pinned=True)
+    other = await store(client, content="green tea, no sugar")
+
+    archive = f"/v1/messages/{pinned['id']}/archive?tenant_id=acme"
+    archived = await (await client.post(archive, headers=ACME)).get_json()
+    assert datetime.fromisoformat(archived["archived_at"]) == NOW
+    assert archived["pinned"]  # retention spares a pinned message; an explicit archive does not
+    assert await search_ids(client, "green+tea") == [other["id"]]
+    again = await (await client.post(archive, headers=ACME)).get_json()
+    assert again["archived_at"] == archived["archived_at"]  # idempotent: the first time stays
+
+    restored = await (await client.post(f"/v1/messages/{pinned['id']}/restore?tenant_id=acme", headers=ACME)).get_json()
+    assert restored["archived_at"] is None
+    assert set(await search_ids(client, "green+tea")) == {pinned["id"], other["id"]}
 
 
 async def test_delete_removes_the_row_and_the_vector(client, table, index):
