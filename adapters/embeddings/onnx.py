@@ -42,6 +42,7 @@ EXPORT_TIMEOUT_SECONDS = 600
 # not these, so a store embedded by it is another model's (a reembed), never mixed with these.
 INT8 = "int8pc"
 
+
 def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
