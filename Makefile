@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 run: $(STAMP)
 	$(BIN)/memorymesh serve
 
-test: $(STAMP) lint typecheck compose-validator
+test: $(STAMP) lint typecheck compose-validator browser
 	$(BIN)/pytest -q --durations=10
 
 # tests/integration/test_deploy.py validates docker-compose.yml with Debian's docker-compose
@@ -38,6 +38,16 @@ compose-validator:
 		apt-get install -y -qq --no-install-recommends docker-compose >/dev/null \
 		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } \
 		|| { echo "make: install Debian's docker-compose package (apt-get install docker-compose)" >&2; exit 1; }; }
+
+# tests/browser drive Debian's chromium with Playwright (Playwright's own browser download is
+# not reachable from every host; the system browser is).
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq chromium >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "make: install Debian's chromium package (apt-get install chromium)" >&2; exit 1; }; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     http_max_in_flight: int = Field(32, ge=0, le=100_000)
     http_queue_wait_seconds: float = Field(2.0, ge=0, le=600)
     max_batch_body_bytes: int = Field(16_777_216, ge=1024)  # POST /v1/messages/batch
+    # The operator's console at /console (static pages calling this API with a key); false: 404.
+    console_enabled: bool = True
     max_batch_messages: int = Field(500, ge=1, le=10_000)
     max_query_chars: int = Field(4_000, ge=1)
     max_content_chars: int = Field(32_000, ge=1)

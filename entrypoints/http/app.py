@@ -17,6 +17,7 @@ from quart_schema import APIKeySecurityScheme, Info, QuartSchema
 from application.ports.keys import CreatedApiKey
 from config.container import Container, start, stop
 from entrypoints.background import run_background
+from entrypoints.console import pages_blueprint
 from entrypoints.http import (
     admin,
     api_keys,
@@ -106,6 +107,11 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         ),
         security_schemes={"apiKey": APIKeySecurityScheme(name=API_KEY_HEADER, in_="header")},
         openapi_provider_class=ProblemsDocumented,
+        # Its pages load their scripts from a CDN (blank on a host without internet):
+        # entrypoints/console serves /docs with every asset from here instead.
+        swagger_ui_path=None,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
     )
     register_error_handlers(app)
     observe.observe(app)
@@ -142,6 +148,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
     blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search, users, context)
     for module in blueprints:
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(pages_blueprint(console=settings.console_enabled))
     container.wire(modules=[auth, observe, *blueprints, operations])
 
     @app.while_serving

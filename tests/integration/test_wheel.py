@@ -45,5 +45,10 @@ def test_the_wheel_holds_the_service_and_no_test_code(tmp_path: Path) -> None:
     assert [name for name, text in sources.items() if re.search(r"^class (InMemory|Fake)", text, re.MULTILINE)] == []
     assert "adapters/inprocess/job_queue.py" in names
     assert "entrypoints/cli/__main__.py" in names
+    # The console's page, script and style, and /docs' start-up script: package data, not code.
+    assert {
+        f"entrypoints/console/static/{name}"
+        for name in ("console.html", "console.js", "console.css", "docs.html", "docs.js")
+    } <= set(names)
     migrations = [name for name in names if name.startswith("adapters/postgres/migrations/") and name.endswith(".sql")]
     assert "adapters/postgres/migrations/0001_messages.sql" in migrations and len(migrations) >= 9
