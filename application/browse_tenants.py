@@ -53,8 +53,9 @@ class BrowseTenants:
         if principal.admin:
             found = await self._directory.tenants(after, limit + 1)
         else:
-            # Python's order (code points) matches PostgreSQL's on the id charset only under the C
-            # collation; the key's own list is walked here whole, so its order need only be stable.
+            # The key's own tenants, never the messages: it learns of no other tenant. Python's
+            # order (code points) is PostgreSQL's under a C collation (the embedded server's
+            # C.UTF-8); under another the two orders may differ, but each pages consistently.
             found = sorted(t for t in principal.tenants if after is None or t > after)[: limit + 1]
         page = found[:limit]
         return TenantPage(page, page[-1] if len(found) > limit else None)
