@@ -1,10 +1,10 @@
-"""A conversation's messages in the order they were said, a page at a time."""
+"""A conversation's messages in the order they were said (or the reverse), a page at a time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.ports.messages import MessageRepository, Position
+from application.ports.messages import MessageRepository, Order, Position
 from domain.access import Principal
 from domain.errors import FieldProblem, ValidationFailed
 from domain.message import Message, check_id, fitting
@@ -32,14 +32,19 @@ class ListConversation:
         after: Position | None = None,
         limit: int = 50,
         include_archived: bool = False,
+        order: Order = Order.OLDEST,
     ) -> ConversationPage:
+        """A page of the conversation in `order`; `next` is where the following page starts, in
+        that same order (a cursor carries no direction: the caller passes the order again)."""
         check_id("tenant_id", tenant_id)
         check_id("conversation_id", conversation_id)
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed([FieldProblem("limit", f"must be between 1 and {MAX_PAGE}")])
         principal.require_tenant(tenant_id)
         # One more than asked tells whether another page follows, without a count.
-        found = await self._messages.conversation_page(tenant_id, conversation_id, after, limit + 1, include_archived)
+        found = await self._messages.conversation_page(
+            tenant_id, conversation_id, after, limit + 1, include_archived, order
+        )
         # A page stops short of the response budget, however large its messages: the next goes on.
         kept = min(limit, fitting(found, self._max_response_bytes))
         page = found[:kept]

@@ -22,6 +22,7 @@ from adapters.inprocess.rate_limiter import InProcessRateLimiter
 from adapters.keys import ChainedApiKeys
 from adapters.postgres.api_keys import PgApiKeyStore
 from adapters.postgres.database import PgTransactions, open_database
+from adapters.postgres.directory import PgTenantDirectory
 from adapters.postgres.embedding_models import PgEmbeddingModels
 from adapters.postgres.embedding_queue import PgEmbeddingQueue
 from adapters.postgres.locks import PgLocks
@@ -38,6 +39,7 @@ from adapters.tokenizers.bpe_openai import BpeOpenAiTokenizer
 from application.api_keys import ManageApiKeys
 from application.archive_message import ArchiveMessage
 from application.bootstrap import EnsureAdminKey
+from application.browse_tenants import BrowseTenants
 from application.build_context import BuildContext
 from application.delete_messages import DeleteMessage, EraseMessages
 from application.embed_pending import EmbeddingCounters, EmbedPendingMessages, SweepEmbeddings
@@ -138,6 +140,7 @@ class Container(containers.DeclarativeContainer):
     messages = providers.Singleton(PgMessageRepository, database=database, statistics=statistics)
     message_catalog = providers.Singleton(PgMessageCatalog, database=database)
     user_messages = providers.Singleton(PgUserMessages, database=database)
+    tenant_directory = providers.Singleton(PgTenantDirectory, database=database)
     embedding_queue = providers.Singleton(PgEmbeddingQueue, database=database, statistics=statistics)
     retention_candidates = providers.Singleton(PgRetentionCandidates, database=database)
     text_search = providers.Singleton(
@@ -204,6 +207,7 @@ class Container(containers.DeclarativeContainer):
         ListUserMessages, users=user_messages, max_response_bytes=settings.provided.max_response_bytes
     )
     export_user = providers.Factory(ExportUser, users=user_messages)
+    browse_tenants = providers.Factory(BrowseTenants, directory=tenant_directory)
     erase_user = providers.Factory(
         EraseUser,
         messages=messages,

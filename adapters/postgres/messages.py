@@ -11,7 +11,7 @@ from adapters.postgres.coalesce import InsertCoalescer
 from adapters.postgres.database import Database, storage_errors
 from adapters.postgres.rows import MESSAGE_COLUMNS, to_message
 from adapters.postgres.statistics import PgStatisticsUpkeep
-from application.ports.messages import MessageCatalog, MessageRepository, Position
+from application.ports.messages import MessageCatalog, MessageRepository, Order, Position
 from application.ports.storage import StorageUnavailable
 from domain.message import Message
 
@@ -196,27 +196,27 @@ class PgMessageRepository(MessageRepository):
 
     @storage_errors
     async def conversation_page(
-        self, tenant_id: str, conversation_id: str, after: Position | None, limit: int, include_archived: bool
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        after: Position | None,
+        limit: int,
+        include_archived: bool,
+        order: Order = Order.OLDEST,
     ) -> list[Message]:
         archived = "" if include_archived else " AND archived_at IS NULL"
         where = f"tenant_id = $1 AND conversation_id = $2{archived}"
-        if after is None:
-            rows = await self._database.executor().fetch(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY created_at, id LIMIT $3",
-                tenant_id,
-                conversation_id,
-                limit,
-            )
-        else:
-            rows = await self._database.executor().fetch(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND (created_at, id) > ($4, $5) "
-                "ORDER BY created_at, id LIMIT $3",
-                tenant_id,
-                conversation_id,
-                limit,
-                after.created_at,
-                after.message_id,
-            )
+        params: list[object] = [tenant_id, conversation_id, limit]
+        # Either way one range of messages_tenant_conversation_created, read forwards or backwards.
+        past, direction = (">", "") if order is Order.OLDEST else ("<", " DESC")
+        if after is not None:
+            where += f" AND (created_at, id) {past} ($4, $5)"
+            params += [after.created_at, after.message_id]
+        rows = await self._database.executor().fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} "
+            f"ORDER BY created_at{direction}, id{direction} LIMIT $3",
+            *params,
+        )
         return [to_message(r) for r in rows]
 
     async def latest_turns(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,14 @@ class Position:
 
     created_at: datetime
     message_id: uuid.UUID
+
+
+class Order(enum.StrEnum):
+    """Which way a walk in time order goes. A Position works both ways: the next page starts
+    just past it, later in time going OLDEST first, earlier going NEWEST first."""
+
+    OLDEST = "oldest"  # oldest first (ties by id)
+    NEWEST = "newest"  # newest first (ties by id, descending)
 
 
 class MessageRepository(Protocol):
@@ -63,9 +72,16 @@ class MessageRepository(Protocol):
         ...
 
     async def conversation_page(
-        self, tenant_id: str, conversation_id: str, after: Position | None, limit: int, include_archived: bool
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        after: Position | None,
+        limit: int,
+        include_archived: bool,
+        order: Order = Order.OLDEST,
     ) -> list[Message]:
-        """Up to `limit` messages of the conversation after `after`, oldest first (ties by id)."""
+        """Up to `limit` messages of the conversation past `after` in `order`: oldest first (ties
+        by id) by default, or newest first (ties by id, descending)."""
         ...
 
     async def latest_turns(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:

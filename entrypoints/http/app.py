@@ -24,6 +24,7 @@ from entrypoints.http import (
     auth,
     context,
     conversations,
+    directory,
     messages,
     metrics,
     observe,
@@ -145,7 +146,20 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         on_expired=container.metrics().http_deadline_exceeded,
     )
     app.after_request(add_rate_limit_headers)
-    blueprints = (admin, metrics, queue, retention, api_keys, tenants, messages, conversations, search, users, context)
+    blueprints = (
+        admin,
+        metrics,
+        queue,
+        retention,
+        api_keys,
+        tenants,
+        messages,
+        conversations,
+        search,
+        users,
+        context,
+        directory,
+    )
     for module in blueprints:
         app.register_blueprint(module.blueprint)
     app.register_blueprint(pages_blueprint(console=settings.console_enabled))

@@ -19,7 +19,7 @@ from config.container import Container
 from domain.errors import FieldProblem, ValidationFailed
 from entrypoints.http.auth import authenticate, current_principal, limit_tenant
 from entrypoints.http.schemas.common import Problem, TenantArgs
-from entrypoints.http.schemas.messages import ConversationArgs, ConversationOut, ErasureOut, MessageOut
+from entrypoints.http.schemas.messages import ConversationOut, ConversationPageArgs, ErasureOut, MessageOut
 from entrypoints.http.tenants import erasure_out
 
 blueprint = Blueprint("conversations", __name__, url_prefix="/v1/conversations")
@@ -70,14 +70,17 @@ def decode_cursor(cursor: str) -> Position:
 
 @blueprint.get("/<conversation_id>/messages")
 @tag(["conversations"])
-@validate_querystring(ConversationArgs)
+@validate_querystring(ConversationPageArgs)
 @validate_response(ConversationOut, 200)
 @validate_response(Problem, 422)
 @inject
 async def list_messages(
-    conversation_id: str, query_args: ConversationArgs, listing: ListConversation = Provide[Container.list_conversation]
+    conversation_id: str,
+    query_args: ConversationPageArgs,
+    listing: ListConversation = Provide[Container.list_conversation],
 ) -> ConversationOut:
-    """The conversation's messages oldest first, a page at a time (archived ones with include_archived)."""
+    """The conversation's messages oldest first (or newest first, with order=newest), a page at a
+    time (archived ones with include_archived). A cursor goes on in the order it is passed with."""
     await limit_tenant(query_args.tenant_id)
     page = await listing(
         current_principal(),
@@ -86,6 +89,7 @@ async def list_messages(
         after=None if query_args.cursor is None else decode_cursor(query_args.cursor),
         limit=query_args.limit,
         include_archived=query_args.include_archived,
+        order=query_args.order,
     )
     return page_out(page)
 

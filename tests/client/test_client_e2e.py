@@ -151,6 +151,26 @@ async def test_the_async_client_does_the_same_core_path(server: ServerProcess) -
             await memory.get_message("globex", stored["id"])
 
 
+def test_the_console_listings_and_newest_first(server: ServerProcess) -> None:
+    with MemoryMesh(server.url, GLOBEX_KEY) as globex:
+        globex.store_messages([message_fields("globex", "listed", "user", f"turn {i}") for i in range(3)])
+        assert globex.tenants() == {"tenants": [{"tenant_id": "globex"}], "next_after": None}
+        [listed] = [
+            c for c in globex.tenant_conversations("globex")["conversations"] if c["conversation_id"] == "listed"
+        ]
+        assert (listed["messages"], listed["archived"]) == (3, 0)
+        newest = list(globex.conversation_messages("globex", "listed", limit=2, order="newest"))
+        oldest = list(globex.conversation_messages("globex", "listed", limit=2))
+        assert [m["id"] for m in newest] == [m["id"] for m in oldest][::-1]
+        with pytest.raises(Forbidden):
+            globex.tenant_conversations("acme")
+        with pytest.raises(ValidationError) as invalid:
+            globex.tenants(limit=0)
+        assert "limit" in invalid.value.fields
+    with MemoryMesh(server.url, ADMIN_KEY) as admin:
+        assert "globex" in [t["tenant_id"] for t in admin.tenants(limit=1000)["tenants"]]
+
+
 def test_every_operation_in_the_openapi_document_has_a_client_method(server: ServerProcess) -> None:
     document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
     documented = {

@@ -7,12 +7,14 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from adapters.postgres.database import Database
+from adapters.postgres.directory import PgTenantDirectory
 from adapters.postgres.embedding_queue import PgEmbeddingQueue
 from adapters.postgres.messages import PgMessageCatalog, PgMessageRepository
 from adapters.postgres.retention import PgRetentionCandidates
 from adapters.postgres.text_search import PgTextSearch
 from adapters.postgres.users import PgUserMessages
 from adapters.qdrant.vector_index import QdrantVectorIndex, prepare_collection
+from application.ports.directory import TenantDirectory
 from application.ports.embedding_queue import EmbeddingQueue
 from application.ports.messages import MessageCatalog, MessageRepository
 from application.ports.retention import RetentionCandidates
@@ -20,6 +22,7 @@ from application.ports.text_search import TextSearch
 from application.ports.users import UserMessages
 from application.ports.vectors import VectorIndex
 from tests.conftest import DIMENSIONS, pg_vector_index
+from tests.fakes.directory import InMemoryTenantDirectory
 from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
 from tests.fakes.messages import InMemoryMessageCatalog, InMemoryMessages, InMemoryMessageTable
 from tests.fakes.retention import InMemoryRetentionCandidates
@@ -40,6 +43,7 @@ class Backend:
     text_search: TextSearch
     index: VectorIndex
     users: UserMessages
+    directory: TenantDirectory
 
 
 def in_memory(name: str = "memory", index: VectorIndex | None = None) -> Backend:
@@ -53,6 +57,7 @@ def in_memory(name: str = "memory", index: VectorIndex | None = None) -> Backend
         InMemoryTextSearch(table),
         index if index is not None else InMemoryVectorIndex(),
         InMemoryUserMessages(table),
+        InMemoryTenantDirectory(table),
     )
 
 
@@ -66,6 +71,7 @@ def on_postgres(database: Database) -> Backend:
         PgTextSearch(database),
         pg_vector_index(database),
         PgUserMessages(database),
+        PgTenantDirectory(database),
     )
 
 

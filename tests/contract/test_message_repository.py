@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from application.ports.messages import Position
+from application.ports.messages import Order, Position
 from domain.message import EmbeddingStatus, Role
 from tests.support import make, tenant
 
@@ -143,6 +143,33 @@ async def test_a_conversation_pages_in_time_order_with_ties_by_id(backend):
     assert [len(p) for p in pages] == [2, 2, 2]
     with_archived = await backend.messages.conversation_page(t, "c1", None, 100, True)
     assert [m.id for m in with_archived] == [m.id for m in expected] + [archived.id]
+
+
+async def test_a_conversation_pages_newest_first_with_ties_by_id_descending(backend):
+    t = tenant()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    same_moment = [make(t, f"tie {i}", created_at=start + timedelta(hours=1)) for i in range(3)]
+    others = [make(t, f"m{i}", created_at=start + timedelta(hours=h)) for i, h in enumerate((0, 2, 3))]
+    archived = make(t, "archived", created_at=start + timedelta(hours=4), archived_at=NOW)
+    for message in [*same_moment, *others, archived, make(t, conversation_id="c2"), make(tenant())]:
+        await backend.messages.add(message)
+    expected = sorted([*same_moment, *others], key=lambda m: (m.created_at, m.id), reverse=True)
+
+    pages, after = [], None
+    while page := await backend.messages.conversation_page(t, "c1", after, 2, False, Order.NEWEST):
+        pages.append([m.id for m in page])
+        after = Position(page[-1].created_at, page[-1].id)
+
+    assert list(itertools.chain(*pages)) == [m.id for m in expected]
+    assert [len(p) for p in pages] == [2, 2, 2]
+    with_archived = await backend.messages.conversation_page(t, "c1", None, 100, True, Order.NEWEST)
+    assert [m.id for m in with_archived] == [archived.id] + [m.id for m in expected]
+    # A position handed out going oldest first goes on from the same message the other way.
+    middle = expected[3]
+    back = await backend.messages.conversation_page(
+        t, "c1", Position(middle.created_at, middle.id), 100, False, Order.NEWEST
+    )
+    assert [m.id for m in back] == [m.id for m in expected[4:]]
 
 
 async def test_check_answers_when_the_store_is_up(backend):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from adapters.clock import SystemClock
 from application.ports.clock import Clock
-from application.ports.messages import MessageCatalog, MessageRepository, Position
+from application.ports.messages import MessageCatalog, MessageRepository, Order, Position
 from domain.message import EmbeddingStatus, Message
 
 
@@ -126,8 +126,15 @@ class InMemoryMessages(MessageRepository):
         return [m.id for m in restored]
 
     async def conversation_page(
-        self, tenant_id: str, conversation_id: str, after: Position | None, limit: int, include_archived: bool
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        after: Position | None,
+        limit: int,
+        include_archived: bool,
+        order: Order = Order.OLDEST,
     ) -> list[Message]:
+        newest = order is Order.NEWEST
         chosen = sorted(
             (
                 m
@@ -137,9 +144,11 @@ class InMemoryMessages(MessageRepository):
                 and (include_archived or m.archived_at is None)
             ),
             key=lambda m: (m.created_at, m.id),
+            reverse=newest,
         )
         if after is not None:
-            chosen = [m for m in chosen if (m.created_at, m.id) > (after.created_at, after.message_id)]
+            mark = (after.created_at, after.message_id)
+            chosen = [m for m in chosen if ((m.created_at, m.id) < mark if newest else (m.created_at, m.id) > mark)]
         return chosen[:limit]
 
     async def latest_turns(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:

@@ -12,6 +12,7 @@ from config.settings import Settings
 from entrypoints.http.app import create_app
 from tests.fakes.api_keys import InMemoryApiKeyStore
 from tests.fakes.clock import FixedClock
+from tests.fakes.directory import InMemoryTenantDirectory
 from tests.fakes.embedder import DeterministicEmbedder
 from tests.fakes.embedding_queue import InMemoryEmbeddingQueue
 from tests.fakes.messages import InMemoryMessageCatalog, InMemoryMessages, InMemoryMessageTable
@@ -147,6 +148,7 @@ async def client(
     container.messages.override(providers.Object(repository))
     container.message_catalog.override(providers.Object(catalog))
     container.user_messages.override(providers.Singleton(InMemoryUserMessages, repository.table))
+    container.tenant_directory.override(providers.Singleton(InMemoryTenantDirectory, repository.table))
     container.embedding_queue.override(providers.Object(embedding_queue))
     container.retention_candidates.override(providers.Object(retention_candidates))
     container.text_search.override(providers.Object(text_search))

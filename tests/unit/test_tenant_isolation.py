@@ -1,7 +1,8 @@
 """Every /v1 route, found by walking the app's URL map, refuses a key of one tenant aimed at another.
 
 A route is probed with acme's key and every tenant-ish input (path, query, body) pointing
-at globex. It must answer 403 or 404 without a byte of globex's data. A new route joins
+at globex. It must answer 403 or 404 without a byte of globex's data; a listing scoped to the
+caller by its key alone (no tenant input) answers 200, naming none of globex. A new route joins
 the matrix by itself; one that lets acme through (or that takes an input this test has no
 sample for) fails it until it is made safe (or the sample is added).
 
@@ -23,6 +24,8 @@ SECRET = "globex-vault-code-7421"
 SECRET_CONVERSATION = "globex-board-meeting"
 SECRET_USER = "globex-ceo"
 PUBLIC = {"/v1/admin/health", "/v1/admin/readiness"}  # liveness and readiness: no key, no tenant data
+# Listings that name no tenant: they answer the caller's own, so acme gets a 200 without globex.
+CALLERS_OWN = {"/v1/tenants"}
 
 
 def victim_message() -> dict:
@@ -98,7 +101,11 @@ async def test_no_route_lets_a_tenant_reach_another(client, victim, table):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = await client.open(path, method=method, query_string=query, json=body, headers=ACME)
             text = (await response.get_data()).decode()
-            assert response.status_code in (403, 404), (method, rule.rule, response.status_code, text[:300])
+            if rule.rule in CALLERS_OWN:
+                assert response.status_code == 200, (method, rule.rule, response.status_code, text[:300])
+                assert "acme" in text and "globex" not in text, (method, rule.rule, "leaked", text[:300])
+            else:
+                assert response.status_code in (403, 404), (method, rule.rule, response.status_code, text[:300])
             for secret in (SECRET, SECRET_CONVERSATION, SECRET_USER):
                 assert secret not in text, (method, rule.rule, "leaked", text[:300])
             probed.append(f"{method} {rule.rule}")

@@ -135,6 +135,26 @@ def restore_message(tenant_id: str, message_id: str) -> Call[t.Message]:
     return Call("POST", path("/v1/messages/{id}/restore", id=message_id), json_body, querystring(tenant_id=tenant_id))
 
 
+# Tenants, as a console lists them
+
+
+@operation("GET", "/v1/tenants")
+def tenants(*, after: str | None = None, limit: int | None = None) -> Call[t.Tenants]:
+    """One page of the tenants the key may see, in id order (an admin key: every tenant that holds
+    a message); pass next_after as `after` for the next."""
+    return Call("GET", "/v1/tenants", json_body, querystring(after=after, limit=limit))
+
+
+@operation("GET", "/v1/tenants/{tenant_id}/conversations")
+def tenant_conversations(
+    tenant_id: str, *, after: str | None = None, limit: int | None = None
+) -> Call[t.Conversations]:
+    """One page of the tenant's conversations in id order, each with its counts and span."""
+    return Call(
+        "GET", path("/v1/tenants/{id}/conversations", id=tenant_id), json_body, querystring(after=after, limit=limit)
+    )
+
+
 # Conversations and users
 
 
@@ -146,9 +166,13 @@ def conversation_page(
     limit: int | None = None,
     cursor: str | None = None,
     include_archived: bool | None = None,
+    order: t.Order | None = None,
 ) -> Call[t.Page]:
-    """One page of the conversation, oldest first; `conversation_messages` follows every page."""
-    params = querystring(tenant_id=tenant_id, limit=limit, cursor=cursor, include_archived=include_archived)
+    """One page of the conversation, oldest first (or newest first with order="newest");
+    `conversation_messages` follows every page."""
+    params = querystring(
+        tenant_id=tenant_id, limit=limit, cursor=cursor, include_archived=include_archived, order=order
+    )
     return Call("GET", path("/v1/conversations/{id}/messages", id=conversation_id), json_body, params)
 
 

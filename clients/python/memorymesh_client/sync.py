@@ -127,6 +127,9 @@ class MemoryMesh:
     update_message = sent(ops.update_message)
     delete_message = sent(ops.delete_message)
     restore_message = sent(ops.restore_message)
+    # Tenants
+    tenants = sent(ops.tenants)
+    tenant_conversations = sent(ops.tenant_conversations)
     # Conversations and users
     conversation_page = sent(ops.conversation_page)
     conversation_messages = paged(ops.conversation_page)

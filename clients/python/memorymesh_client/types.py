@@ -8,6 +8,7 @@ from typing import Any, Literal, TypedDict
 Role = Literal["user", "assistant", "system", "tool"]
 SearchMode = Literal["semantic", "keyword", "hybrid"]
 Scope = Literal["conversation", "user", "tenant"]
+Order = Literal["oldest", "newest"]
 
 
 class Message(TypedDict):
@@ -32,6 +33,28 @@ class Message(TypedDict):
 class Page(TypedDict):
     messages: list[Message]
     next_cursor: str | None
+
+
+class Tenant(TypedDict):
+    tenant_id: str
+
+
+class Tenants(TypedDict):
+    tenants: list[Tenant]
+    next_after: str | None
+
+
+class ConversationSummary(TypedDict):
+    conversation_id: str
+    messages: int
+    archived: int
+    first_at: str
+    last_at: str
+
+
+class Conversations(TypedDict):
+    conversations: list[ConversationSummary]
+    next_after: str | None
 
 
 class Batch(TypedDict):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.ports.messages import Order
 from domain.instant import RANGE
 from domain.message import Message
 from entrypoints.http.schemas.common import (
@@ -125,8 +126,15 @@ class ConversationArgs(BaseModel):
     include_archived: bool = Field(False, description="Include archived messages")
 
 
+class ConversationPageArgs(ConversationArgs):
+    order: Order = Field(
+        Order.OLDEST,
+        description="oldest (first said first) or newest (last said first); pass the same order with each cursor",
+    )
+
+
 class ConversationOut(BaseModel):
-    messages: list[MessageOut] = Field(description="Oldest first")
+    messages: list[MessageOut] = Field(description="Oldest first, or in the order asked")
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
 
 
