@@ -76,6 +76,7 @@ class Watched:
         self.origin = origin
         self.foreign: list[str] = []
         self.errors: list[str] = []
+        self.refused: list[tuple[int, str]] = []  # (status, path) of every answer >= 400
         self.dialogs: list[str] = []
         self.bytes_received = 0
 
@@ -85,9 +86,11 @@ class Watched:
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
-    def assert_clean(self) -> None:
+    def assert_clean(self, refusals: set[tuple[int, str]] = frozenset()) -> None:  # type: ignore[assignment]
+        """Nothing left the host, no script failed, and the API refused only what the test expects."""
         assert self.foreign == [], f"requests left the host: {self.foreign}"
         assert self.errors == [], f"console errors: {self.errors}"
+        assert set(self.refused) <= set(refusals), f"unexpected refusals: {set(self.refused) - set(refusals)}"
 
 
 @pytest.fixture
@@ -106,14 +109,23 @@ def watched(browser: Browser, server: ServerProcess) -> Iterator[Watched]:
             route.abort()
 
     context.route("**/*", guard)
-    page.on("console", lambda message: seen.errors.append(message.text) if message.type == "error" else None)
+    page.on("console", lambda message: _console(seen, message))
     page.on("pageerror", lambda error: seen.errors.append(f"page error: {error}"))
     page.on("response", lambda response: _count(seen, response))
     yield seen
     context.close()
 
 
+def _console(seen: Watched, message) -> None:  # type: ignore[no-untyped-def]
+    # The browser logs every answer >= 400 as "Failed to load resource": those are checked by
+    # status and path (Watched.refused), against what each test expects the API to refuse.
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        seen.errors.append(message.text)
+
+
 def _count(seen: Watched, response) -> None:  # type: ignore[no-untyped-def]
+    if response.status >= 400:
+        seen.refused.append((response.status, urlsplit(response.url).path))
     with contextlib.suppress(Exception):  # a response without a body (204, aborted, redirect)
         seen.bytes_received += len(response.body())
 

@@ -133,6 +133,7 @@ class AsyncMemoryMesh:
     get_message = sent(ops.get_message)
     update_message = sent(ops.update_message)
     delete_message = sent(ops.delete_message)
+    archive_message = sent(ops.archive_message)
     restore_message = sent(ops.restore_message)
     # Tenants
     tenants = sent(ops.tenants)

@@ -129,6 +129,12 @@ def delete_message(tenant_id: str, message_id: str) -> Call[None]:
     return Call("DELETE", path("/v1/messages/{id}", id=message_id), nothing, querystring(tenant_id=tenant_id))
 
 
+@operation("POST", "/v1/messages/{message_id}/archive")
+def archive_message(tenant_id: str, message_id: str) -> Call[t.Message]:
+    """Take a message out of search, kept and readable, until restored."""
+    return Call("POST", path("/v1/messages/{id}/archive", id=message_id), json_body, querystring(tenant_id=tenant_id))
+
+
 @operation("POST", "/v1/messages/{message_id}/restore")
 def restore_message(tenant_id: str, message_id: str) -> Call[t.Message]:
     """Bring an archived message back into search."""
