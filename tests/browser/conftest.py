@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,9 @@ class Watched:
         assert self.foreign == [], f"requests left the host: {self.foreign}"
         assert self.errors == [], f"console errors: {self.errors}"
         assert set(self.refused) <= set(refusals), f"unexpected refusals: {set(self.refused) - set(refusals)}"
+        if self.page.locator("main").count():  # the console (/docs has none): no value shown as "null" & co
+            shown = self.page.locator("main").inner_text()
+            assert not re.search(r"(?<![A-Za-z])null|undefined|\bNaN\b|\[object Object\]", shown), shown[:500]
 
 
 @pytest.fixture

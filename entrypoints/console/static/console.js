@@ -41,9 +41,14 @@ function link(text, ...parts) {
   return el("a", { href: route(...parts) }, text);
 }
 
+// Replace a node's children, leaving out the null/false of a branch not taken (replaceChildren
+// itself would show them as the text "null").
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 function show(...nodes) {
-  const main = document.getElementById("main");
-  main.replaceChildren(...nodes.flat().filter(Boolean));
+  fill(document.getElementById("main"), ...nodes);
 }
 
 function when(value) {
@@ -162,7 +167,7 @@ function signInPage(message) {
           }
         } catch (error) {
           sessionStorage.removeItem(KEY);
-          problem.replaceChildren(errorBox(error));
+          fill(problem, errorBox(error));
         }
       },
     },
@@ -197,7 +202,7 @@ async function tenantsPage() {
     for (const tenant of page.tenants) {
       list.append(el("tr", {}, el("td", { class: "mono" }, link(tenant.tenant_id, "tenant", tenant.tenant_id))));
     }
-    more.replaceChildren(
+    fill(more, 
       page.next_after ? el("button", { type: "button", onclick: () => load(page.next_after) }, "More tenants") : null,
     );
     if (!list.children.length) list.append(el("tr", {}, el("td", { class: "muted" }, "No tenant holds a message yet.")));
@@ -225,7 +230,7 @@ async function conversationsPage(tenant) {
         ),
       );
     }
-    more.replaceChildren(
+    fill(more, 
       page.next_after ? el("button", { type: "button", onclick: () => load(page.next_after) }, "More conversations") : null,
     );
     if (!rows.children.length) rows.append(el("tr", {}, el("td", { class: "muted", colspan: 5 }, "No conversations.")));
@@ -327,9 +332,9 @@ function messageTable(tenant, fetchPage, { orderable }) {
   const load = async () => {
     const cursor = cursors[cursors.length - 1];
     const page = await fetchPage({ cursor, order: orderable ? order : undefined });
-    body.replaceChildren(...page.messages.map((m) => messageRow(tenant, m, load)));
+    fill(body, ...page.messages.map((m) => messageRow(tenant, m, load)));
     if (!page.messages.length) body.append(el("tr", {}, el("td", { class: "muted", colspan: 6 }, "No messages.")));
-    pager.replaceChildren(
+    fill(pager, 
       el("span", { class: "muted" }, `Page ${cursors.length}`),
       cursors.length > 1 ? el("button", { type: "button", onclick: () => { cursors.pop(); load(); } }, "Previous") : null,
       page.next_cursor ? el("button", { type: "button", onclick: () => { cursors.push(page.next_cursor); load(); } }, "Next") : null,
@@ -413,7 +418,7 @@ async function usersPage(tenantArg, userArg) {
       }),
     { orderable: false },
   );
-  out.replaceChildren(el("h2", {}, `Messages of user ${userArg} in ${tenantArg}, across conversations`), ...table.nodes.filter(Boolean));
+  fill(out, el("h2", {}, `Messages of user ${userArg} in ${tenantArg}, across conversations`), ...table.nodes.filter(Boolean));
   await table.load();
 }
 
@@ -495,15 +500,15 @@ async function searchPage(tenantArg) {
       id: "search-form",
       onsubmit: async (event) => {
         event.preventDefault();
-        out.replaceChildren(el("p", { class: "muted" }, "Searching…"));
+        fill(out, el("p", { class: "muted" }, "Searching…"));
         try {
           const found = await api("POST", "/v1/memory/search", { body: formBody(form, ["top_k", "min_importance"]) });
-          out.replaceChildren(
+          fill(out, 
             el("p", { class: "muted" }, `${found.results.length} results. Bars: each score from 0 to 1; final = the ranking's weighted sum.`),
             ...found.results.map(resultCard),
           );
         } catch (error) {
-          out.replaceChildren(errorBox(error));
+          fill(out, errorBox(error));
         }
       },
     },
@@ -524,11 +529,11 @@ async function contextPage(tenantArg) {
       id: "context-form",
       onsubmit: async (event) => {
         event.preventDefault();
-        out.replaceChildren(el("p", { class: "muted" }, "Building…"));
+        fill(out, el("p", { class: "muted" }, "Building…"));
         try {
           const built = await api("POST", "/v1/context", { body: formBody(form, ["max_tokens", "recent", "min_importance"]) });
           const t = built.tokens;
-          out.replaceChildren(
+          fill(out, 
             el(
               "div",
               { class: "stats", id: "tokens" },
@@ -542,7 +547,7 @@ async function contextPage(tenantArg) {
             ...built.recent.map((r) => el("div", { class: "result" }, el("div", { class: "meta" }, `${r.message.role} · ${when(r.message.created_at)} · ${r.tokens} tokens${r.cut ? " · cut" : ""}`), el("div", { class: "text" }, r.content))),
           );
         } catch (error) {
-          out.replaceChildren(errorBox(error));
+          fill(out, errorBox(error));
         }
       },
     },
@@ -570,7 +575,7 @@ async function operationsPage() {
   const runNote = el("div", { id: "retention-result" });
   const loadQueue = async () => {
     const q = await api("GET", "/v1/admin/queue");
-    queue.replaceChildren(
+    fill(queue, 
       ...[
         ["pending", q.pending],
         ["claimed", q.claimed],
@@ -582,7 +587,7 @@ async function operationsPage() {
   };
   const loadRuns = async () => {
     const page = await api("GET", "/v1/admin/retention/runs");
-    runs.replaceChildren(
+    fill(runs, 
       ...page.runs.slice(0, 10).map((r) =>
         el(
           "tr",
@@ -599,13 +604,13 @@ async function operationsPage() {
   };
   const retention = async (dryRun) => {
     if (!dryRun && !(await confirmAction("Run retention now on every tenant: what the policies say is archived or deleted for good."))) return;
-    runNote.replaceChildren(el("p", { class: "muted" }, dryRun ? "Counting…" : "Running…"));
+    fill(runNote, el("p", { class: "muted" }, dryRun ? "Counting…" : "Running…"));
     try {
       const run = await api("POST", "/v1/admin/retention/run", { body: { dry_run: dryRun } });
-      runNote.replaceChildren(el("div", { class: "notice" }, `${dryRun ? "Dry run" : "Run"}: ${countsText(run.totals)}`));
+      fill(runNote, el("div", { class: "notice" }, `${dryRun ? "Dry run" : "Run"}: ${countsText(run.totals)}`));
       await loadRuns();
     } catch (error) {
-      runNote.replaceChildren(errorBox(error));
+      fill(runNote, errorBox(error));
     }
   };
   show(
@@ -624,10 +629,10 @@ async function operationsPage() {
           onclick: async () => {
             try {
               const r = await api("POST", "/v1/admin/queue/retry-failed", { body: {} });
-              queueNote.replaceChildren(el("div", { class: "notice" }, `${r.requeued} failed messages are pending again.`));
+              fill(queueNote, el("div", { class: "notice" }, `${r.requeued} failed messages are pending again.`));
               await loadQueue();
             } catch (error) {
-              queueNote.replaceChildren(errorBox(error));
+              fill(queueNote, errorBox(error));
             }
           },
         },
@@ -661,9 +666,9 @@ function tenantOverrides() {
         api("GET", path("/v1/admin/tenants/{}/retention", id)),
         api("GET", path("/v1/admin/tenants/{}/limits", id)),
       ]);
-      out.replaceChildren(overrideForms(id, policy, limit));
+      fill(out, overrideForms(id, policy, limit));
     } catch (error) {
-      out.replaceChildren(errorBox(error));
+      fill(out, errorBox(error));
     }
   };
   return el("div", {}, el("form", { class: "panel grid", onsubmit: load }, el("label", {}, "Tenant", tenant), el("button", { type: "submit" }, "Show")), out);
@@ -688,9 +693,9 @@ function overrideForms(tenant, policy, limit) {
         }
         try {
           await api("PUT", path("/v1/admin/tenants/{}/retention", tenant), { body });
-          note.replaceChildren(el("div", { class: "notice" }, "Retention overrides saved."));
+          fill(note, el("div", { class: "notice" }, "Retention overrides saved."));
         } catch (error) {
-          note.replaceChildren(errorBox(error));
+          fill(note, errorBox(error));
         }
       },
     },
@@ -710,9 +715,9 @@ function overrideForms(tenant, policy, limit) {
         event.preventDefault();
         try {
           await api("PUT", path("/v1/admin/tenants/{}/limits", tenant), { body: { rate_limit: rate.value.trim() || null } });
-          note.replaceChildren(el("div", { class: "notice" }, "Rate limit saved."));
+          fill(note, el("div", { class: "notice" }, "Rate limit saved."));
         } catch (error) {
-          note.replaceChildren(errorBox(error));
+          fill(note, errorBox(error));
         }
       },
     },
@@ -737,7 +742,7 @@ async function keysPage() {
   const created = el("div", { id: "created-key" });
   const load = async () => {
     const page = await api("GET", "/v1/admin/api-keys");
-    rows.replaceChildren(
+    fill(rows, 
       ...page.api_keys.map((k) =>
         el(
           "tr",
@@ -791,13 +796,13 @@ async function keysPage() {
         try {
           const key = await api("POST", "/v1/admin/api-keys", { body });
           form.reset();
-          created.replaceChildren(
+          fill(created, 
             el("div", { class: "notice" }, `Key "${key.name}" created. It is shown this once: copy it now.`),
             el("div", { class: "secret", id: "new-key" }, key.key),
           );
           await load();
         } catch (error) {
-          created.replaceChildren(errorBox(error));
+          fill(created, errorBox(error));
         }
       },
     },
