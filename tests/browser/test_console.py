@@ -254,3 +254,44 @@ def test_the_console_weighs_little_on_first_load(watched: Watched) -> None:
     assert 0 < watched.bytes_received < 100_000
     watched.screenshot("sign-in")
     watched.assert_clean()
+
+
+def test_context_preview_shows_the_prompt_within_its_token_budget(watched: Watched, seeded) -> None:
+    page = watched.page
+    sign_in(watched, ACME_KEY)
+    page.goto(f"{watched.origin}/console#/context/acme")
+    page.fill("#context-form input[name=conversation_id]", "trip")
+    page.fill("#context-form input[name=query]", "When does the flight leave?")
+    page.fill("#context-form input[name=max_tokens]", "300")
+    page.click("#context-form button[type=submit]")
+    tokens = page.locator("#tokens")
+    expect(tokens).to_contain_text("budget")
+    total = int(tokens.locator(".stat", has_text="total").locator("b").inner_text())
+    budget = int(tokens.locator(".stat", has_text="budget").locator("b").inner_text())
+    assert budget == 300 and 0 < total <= budget
+    expect(page.locator("#context pre.prompt")).to_contain_text("Lisbon")
+    watched.screenshot("context")
+    watched.assert_clean({(403, "/v1/admin/queue")})
+
+
+def test_a_users_messages_and_a_tenants_overrides(watched: Watched, server: ServerProcess) -> None:
+    with api(server, ADMIN_KEY) as admin:
+        store(admin, "acme", "diet", "Alice is allergic to peanuts", user_id="alice")
+        store(admin, "acme", "menu", "Alice asked for the vegan menu", user_id="alice")
+        store(admin, "acme", "menu", "Bob wants extra cheese", user_id="bob")
+    page = watched.page
+    sign_in(watched, ADMIN_KEY)
+    page.goto(f"{watched.origin}/console#/users/acme/alice")
+    rows = page.locator("#messages tbody tr")
+    expect(rows).to_have_count(2)
+    assert "Bob" not in page.locator("#messages").inner_text()
+
+    page.goto(f"{watched.origin}/console#/operations")
+    page.fill("#overrides ~ * input, form input[name=tenant_id]", "acme")
+    page.locator("form", has=page.locator("input[name=tenant_id]")).locator("button").click()
+    page.fill("#retention-form input[name=archive_after_days]", "90")
+    page.click("#retention-form button[type=submit]")
+    expect(page.locator("#overrides .notice")).to_contain_text("saved")
+    with api(server, ADMIN_KEY) as admin:
+        assert admin.get("/v1/admin/tenants/acme/retention").json()["overrides"]["archive_after_days"] == 90
+    watched.assert_clean()

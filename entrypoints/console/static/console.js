@@ -674,6 +674,12 @@ function tenantOverrides() {
   return el("div", {}, el("form", { class: "panel grid", onsubmit: load }, el("label", {}, "Tenant", tenant), el("button", { type: "submit" }, "Show")), out);
 }
 
+function policyText(p) {
+  const days = (value, verb) => (value === null ? `never ${verb}` : `${verb} after ${value} days`);
+  const roles = p.protected_roles.length ? p.protected_roles.join(", ") : "none";
+  return `${days(p.archive_after_days, "archived")}; ${days(p.delete_after_days, "deleted")}; kept at importance ≥ ${p.importance_threshold}; roles always kept: ${roles}`;
+}
+
 function overrideForms(tenant, policy, limit) {
   const note = el("div");
   const o = policy.overrides || {};
@@ -686,10 +692,12 @@ function overrideForms(tenant, policy, limit) {
       onsubmit: async (event) => {
         event.preventDefault();
         const body = {};
+        // PUT replaces the overrides: a field left empty is not sent, so it follows the service default.
         for (const [name, raw] of new FormData(retentionForm).entries()) {
           const value = String(raw).trim();
-          if (name === "protected_roles") body[name] = value ? value.split(",").map((s) => s.trim()).filter(Boolean) : null;
-          else body[name] = value === "" ? null : Number(value);
+          if (value === "") continue;
+          if (name === "protected_roles") body[name] = value.split(",").map((s) => s.trim()).filter(Boolean);
+          else body[name] = Number(value);
         }
         try {
           await api("PUT", path("/v1/admin/tenants/{}/retention", tenant), { body });
@@ -727,7 +735,8 @@ function overrideForms(tenant, policy, limit) {
   return el(
     "div",
     {},
-    el("p", { class: "muted" }, policy.policy ? `In force: ${JSON.stringify(policy.policy)}` : "No policy in force."),
+    el("p", { class: "muted", id: "policy" }, policy.policy ? `In force: ${policyText(policy.policy)}` : "No policy in force."),
+    el("p", { class: "muted" }, "A field left empty follows the service default."),
     policy.problem ? el("div", { class: "error" }, policy.problem) : null,
     retentionForm,
     limitForm,
