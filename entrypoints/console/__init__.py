@@ -62,8 +62,9 @@ def pages_blueprint(console: bool) -> Blueprint:
     @blueprint.after_request
     async def secure(response: Response) -> Response:
         response.headers.update(PAGE_HEADERS)
-        if response.mimetype == "text/html":
-            response.headers["Cache-Control"] = "no-store"
+        # Pages never cached; assets asked again each time (a 304 when unchanged), so an upgrade
+        # never runs an old script beside a new API (their URLs carry no version).
+        response.headers["Cache-Control"] = "no-store" if response.mimetype == "text/html" else "no-cache"
         return response
 
     @blueprint.get("/docs")
@@ -74,6 +75,8 @@ def pages_blueprint(console: bool) -> Blueprint:
     @blueprint.get("/docs/assets/<name>")
     @hide  # pages, not API: left out of /openapi.json
     async def docs_asset(name: str) -> Response:
+        if name == "LICENSE":  # Swagger UI's licence, read in the browser rather than downloaded
+            return await send_from_directory(swagger, name, mimetype="text/plain")
         if name in SWAGGER_ASSETS:
             return await send_from_directory(swagger, name)
         if name == "docs.js":

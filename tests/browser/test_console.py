@@ -295,3 +295,71 @@ def test_a_users_messages_and_a_tenants_overrides(watched: Watched, server: Serv
     with api(server, ADMIN_KEY) as admin:
         assert admin.get("/v1/admin/tenants/acme/retention").json()["overrides"]["archive_after_days"] == 90
     watched.assert_clean()
+
+
+def test_a_malformed_link_says_so_and_the_console_goes_on(watched: Watched, seeded) -> None:
+    page = watched.page
+    sign_in(watched, ADMIN_KEY)
+    page.goto(f"{watched.origin}/console#/tenant/%E0%A4%A")  # decodeURIComponent throws on it
+    expect(page.locator("#bad-link")).to_be_visible()
+    page.click("nav a[href='#/tenants']")
+    expect(page.locator("#tenants")).to_contain_text("acme")
+    watched.assert_clean()
+
+
+def test_a_key_revoked_mid_session_brings_back_the_sign_in_and_then_the_page(
+    watched: Watched, server: ServerProcess, seeded
+) -> None:
+    with api(server, ADMIN_KEY) as admin:
+        made = admin.post("/v1/admin/api-keys", json={"name": "short-lived", "tenants": ["acme"]}).json()
+    page = watched.page
+    sign_in(watched, made["key"])
+    expect(page.locator("#tenants")).to_contain_text("acme")
+    with api(server, ADMIN_KEY) as admin:
+        assert admin.delete(f"/v1/admin/api-keys/{made['id']}").status_code == 204
+    page.click("#tenants a:text-is('acme')")
+    expect(page.locator("#sign-in")).to_be_visible()  # not a bare error with no way on
+    expect(page.locator("main")).to_contain_text("401")
+    page.fill("#api-key", ADMIN_KEY)
+    page.click("#sign-in button[type=submit]")
+    expect(page.locator("#conversations")).to_contain_text("trip")  # back where the click went
+    watched.assert_clean({(401, "/v1/tenants/acme/conversations"), (403, "/v1/admin/queue")})
+
+
+def test_a_slow_page_never_replaces_the_one_opened_after_it(watched: Watched, seeded) -> None:
+    page = watched.page
+    sign_in(watched, ACME_KEY)
+    page.route("**/v1/tenants/globex/conversations*", lambda route: (page.wait_for_timeout(1500), route.continue_()))
+    page.goto(f"{watched.origin}/console#/tenant/globex")
+    page.goto(f"{watched.origin}/console#/tenant/acme")
+    expect(page.locator("#conversations")).to_contain_text("trip")
+    page.wait_for_timeout(2500)  # the globex answer (403) arrives meanwhile
+    expect(page.locator("#conversations")).to_contain_text("trip")
+    assert page.locator(".error").count() == 0
+    watched.assert_clean({(403, "/v1/admin/queue"), (403, "/v1/tenants/globex/conversations")})
+
+
+def test_pages_of_a_long_conversation_turn_one_at_a_time(watched: Watched, server: ServerProcess) -> None:
+    turns = [
+        {"tenant_id": "acme", "conversation_id": "long", "role": "user", "content": f"Line {i:03d} of the log"}
+        for i in range(120)
+    ]
+    with api(server, ADMIN_KEY) as admin:
+        stored = admin.post("/v1/messages/batch", params={"wait": "true"}, json={"messages": turns})
+        assert stored.status_code in (201, 202), stored.text
+    page = watched.page
+    sign_in(watched, ADMIN_KEY)
+    page.goto(f"{watched.origin}/console#/tenant/acme/conversation/long")
+    page.select_option("select[name=order]", "oldest")
+    rows = page.locator("#messages tbody tr")
+    expect(rows.first).to_contain_text("Line 000")
+    page.locator(".pager button", has_text="Next").dblclick()
+    expect(page.locator(".pager")).to_contain_text("Page 2")
+    expect(rows.first).to_contain_text("Line 050")
+    page.locator(".pager button", has_text="Next").click()
+    expect(page.locator(".pager")).to_contain_text("Page 3")
+    expect(rows).to_have_count(20)
+    expect(rows.first).to_contain_text("Line 100")
+    page.locator(".pager button", has_text="Previous").click()
+    expect(rows.first).to_contain_text("Line 050")
+    watched.assert_clean()

@@ -89,3 +89,16 @@ async def test_the_console_can_be_turned_off(console_off, client):
     assert (await client.get("/console")).status_code == 404
     assert (await client.get("/console/assets/console.js")).status_code == 404
     assert (await client.get("/docs")).status_code == 200  # the docs stay
+
+
+async def test_pages_are_never_cached_and_assets_are_asked_again(client):
+    """An upgrade must not run an old script beside a new API: asset URLs carry no version."""
+    assert (await client.get("/console")).headers["Cache-Control"] == "no-store"
+    for asset in ASSETS:
+        assert (await client.get(asset)).headers["Cache-Control"] == "no-cache", asset
+
+
+async def test_swagger_uis_licence_reads_as_text(client):
+    licence = await client.get("/docs/assets/LICENSE")
+    assert licence.status_code == 200 and licence.mimetype == "text/plain"
+    assert b"Apache License" in await licence.get_data()

@@ -11,7 +11,9 @@
 
 const KEY = "memorymesh.apiKey";
 const PAGE = 50;
-const state = { admin: false, counts: new Map() }; // counts: messages per conversation last listed
+// counts: messages per conversation last listed; flash: a notice for the next page;
+// returnTo: where a sign-in goes back to after the key was refused mid-session.
+const state = { admin: false, counts: new Map(), flash: null, returnTo: null };
 
 // ---- DOM helpers -------------------------------------------------------------------------
 
@@ -85,6 +87,14 @@ function confirmAction(text) {
 
 // ---- the API -----------------------------------------------------------------------------
 
+// The key was refused mid-session: the sign-in form is already up; nothing else is to be shown.
+class SignedOut extends Error {}
+
+// An action's failure, told to the person who clicked (a sign-out already told them).
+function report(error) {
+  if (!(error instanceof SignedOut)) window.alert(describe(error));
+}
+
 class ApiError extends Error {
   constructor(status, body) {
     super(`HTTP ${status}`);
@@ -113,8 +123,8 @@ async function api(method, path, { query = {}, body } = {}) {
     referrerPolicy: "no-referrer",
   });
   if (response.status === 401) {
-    signOut("The key was refused (401): sign in again.");
-    throw new ApiError(401, { detail: "the key was refused" });
+    signOut("The key was refused (401): sign in again.", window.location.hash);
+    throw new SignedOut("the key was refused");
   }
   const text = await response.text();
   let data = null;
@@ -160,11 +170,11 @@ function signInPage(message) {
         input.value = "";
         try {
           await whoAmI();
-          if (!window.location.hash || window.location.hash === "#/" || window.location.hash === "#/sign-in") {
-            window.location.hash = "#/tenants";
-          } else {
-            render();
-          }
+          const target = state.returnTo || window.location.hash;
+          state.returnTo = null;
+          if (!target || target === "#/" || target === "#/sign-in") window.location.hash = "#/tenants";
+          else if (target !== window.location.hash) window.location.hash = target;
+          else render();
         } catch (error) {
           sessionStorage.removeItem(KEY);
           fill(problem, errorBox(error));
@@ -181,7 +191,8 @@ function signInPage(message) {
   input.focus();
 }
 
-function signOut(message) {
+function signOut(message, returnTo) {
+  state.returnTo = returnTo && returnTo !== "#/sign-in" ? returnTo : null;
   sessionStorage.removeItem(KEY);
   state.admin = false;
   state.counts.clear();
@@ -203,7 +214,7 @@ async function tenantsPage() {
       list.append(el("tr", {}, el("td", { class: "mono" }, link(tenant.tenant_id, "tenant", tenant.tenant_id))));
     }
     fill(more, 
-      page.next_after ? el("button", { type: "button", onclick: () => load(page.next_after) }, "More tenants") : null,
+      page.next_after ? el("button", { type: "button", onclick: (e) => { e.currentTarget.disabled = true; load(page.next_after); } }, "More tenants") : null,
     );
     if (!list.children.length) list.append(el("tr", {}, el("td", { class: "muted" }, "No tenant holds a message yet.")));
   };
@@ -231,11 +242,14 @@ async function conversationsPage(tenant) {
       );
     }
     fill(more, 
-      page.next_after ? el("button", { type: "button", onclick: () => load(page.next_after) }, "More conversations") : null,
+      page.next_after ? el("button", { type: "button", onclick: (e) => { e.currentTarget.disabled = true; load(page.next_after); } }, "More conversations") : null,
     );
     if (!rows.children.length) rows.append(el("tr", {}, el("td", { class: "muted", colspan: 5 }, "No conversations.")));
   };
+  const flash = state.flash;
+  state.flash = null;
   show(
+    flash,
     el("div", { class: "crumbs" }, link("Tenants", "tenants"), " / ", tenant),
     el("h1", {}, "Conversations of ", el("span", { class: "mono" }, tenant)),
     el("div", { class: "actions" }, link("Search this tenant", "search", tenant), link("Preview a context", "context", tenant)),
@@ -260,6 +274,14 @@ function tags(message) {
   ];
 }
 
+// Who the message is about and what the application attached to it, as text.
+function details(message) {
+  const parts = [];
+  if (message.user_id) parts.push(`user ${message.user_id}`);
+  if (message.metadata && Object.keys(message.metadata).length) parts.push(`metadata ${JSON.stringify(message.metadata)}`);
+  return parts.length ? el("div", { class: "muted details" }, parts.join(" · ")) : null;
+}
+
 function messageRow(tenant, message, refresh) {
   const act = (label, handler, cls) =>
     el(
@@ -273,7 +295,7 @@ function messageRow(tenant, message, refresh) {
             await handler();
             await refresh();
           } catch (error) {
-            window.alert(describe(error));
+            report(error);
           }
         },
       },
@@ -286,7 +308,7 @@ function messageRow(tenant, message, refresh) {
     { "data-message-id": id },
     el("td", {}, when(message.created_at)),
     el("td", {}, message.role),
-    el("td", { class: "content" }, message.content),
+    el("td", { class: "content" }, message.content, details(message)),
     el("td", { class: "num" }, fixed(message.importance, 2)),
     el("td", {}, tags(message)),
     el(
@@ -301,7 +323,7 @@ function messageRow(tenant, message, refresh) {
       act(
         "Delete",
         async () => {
-          if (await confirmAction(`Delete this ${message.role} message of ${message.created_at}? It cannot be brought back.`)) {
+          if (await confirmAction(`Delete this ${message.role} message of ${when(message.created_at)}? It cannot be brought back.`)) {
             await api("DELETE", path("/v1/messages/{}", id), at);
           }
         },
@@ -330,6 +352,7 @@ function messageTable(tenant, fetchPage, { orderable }) {
     el("option", { value: "oldest" }, "Oldest first"),
   );
   const load = async () => {
+    for (const button of pager.querySelectorAll("button")) button.disabled = true; // one page turn at a time
     const cursor = cursors[cursors.length - 1];
     const page = await fetchPage({ cursor, order: orderable ? order : undefined });
     fill(body, ...page.messages.map((m) => messageRow(tenant, m, load)));
@@ -370,12 +393,11 @@ async function conversationPage(tenant, conversation) {
         if (!(await confirmAction(`Erase conversation "${conversation}" of tenant "${tenant}": ${count} messages and their vectors will be deleted for good.`))) return;
         try {
           const erased = await api("DELETE", path("/v1/conversations/{}", conversation), { query: { tenant_id: tenant } });
-          show(
-            el("div", { class: "crumbs" }, link("Tenants", "tenants"), " / ", link(tenant, "tenant", tenant)),
-            el("div", { class: "notice", id: "erased" }, `Erased conversation ${conversation}: ${JSON.stringify(erased && erased.deleted ? erased.deleted : erased)}`),
-          );
+          const gone = Object.entries(erased.deleted || erased).map(([what, n]) => `${n} ${what}`).join(", ");
+          state.flash = el("div", { class: "notice", id: "erased" }, `Erased conversation ${conversation}: ${gone} deleted.`);
+          window.location.hash = route("tenant", tenant);
         } catch (error) {
-          window.alert(describe(error));
+          report(error);
         }
       },
     },
@@ -432,7 +454,7 @@ function bar(name, value) {
   return [
     el("span", { class: "mono" }, name),
     known ? el("div", { class: `bar ${name}`, role: "meter", "aria-valuemin": 0, "aria-valuemax": 1, "aria-valuenow": value, "aria-label": name }, fill) : el("span", {}, ""),
-    el("span", { class: "num" }, typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(3)) : ""),
+    el("span", { class: "num" }, typeof value !== "number" ? "" : name.endsWith("_rank") ? String(value) : value.toFixed(3)),
   ];
 }
 
@@ -448,7 +470,7 @@ function resultCard(result, index) {
   return el(
     "div",
     { class: "result", "data-message-id": m.id },
-    el("div", { class: "meta" }, `#${index + 1} · ${m.role} · ${when(m.created_at)} · conversation `, el("span", { class: "mono" }, m.conversation_id), " ", tags(m)),
+    el("div", { class: "meta" }, `#${index + 1} · ${m.role} · ${when(m.created_at)} · conversation `, el("span", { class: "mono" }, link(m.conversation_id, "tenant", m.tenant_id, "conversation", m.conversation_id)), m.user_id ? ` · user ${m.user_id}` : "", " ", tags(m)),
     el("div", { class: "text" }, m.content),
     result.reason ? el("div", { class: "muted" }, result.reason) : null,
     explainBars(result.scores, result.explain),
@@ -778,7 +800,7 @@ async function keysPage() {
                         await api("DELETE", path("/v1/admin/api-keys/{}", k.id));
                         await load();
                       } catch (error) {
-                        window.alert(describe(error));
+                        report(error);
                       }
                     },
                   },
@@ -833,10 +855,26 @@ async function keysPage() {
 
 const ADMIN_PAGES = new Set(["operations", "keys"]);
 
+// The route's parts, decoded; null when the link is malformed (a stray "%").
+function routeParts() {
+  try {
+    return window.location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return null;
+  }
+}
+
+const NAV_OF = { tenant: "tenants", "": "tenants" };
+
+let rendering = 0; // each render's number: a slow page's late answer never replaces a newer page
+
 async function render() {
-  const parts = window.location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.getAttribute("href") === `#/${parts[0] || ""}`);
+  const mine = ++rendering;
+  const parts = routeParts();
+  const section = parts ? NAV_OF[parts[0] || ""] || parts[0] : "";
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.getAttribute("href") === `#/${section}`);
   if (!apiKey()) return signInPage();
+  if (parts === null) return show(el("div", { class: "error", role: "alert", id: "bad-link" }, "This link is malformed."), link("Tenants", "tenants"));
   const [page, ...args] = parts;
   if (ADMIN_PAGES.has(page) && !state.admin) {
     return show(el("h1", {}, "Admin only"), el("div", { class: "error", role: "alert", id: "admin-only" }, "This page needs an admin key; this key is a tenant's."));
@@ -851,7 +889,7 @@ async function render() {
     if (page === "keys") return await keysPage();
     return await tenantsPage();
   } catch (error) {
-    show(errorBox(error));
+    if (mine === rendering && !(error instanceof SignedOut)) show(errorBox(error));
   }
 }
 
