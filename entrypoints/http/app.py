@@ -38,6 +38,7 @@ from entrypoints.http.admission import Admission, LoadShedding
 from entrypoints.http.auth import API_KEY_HEADER, add_rate_limit_headers
 from entrypoints.http.deadline import Deadline
 from entrypoints.http.errors import register_error_handlers
+from entrypoints.http.keep_alive import CloseAfterUnreadBody
 from entrypoints.http.openapi import ProblemsDocumented
 from entrypoints.http.request import api_request_class
 from entrypoints.mcp import operations
@@ -138,13 +139,15 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
             on_change=counters.http_in_flight,
             on_shed=counters.http_shed,
         )
-    # Outermost of all: the deadline counts the wait for a slot too, as the client's does.
+    # Outside shedding: the deadline counts the wait for a slot too, as the client's does.
     app.asgi_app = deadline = Deadline(  # type: ignore[method-assign]
         app.asgi_app,
         settings.http_request_deadline_seconds,
         exempt=NEVER_SHED,
         on_expired=container.metrics().http_deadline_exceeded,
     )
+    # Outermost of all: an answer any layer gives before the body arrived says the connection closes.
+    app.asgi_app = CloseAfterUnreadBody(app.asgi_app)  # type: ignore[method-assign]
     app.after_request(add_rate_limit_headers)
     blueprints = (
         admin,
