@@ -11,17 +11,17 @@ may be 16 MB, sent slowly."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import cast
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from hypercorn.typing import ASGIReceiveCallable as Receive
+from hypercorn.typing import ASGIReceiveEvent, ASGISendEvent, HTTPResponseStartEvent, Scope
+from hypercorn.typing import ASGISendCallable as Send
+
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+def has_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         name = name.lower()
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
@@ -37,22 +37,22 @@ class CloseAfterUnreadBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("http_version") not in ("1.0", "1.1") or not has_body(scope["headers"]):
+        if scope["type"] != "http" or scope["http_version"] not in ("1.0", "1.1") or not has_body(scope["headers"]):
             await self.app(scope, receive, send)
             return
         received = False
 
-        async def tracked_receive() -> Message:
+        async def tracked_receive() -> ASGIReceiveEvent:
             nonlocal received
             message = await receive()
             if message["type"] == "http.disconnect" or not message.get("more_body", False):
                 received = True
             return message
 
-        async def marked_send(message: Message) -> None:
+        async def marked_send(message: ASGISendEvent) -> None:
             if message["type"] == "http.response.start" and not received:
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
-                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"connection"]
+                message = cast(HTTPResponseStartEvent, {**message, "headers": [*headers, (b"connection", b"close")]})
             await send(message)
 
         await self.app(scope, tracked_receive, marked_send)
