@@ -25,6 +25,7 @@ from entrypoints.http import (
     context,
     conversations,
     directory,
+    me,
     messages,
     metrics,
     observe,
@@ -162,6 +163,7 @@ def create_app(container: Container, on_admin_key: Callable[[CreatedApiKey], Non
         users,
         context,
         directory,
+        me,
     )
     for module in blueprints:
         app.register_blueprint(module.blueprint)

@@ -202,8 +202,8 @@ def test_a_tenant_key_sees_only_its_tenant_and_no_admin_page(watched: Watched, s
         "key => fetch('/v1/admin/api-keys', {headers: {'x-api-key': key}}).then(r => r.status)", ACME_KEY
     )
     assert status == 403
-    # Refused, as expected: the console's probe for an admin key, globex's conversation, the fetch above.
-    expected = {"/v1/admin/queue", "/v1/conversations/plans/messages", "/v1/admin/api-keys"}
+    # Refused, as expected: globex's conversation, and the fetch above.
+    expected = {"/v1/conversations/plans/messages", "/v1/admin/api-keys"}
     watched.assert_clean({(403, path) for path in expected})
 
 
@@ -220,7 +220,7 @@ def test_the_key_stays_in_the_tab_and_sign_out_forgets_it(watched: Watched, seed
     assert page.evaluate("sessionStorage.getItem('memorymesh.apiKey')") is None
     page.reload()
     expect(page.locator("#sign-in")).to_be_visible()
-    watched.assert_clean({(403, "/v1/admin/queue")})  # the console asks whether the key is an admin's
+    watched.assert_clean()
 
 
 def test_erasing_a_conversation_asks_first_naming_it(watched: Watched, server: ServerProcess) -> None:
@@ -271,7 +271,7 @@ def test_context_preview_shows_the_prompt_within_its_token_budget(watched: Watch
     assert budget == 300 and 0 < total <= budget
     expect(page.locator("#context pre.prompt")).to_contain_text("Lisbon")
     watched.screenshot("context")
-    watched.assert_clean({(403, "/v1/admin/queue")})
+    watched.assert_clean()
 
 
 def test_a_users_messages_and_a_tenants_overrides(watched: Watched, server: ServerProcess) -> None:
@@ -323,7 +323,7 @@ def test_a_key_revoked_mid_session_brings_back_the_sign_in_and_then_the_page(
     page.fill("#api-key", ADMIN_KEY)
     page.click("#sign-in button[type=submit]")
     expect(page.locator("#conversations")).to_contain_text("trip")  # back where the click went
-    watched.assert_clean({(401, "/v1/tenants/acme/conversations"), (403, "/v1/admin/queue")})
+    watched.assert_clean({(401, "/v1/tenants/acme/conversations")})
 
 
 def test_a_slow_page_never_replaces_the_one_opened_after_it(watched: Watched, seeded) -> None:
@@ -336,7 +336,7 @@ def test_a_slow_page_never_replaces_the_one_opened_after_it(watched: Watched, se
     page.wait_for_timeout(2500)  # the globex answer (403) arrives meanwhile
     expect(page.locator("#conversations")).to_contain_text("trip")
     assert page.locator(".error").count() == 0
-    watched.assert_clean({(403, "/v1/admin/queue"), (403, "/v1/tenants/globex/conversations")})
+    watched.assert_clean({(403, "/v1/tenants/globex/conversations")})
 
 
 def test_pages_of_a_long_conversation_turn_one_at_a_time(watched: Watched, server: ServerProcess) -> None:

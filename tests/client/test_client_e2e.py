@@ -155,6 +155,7 @@ def test_the_console_listings_and_newest_first(server: ServerProcess) -> None:
     with MemoryMesh(server.url, GLOBEX_KEY) as globex:
         globex.store_messages([message_fields("globex", "listed", "user", f"turn {i}") for i in range(3)])
         assert globex.tenants() == {"tenants": [{"tenant_id": "globex"}], "next_after": None}
+        assert (globex.me()["admin"], globex.me()["tenants"]) == (False, 1)
         [listed] = [
             c for c in globex.tenant_conversations("globex")["conversations"] if c["conversation_id"] == "listed"
         ]
@@ -169,6 +170,7 @@ def test_the_console_listings_and_newest_first(server: ServerProcess) -> None:
         assert "limit" in invalid.value.fields
     with MemoryMesh(server.url, ADMIN_KEY) as admin:
         assert "globex" in [t["tenant_id"] for t in admin.tenants(limit=1000)["tenants"]]
+        assert admin.me()["admin"] is True
 
 
 def test_every_operation_in_the_openapi_document_has_a_client_method(server: ServerProcess) -> None:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.unit.conftest import ADMIN_KEY, GLOBEX_KEY, NOW
+from tests.unit.conftest import ACME_KEY, ADMIN_KEY, GLOBEX_KEY, NOW
 from tests.unit.test_http_api import ACME, message, problem_of
 
 ADMIN = {"x-api-key": ADMIN_KEY}
@@ -111,3 +111,11 @@ async def test_openapi_documents_the_listings(client):
     assert {"/v1/tenants", "/v1/tenants/{tenant_id}/conversations"} <= set(document["paths"])
     parameters = document["paths"]["/v1/conversations/{conversation_id}/messages"]["get"]["parameters"]
     assert "order" in {p["name"] for p in parameters}
+
+
+async def test_me_tells_a_key_what_it_is(client):
+    acme = await (await client.get("/v1/me", headers={"x-api-key": ACME_KEY})).get_json()
+    assert (acme["admin"], acme["tenants"]) == (False, 2)  # acme and acme-labs
+    admin = await (await client.get("/v1/me", headers={"x-api-key": ADMIN_KEY})).get_json()
+    assert admin["admin"] is True and admin["key_id"] != acme["key_id"]
+    assert (await client.get("/v1/me")).status_code == 401

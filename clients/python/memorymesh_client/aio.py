@@ -136,6 +136,7 @@ class AsyncMemoryMesh:
     archive_message = sent(ops.archive_message)
     restore_message = sent(ops.restore_message)
     # Tenants
+    me = sent(ops.me)
     tenants = sent(ops.tenants)
     tenant_conversations = sent(ops.tenant_conversations)
     # Conversations and users

@@ -144,6 +144,12 @@ def restore_message(tenant_id: str, message_id: str) -> Call[t.Message]:
 # Tenants, as a console lists them
 
 
+@operation("GET", "/v1/me")
+def me() -> Call[t.Me]:
+    """What this key is: its id, admin or not, and how many tenants it names."""
+    return Call("GET", "/v1/me", json_body, querystring())
+
+
 @operation("GET", "/v1/tenants")
 def tenants(*, after: str | None = None, limit: int | None = None) -> Call[t.Tenants]:
     """One page of the tenants the key may see, in id order (an admin key: every tenant that holds

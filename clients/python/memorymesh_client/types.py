@@ -35,6 +35,12 @@ class Page(TypedDict):
     next_cursor: str | None
 
 
+class Me(TypedDict):
+    key_id: str
+    admin: bool
+    tenants: int
+
+
 class Tenant(TypedDict):
     tenant_id: str
 

@@ -142,14 +142,8 @@ const path = (template, ...ids) => template.replace(/\{\}/g, () => encodeURIComp
 // ---- sign in / out -----------------------------------------------------------------------
 
 async function whoAmI() {
-  // An admin key may read the queue; a tenant key is refused it (403). Anything else: the key is bad.
-  try {
-    await api("GET", "/v1/admin/queue");
-    state.admin = true;
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 403) throw error;
-    state.admin = false;
-  }
+  const me = await api("GET", "/v1/me"); // a refused key throws (401): the sign-in stays up
+  state.admin = me.admin;
   document.getElementById("who").textContent = state.admin ? "admin key" : "tenant key";
   for (const item of document.querySelectorAll("[data-admin]")) item.hidden = !state.admin;
   document.getElementById("nav").hidden = false;

@@ -61,3 +61,9 @@ class ConversationsOut(BaseModel):
             ],
             next_after=listing.next_after,
         )
+
+
+class MeOut(BaseModel):
+    key_id: str = Field(description="The key's id (as GET /v1/admin/api-keys lists it)")
+    admin: bool = Field(description="An admin key reaches every tenant and the admin routes")
+    tenants: int = Field(description="How many tenants the key names: GET /v1/tenants lists them")
