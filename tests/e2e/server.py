@@ -115,7 +115,10 @@ class ServerProcess:
             return self.process.wait(60)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            raise
+            self.process.wait(10)
+            # What it was doing when it would not stop: its log, not only the timeout.
+            stuck = f"{self.command} did not stop within 60 s of SIGTERM; its output:\n{self.output}"
+            raise AssertionError(stuck) from None
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"x-api-key": key} if key else {}
