@@ -128,13 +128,16 @@ def test_bad_input_is_a_clear_4xx_and_an_unknown_conversation_an_empty_context(s
 
 
 def test_a_key_for_another_tenant_gets_no_byte_of_it(server: ServerProcess) -> None:
+    # The secret is not hex: "7421" alone was found in acme's own answer, inside a message id.
+    secret = "zebra-vault-7421"
     with server.client(GLOBEX_KEY) as globex:
-        said(globex, "globex", "vault", [("user", "The globex vault code is 7421.")], START)
+        said(globex, "globex", "vault", [("user", f"The globex vault code is {secret}.")], START)
     with server.client(ACME_KEY) as acme:
         refused = acme.post("/v1/context", json={"tenant_id": "globex", "conversation_id": "vault", "max_tokens": 500})
-        assert refused.status_code == 403 and "7421" not in refused.text
+        assert refused.status_code == 403 and secret not in refused.text
         mine = context(acme, max_tokens=2000, scope="tenant", query="vault code")
-        assert mine.status_code == 200 and "7421" not in mine.text
+        assert mine.status_code == 200
+        assert secret not in mine.text and "zebra" not in mine.text and "globex" not in mine.text
 
 
 def test_the_readme_example_works_as_printed(server: ServerProcess, tmp_path) -> None:
