@@ -37,7 +37,6 @@ from adapters.postgres.vector_index import PgVectorIndex
 from adapters.prometheus.metrics import PrometheusMetrics
 from adapters.tokenizers.bpe_openai import BpeOpenAiTokenizer
 from application.api_keys import ManageApiKeys
-from application.archive_message import ArchiveMessage
 from application.bootstrap import EnsureAdminKey
 from application.browse_tenants import BrowseTenants
 from application.build_context import BuildContext
@@ -49,7 +48,7 @@ from application.list_conversation import ListConversation
 from application.queue_status import QueueStatus, RequeueFailed
 from application.reembed import Reembed
 from application.reindex import Reindex
-from application.restore_message import RestoreMessage
+from application.restore_message import ArchiveMessage, RestoreMessage
 from application.retention import RunRetention, TenantRetention
 from application.search_memory import SearchMemory
 from application.store_messages import StoreMessages

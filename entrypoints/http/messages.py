@@ -8,11 +8,10 @@ from quart import Blueprint, request
 from quart_schema import security_scheme_blueprint, tag, validate_querystring, validate_request, validate_response
 from werkzeug.datastructures import Headers
 
-from application.archive_message import ArchiveMessage
 from application.delete_messages import DeleteMessage
 from application.fair_share import TenantShares
 from application.get_message import GetMessage
-from application.restore_message import RestoreMessage
+from application.restore_message import ArchiveMessage, RestoreMessage
 from application.store_messages import StoredMessage, StoreMessageCommand, StoreMessages
 from application.update_message import MessagePatch, UpdateMessage
 from application.wait_for_embedding import WaitForEmbedding
