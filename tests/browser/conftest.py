@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -142,7 +141,3 @@ def sign_in(seen: Watched, key: str) -> None:
     page.fill("#api-key", key)
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#nav:not([hidden])")
-
-
-def api(server: ServerProcess, key: str) -> httpx.Client:
-    return server.client(key)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ACME_KEY, ADMIN_KEY, GLOBEX_KEY, Watched, api, sign_in
+from tests.browser.conftest import ACME_KEY, ADMIN_KEY, GLOBEX_KEY, Watched, sign_in
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def store(client: httpx.Client, tenant: str, conversation: str, content: str, **
 
 @pytest.fixture(scope="module")
 def seeded(server: ServerProcess) -> dict[str, dict]:
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         stored = {
             "tea": store(admin, "acme", "trip", "I prefer green tea in the morning", created_at="2026-11-01T08:00:00Z"),
             "flight": store(admin, "acme", "trip", "Our flight to Lisbon leaves at 7am on Friday"),
@@ -83,13 +83,13 @@ def test_sign_in_browse_a_conversation_pin_archive_and_restore(watched: Watched,
     tea = page.locator(f"tr[data-message-id='{seeded['tea']['id']}']")
     tea.locator("button[data-action=pin]").click()
     expect(tea.locator(".tag.pinned")).to_be_visible()
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         stored = admin.get(f"/v1/messages/{seeded['tea']['id']}", params={"tenant_id": "acme"}).json()
     assert stored["pinned"] is True
 
     tea.locator("button[data-action=archive]").click()
     expect(tea.locator(".tag.archived")).to_be_visible()
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         found = admin.get("/v1/memory/search", params={"tenant_id": "acme", "query": "green tea", "top_k": 10})
         assert seeded["tea"]["id"] not in [r["message"]["id"] for r in found.json()["results"]]
     tea.locator("button[data-action=restore]").click()
@@ -224,7 +224,7 @@ def test_the_key_stays_in_the_tab_and_sign_out_forgets_it(watched: Watched, seed
 
 
 def test_erasing_a_conversation_asks_first_naming_it(watched: Watched, server: ServerProcess) -> None:
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         for i in range(2):
             store(admin, "acme", "to-erase", f"Temporary note {i}")
     page = watched.page
@@ -234,13 +234,13 @@ def test_erasing_a_conversation_asks_first_naming_it(watched: Watched, server: S
     page.click("#erase-conversation")
     expect(page.locator("#confirm-text")).to_contain_text('"to-erase" of tenant "acme": 2 messages')
     page.click("#confirm dialog button[value=cancel], #confirm button[value=cancel]")
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         kept = admin.get("/v1/conversations/to-erase/messages", params={"tenant_id": "acme"}).json()["messages"]
     assert len(kept) == 2
     page.click("#erase-conversation")
     page.click("#confirm-ok")
     expect(page.locator("#erased")).to_contain_text("to-erase")
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         assert admin.get("/v1/conversations/to-erase/messages", params={"tenant_id": "acme"}).json()["messages"] == []
     watched.assert_clean()
 
@@ -275,7 +275,7 @@ def test_context_preview_shows_the_prompt_within_its_token_budget(watched: Watch
 
 
 def test_a_users_messages_and_a_tenants_overrides(watched: Watched, server: ServerProcess) -> None:
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         store(admin, "acme", "diet", "Alice is allergic to peanuts", user_id="alice")
         store(admin, "acme", "menu", "Alice asked for the vegan menu", user_id="alice")
         store(admin, "acme", "menu", "Bob wants extra cheese", user_id="bob")
@@ -292,7 +292,7 @@ def test_a_users_messages_and_a_tenants_overrides(watched: Watched, server: Serv
     page.fill("#retention-form input[name=archive_after_days]", "90")
     page.click("#retention-form button[type=submit]")
     expect(page.locator("#overrides .notice")).to_contain_text("saved")
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         assert admin.get("/v1/admin/tenants/acme/retention").json()["overrides"]["archive_after_days"] == 90
     watched.assert_clean()
 
@@ -310,12 +310,12 @@ def test_a_malformed_link_says_so_and_the_console_goes_on(watched: Watched, seed
 def test_a_key_revoked_mid_session_brings_back_the_sign_in_and_then_the_page(
     watched: Watched, server: ServerProcess, seeded
 ) -> None:
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         made = admin.post("/v1/admin/api-keys", json={"name": "short-lived", "tenants": ["acme"]}).json()
     page = watched.page
     sign_in(watched, made["key"])
     expect(page.locator("#tenants")).to_contain_text("acme")
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         assert admin.delete(f"/v1/admin/api-keys/{made['id']}").status_code == 204
     page.click("#tenants a:text-is('acme')")
     expect(page.locator("#sign-in")).to_be_visible()  # not a bare error with no way on
@@ -344,7 +344,7 @@ def test_pages_of_a_long_conversation_turn_one_at_a_time(watched: Watched, serve
         {"tenant_id": "acme", "conversation_id": "long", "role": "user", "content": f"Line {i:03d} of the log"}
         for i in range(120)
     ]
-    with api(server, ADMIN_KEY) as admin:
+    with server.client(ADMIN_KEY) as admin:
         stored = admin.post("/v1/messages/batch", params={"wait": "true"}, json={"messages": turns})
         assert stored.status_code in (201, 202), stored.text
     page = watched.page
