@@ -27,6 +27,7 @@ REDIS_AWAY = (RedisConnectionError, RedisTimeoutError)  # redis-py wraps the soc
 JOB_TIMEOUT_SECONDS = 600
 RETENTION_TIMEOUT_SECONDS = 6 * 3600  # a first run over a large store is long; it resumes if cut short
 POLL_SECONDS = 0.05  # how often an idle worker asks Redis for jobs (arq's default is 0.5)
+STOP_GRACE_SECONDS = 1.0  # after a signal, how long the arq run has to end before it is cancelled again
 REDIS_RETRY_SECONDS = 2.0  # how often a worker whose Redis went away tries it again
 # A Redis that accepts a connection but never answers (paused, partitioned) is an error
 # after this long, not a hang: arq sets no timeout of its own.
@@ -148,6 +149,27 @@ async def close_worker(worker: Any) -> None:
         pass
 
 
+async def run_until_stopped(worker: Any, stopping: asyncio.Event) -> None:
+    """arq's async_run(), ended at a signal even when arq's own cancel of its main task is lost.
+
+    On SIGTERM arq cancels its main task once and calls on_stop (which sets `stopping`). Once in
+    CI the cancel was swallowed below the poll loop: the worker ran its retention cron a minute
+    after SIGTERM and never exited. So after the signal the run is cancelled again, each second,
+    until it ends."""
+    run = asyncio.ensure_future(worker.async_run())
+    signalled = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({run, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        while not run.done():
+            await asyncio.wait({run}, timeout=STOP_GRACE_SECONDS)
+            run.cancel()
+    finally:
+        signalled.cancel()
+        if not run.done():  # this task itself was cancelled: the run goes with it
+            run.cancel()
+    run.result()  # its end as it ended: returned, cancelled (the signal) or Redis away
+
+
 async def run_through_redis_outages(new_worker: Callable[[], Any], stopping: asyncio.Event) -> Any:
     """Run an arq worker until a signal stops it, and a new one after each Redis outage.
 
@@ -160,7 +182,7 @@ async def run_through_redis_outages(new_worker: Callable[[], Any], stopping: asy
     while True:
         worker = new_worker()
         try:
-            await worker.async_run()
+            await run_until_stopped(worker, stopping)
             return worker
         except asyncio.CancelledError:  # SIGTERM / SIGINT: arq cancelled its main task
             return worker
